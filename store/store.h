@@ -1,0 +1,176 @@
+/*
+ * store: durable, versioned config storage on SQLite, with an in-memory index
+ * of every current config so reads and watch checks never run SQL.
+ *
+ * A config is identified by (namespace, group, dataId); its key is the string
+ * "ns/group/dataId" (names never contain '/'). Every change (publish, delete,
+ * rollback) commits to SQLite first (WAL, synchronous=FULL), appending a
+ * history entry and bumping the server-wide revision, and only then replaces
+ * the config's snapshot in the index. A function that returns HC_OK for a
+ * write has made the write durable.
+ *
+ * Threading: a store handle may be used from any number of threads at once.
+ * Writes and SQL reads are serialised on one connection by an internal mutex;
+ * index lookups take a separate short lock and never wait for a write's fsync.
+ */
+#ifndef HC_STORE_H
+#define HC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hc_err.h"
+
+typedef struct store store;
+
+#define STORE_NAME_MAX 128
+#define STORE_FORMAT_MAX 16
+#define STORE_DETAIL_MAX 200
+
+/*
+ * One config at one version: an immutable, reference-counted snapshot.
+ * Every field is read-only for everyone but store/. In list results content
+ * is NULL and len 0. Strings are never NULL (empty when unset).
+ */
+typedef struct store_config {
+	char *ns, *group, *data_id;
+	char *content; /* len bytes followed by a NUL, or NULL in lists */
+	size_t len;
+	char md5[33]; /* lowercase hex md5 of content */
+	char format[STORE_FORMAT_MAX]; /* text, json, yaml, properties or xml */
+	int64_t version;  /* 1, 2, 3... per config, continuing after a delete */
+	int64_t revision; /* server-wide change counter at this version */
+	int64_t created_ms, updated_ms; /* Unix ms */
+	char *author, *description;
+	int refs; /* private to store/ (atomic) */
+} store_config;
+
+/* Takes another reference; returns c. */
+store_config *store_config_ref(store_config *c);
+/* Drops a reference; frees the snapshot with the last. NULL is a no-op. */
+void store_config_unref(store_config *c);
+
+typedef enum store_op { STORE_OP_PUBLISH, STORE_OP_DELETE, STORE_OP_ROLLBACK } store_op;
+
+/* "publish", "delete" or "rollback". */
+const char *store_op_name(store_op op);
+
+/* One history entry. Owned by whoever received it; release with
+ * store_history_release() (one) or store_history_free() (an array). */
+typedef struct store_history {
+	int64_t version, revision;
+	store_op op;
+	char md5[33];
+	char format[STORE_FORMAT_MAX];
+	char *author, *message, *source_ip;
+	int64_t created_ms;
+	char *content; /* NULL in lists; len bytes + NUL from store_history_get() */
+	size_t len;
+} store_history;
+
+void store_history_release(store_history *h);
+void store_history_free(store_history *items, size_t n);
+
+typedef struct store_namespace {
+	char *id, *name, *description;
+	int64_t created_ms;
+	int64_t config_count;
+} store_namespace;
+
+void store_namespaces_free(store_namespace *items, size_t n);
+
+/* A change to one config. Pointers are borrowed for the call only. */
+typedef struct store_write {
+	const char *ns, *group, *data_id;
+	const char *content; /* publish only; len bytes */
+	size_t len;
+	const char *format;      /* publish: NULL keeps the previous, "text" when new */
+	const char *description; /* publish: NULL keeps the previous, "" when new */
+	const char *author;      /* NULL means "" */
+	const char *message;     /* NULL means "" */
+	const char *source_ip;   /* NULL means "" */
+	const char *if_match;    /* NULL, or the md5 the current version must have */
+	int create_only;         /* publish: fail with HC_ERR_PRECONDITION if it exists */
+	int64_t now_ms;          /* the time recorded for the change */
+} store_write;
+
+/* What a write did. On an error, detail says why in words for the user. */
+typedef struct store_result {
+	int64_t version;  /* the config's version after the call */
+	int64_t revision; /* the server revision of that version */
+	char md5[33];
+	int created; /* 1 when the config did not exist before (publish, rollback) */
+	int changed; /* 0 when the call was a no-op (identical content and format) */
+	char detail[STORE_DETAIL_MAX];
+} store_result;
+
+/* On success *out owns the handle; release it with store_close(). On failure
+ * *out is NULL and the reason was logged. Creates the file if missing, applies
+ * the embedded migrations in order, refuses (HC_ERR_SCHEMA) a database whose
+ * schema is newer than this binary, and loads the index. */
+hc_err store_open(const char *path, store **out);
+/* Closes the database cleanly (checkpointing the WAL). NULL is a no-op. */
+void store_close(store *st);
+
+/* HC_OK when the database answers a query. */
+hc_err store_ping(store *st);
+/* The server revision: the number of changes ever committed. */
+int64_t store_revision(store *st);
+
+/* The current version of a config from memory, no SQL. *out gets a reference
+ * the caller drops with store_config_unref(). HC_ERR_NOT_FOUND when absent. */
+hc_err store_get(store *st, const char *ns, const char *group, const char *data_id,
+		 store_config **out);
+/* Like store_get by key "ns/group/dataId"; copies md5 and version out (either
+ * may be NULL). HC_ERR_NOT_FOUND when absent. Cheap: for watch checks. */
+hc_err store_peek(store *st, const char *key, char md5[33], int64_t *version);
+
+/* Publishes content as the next version. Identical content and format (and no
+ * new description) is a no-op that returns the current version with changed 0.
+ * HC_ERR_NOT_FOUND: the namespace does not exist. HC_ERR_PRECONDITION: if_match
+ * or create_only did not hold. */
+hc_err store_publish(store *st, const store_write *w, store_result *res);
+/* Deletes a config; history keeps a delete entry (a version of its own, with
+ * empty content). HC_ERR_NOT_FOUND when absent. */
+hc_err store_delete(store *st, const store_write *w, store_result *res);
+/* Publishes the content and format of history version `version` as a new
+ * version (op rollback), re-creating a deleted config. It never deletes.
+ * HC_ERR_NOT_FOUND: no such version (or pruned). HC_ERR_CONFLICT: that version
+ * is a delete entry. Rolling back to content equal to the current is a no-op. */
+hc_err store_rollback(store *st, const store_write *w, int64_t version, store_result *res);
+
+/* Lists current configs, metadata only, ordered by namespace, group, dataId.
+ * ns and group filter exactly when not NULL; q, when not NULL, is a
+ * case-insensitive substring of dataId or group. *items (caller frees each
+ * with store_config_unref and the array with free) gets at most limit entries
+ * starting at offset; *total counts every match. */
+hc_err store_list(store *st, const char *ns, const char *group, const char *q, int64_t offset,
+		  int64_t limit, store_config ***items, size_t *n, int64_t *total);
+
+/* History of a config, newest first, without content; readable after delete.
+ * HC_ERR_NOT_FOUND when the config never existed (no entries at all). */
+hc_err store_history_list(store *st, const char *ns, const char *group, const char *data_id,
+			  int64_t offset, int64_t limit, store_history **items, size_t *n,
+			  int64_t *total);
+/* One history entry with its content. HC_ERR_NOT_FOUND when absent. */
+hc_err store_history_get(store *st, const char *ns, const char *group, const char *data_id,
+			 int64_t version, store_history *out);
+
+/* Every namespace with its number of current configs, ordered by id. */
+hc_err store_namespaces(store *st, store_namespace **items, size_t *n);
+/* HC_ERR_CONFLICT when the id exists. */
+hc_err store_namespace_create(store *st, const char *id, const char *name,
+			      const char *description, int64_t now_ms);
+/* HC_ERR_FORBIDDEN for "public", HC_ERR_NOT_FOUND when absent, HC_ERR_CONFLICT
+ * while it holds configs. */
+hc_err store_namespace_delete(store *st, const char *id);
+
+/* Deletes history entries created before older_than_ms that are not among the
+ * newest keep_versions (>= 1) entries of their config, at most max_rows per
+ * call, so a caller can prune in small transactions. The newest entry of a
+ * config (its current version, or its delete) is never pruned. *deleted gets
+ * the number removed. */
+hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int64_t max_rows,
+		   int64_t *deleted);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * test_common.c: sbuf, md5, hmap, utf8 and base64.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "clock.h"
+#include "harness.h"
+#include "hmap.h"
+#include "md5.h"
+#include "sbuf.h"
+#include "utf8.h"
+
+static void test_sbuf_cap(void)
+{
+	sbuf sb = SBUF_INIT(8);
+
+	CHECK_EQ_STR(sb.buf, "");
+	CHECK_EQ_INT(sbuf_addstr(&sb, "hello"), HC_OK);
+	CHECK_EQ_INT(sbuf_addstr(&sb, "world"), HC_ERR_TOO_BIG);
+	CHECK_EQ_STR(sb.buf, "hello"); /* unchanged by the refused append */
+	CHECK_EQ_INT(sbuf_addstr(&sb, "abc"), HC_OK);
+	CHECK_EQ_INT(sb.len, 8);
+	CHECK_EQ_INT(sbuf_addch(&sb, 'x'), HC_ERR_TOO_BIG);
+	CHECK_EQ_INT(sbuf_addf(&sb, "%d", 1), HC_ERR_TOO_BIG);
+	sbuf_reset(&sb);
+	CHECK_EQ_INT(sbuf_addf(&sb, "%d-%s", 42, "ab"), HC_OK);
+	CHECK_EQ_STR(sb.buf, "42-ab");
+	sbuf_release(&sb);
+	CHECK_EQ_STR(sb.buf, "");
+	CHECK_EQ_INT(sb.len, 0);
+}
+
+static void test_sbuf_grow_detach(void)
+{
+	sbuf sb = SBUF_INIT(SBUF_NOMAX);
+	size_t len, i;
+	char *p;
+
+	for (i = 0; i < 10000; i++)
+		sbuf_addch(&sb, (char)('a' + i % 26));
+	CHECK_EQ_INT(sb.len, 10000);
+	CHECK_EQ_INT(sb.buf[10000], 0);
+	p = sbuf_detach(&sb, &len);
+	CHECK_EQ_INT(len, 10000);
+	CHECK_EQ_INT(p[25], 'z');
+	CHECK_EQ_STR(sb.buf, "");
+	free(p);
+	p = sbuf_detach(&sb, &len); /* an empty sbuf still hands out heap memory */
+	CHECK_EQ_INT(len, 0);
+	CHECK_EQ_STR(p, "");
+	free(p);
+}
+
+static void test_sbuf_json(void)
+{
+	sbuf sb = SBUF_INIT(SBUF_NOMAX);
+
+	sbuf_add_json_str(&sb, "a\"b\\c\n\x01", 7);
+	CHECK_EQ_STR(sb.buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+	sbuf_reset(&sb);
+	sbuf_add_json_str(&sb, "caf\xc3\xa9 \xff", 7);
+	CHECK_EQ_STR(sb.buf, "\"caf\xc3\xa9 \xef\xbf\xbd\"");
+	sbuf_release(&sb);
+}
+
+static void test_md5(void)
+{
+	/* RFC 1321, appendix A.5 */
+	static const char *const v[][2] = {
+		{"", "d41d8cd98f00b204e9800998ecf8427e"},
+		{"a", "0cc175b9c0f1b6a831c399e269772661"},
+		{"abc", "900150983cd24fb0d6963f7d28e17f72"},
+		{"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+		{"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+		 "d174ab98d277d9f5a5611c2c9f419d9f"},
+		{"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+		 "57edf4a22be3c955ac49da2e2107b67a"},
+	};
+	char hex[33];
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		md5_hex(v[i][0], strlen(v[i][0]), hex);
+		CHECK_EQ_STR(hex, v[i][1]);
+	}
+	/* 56 bytes: the length no longer fits the first padding block. */
+	md5_hex("0123456789012345678901234567890123456789012345678901234", 55, hex);
+	CHECK_EQ_STR(hex, "6e7a4fc92eb1c3f6e652425bcc8d44b5");
+	md5_hex("01234567890123456789012345678901234567890123456789012345", 56, hex);
+	CHECK_EQ_STR(hex, "8af270b2847610e742b0791b53648c09");
+}
+
+static void count_cb(void *ctx, const void *key, size_t klen, void *val)
+{
+	(void)key;
+	(void)klen;
+	*(size_t *)ctx += (size_t)(uintptr_t)val;
+}
+
+static void test_hmap(void)
+{
+	hmap *m = hmap_new();
+	char key[32];
+	size_t i, sum = 0;
+
+	for (i = 1; i <= 5000; i++) {
+		int n = snprintf(key, sizeof(key), "k%zu", i);
+		CHECK(hmap_put(m, key, (size_t)n, (void *)(uintptr_t)i) == NULL);
+	}
+	CHECK_EQ_INT(hmap_count(m), 5000);
+	CHECK_EQ_INT((uintptr_t)hmap_get(m, "k77", 3), 77);
+	CHECK(hmap_get(m, "k0", 2) == NULL);
+	CHECK_EQ_INT((uintptr_t)hmap_put(m, "k77", 3, (void *)(uintptr_t)7), 77);
+	CHECK_EQ_INT((uintptr_t)hmap_del(m, "k77", 3), 7);
+	CHECK(hmap_del(m, "k77", 3) == NULL);
+	CHECK_EQ_INT(hmap_count(m), 4999);
+	/* Keys are byte strings: an embedded NUL is part of the key. */
+	CHECK(hmap_put(m, "a\0b", 3, (void *)(uintptr_t)1) == NULL);
+	CHECK(hmap_get(m, "a", 1) == NULL);
+	hmap_foreach(m, count_cb, &sum);
+	CHECK_EQ_INT(sum, 5000u * 5001u / 2 - 77 + 1);
+	hmap_free(m);
+}
+
+static void test_utf8(void)
+{
+	CHECK(utf8_valid("plain", 5));
+	CHECK(utf8_valid("caf\xc3\xa9", 5));
+	CHECK(utf8_valid("\xf0\x9f\x98\x80", 4));
+	CHECK(!utf8_valid("\xc3", 1));         /* truncated */
+	CHECK(!utf8_valid("\xc0\xaf", 2));     /* overlong */
+	CHECK(!utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+	CHECK(!utf8_valid("\xff", 1));
+}
+
+static void test_base64(void)
+{
+	static const char *const v[][2] = {{"", ""},         {"f", "Zg=="},
+					   {"fo", "Zm8="},   {"foo", "Zm9v"},
+					   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+					   {"foobar", "Zm9vYmFy"}};
+	sbuf sb = SBUF_INIT(SBUF_NOMAX);
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		sbuf_reset(&sb);
+		base64_encode(&sb, v[i][0], strlen(v[i][0]));
+		CHECK_EQ_STR(sb.buf, v[i][1]);
+	}
+	sbuf_release(&sb);
+}
+
+static void test_clock_format(void)
+{
+	char iso[32], http[40];
+
+	clock_format_iso(1795300000123LL, iso);
+	CHECK_EQ_STR(iso, "2026-11-21T22:26:40.123Z");
+	clock_format_http(1795300000123LL, http);
+	CHECK_EQ_STR(http, "Sat, 21 Nov 2026 22:26:40 GMT");
+}
+
+int main(void)
+{
+	RUN(test_sbuf_cap);
+	RUN(test_sbuf_grow_detach);
+	RUN(test_sbuf_json);
+	RUN(test_md5);
+	RUN(test_hmap);
+	RUN(test_utf8);
+	RUN(test_base64);
+	RUN(test_clock_format);
+	return hc_test_report();
+}
