@@ -6,7 +6,7 @@
 hc_err base64_encode(sbuf *out, const void *data, size_t n)
 {
 	static const char abc[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = data;
 	size_t i;
 	hc_err err = sbuf_grow(out, (n + 2) / 3 * 4);

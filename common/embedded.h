@@ -1,6 +1,6 @@
 /*
  * embedded: files compiled into the binary at build time by
- * cmake/embed.cmake (migrations/*.sql, web/ assets). Static, read-only data;
+ * cmake/embed.cmake (migrations/NNNN_*.sql and web/ assets). Static, read-only data;
  * any thread.
  */
 #ifndef HC_EMBEDDED_H
@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 typedef struct hc_embedded {
-	const char *name;          /* path relative to the source root, e.g. "migrations/0001_x.sql" */
+	const char *name; /* path relative to the source root, e.g. "migrations/0001_x.sql" */
 	const unsigned char *data; /* len bytes followed by a NUL */
 	size_t len;
 } hc_embedded;

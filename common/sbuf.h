@@ -23,7 +23,10 @@ typedef struct sbuf {
 } sbuf;
 
 extern char sbuf_empty[];
-#define SBUF_INIT(cap) {sbuf_empty, 0, 0, (cap)}
+#define SBUF_INIT(cap)                                                                             \
+	{                                                                                          \
+		sbuf_empty, 0, 0, (cap)                                                            \
+	}
 #define SBUF_NOMAX ((size_t)-1 / 2)
 
 /* Sets sb to an empty buffer capped at max bytes. */

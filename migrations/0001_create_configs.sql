@@ -9,7 +9,8 @@ CREATE TABLE namespaces (
 );
 
 INSERT INTO namespaces (id, name, description, created_ms)
-VALUES ('public', 'public', 'The default namespace', 0);
+VALUES ('public', 'public', 'The default namespace',
+        CAST(strftime('%s', 'now') AS INTEGER) * 1000);
 
 -- One row per live config: its current version. A delete removes the row;
 -- the history keeps every version, so versions continue after a re-create.

@@ -1,0 +1,134 @@
+/*
+ * store_int.h: what store.c, store_write.c and store_read.c share. Private to
+ * store/: nothing outside this folder includes it (it pulls in <sqlite3.h>).
+ *
+ * Locking: db_lock serialises every use of the connection, including the
+ * prepared statements in stmts[]; index_lock guards index and revision and is
+ * held only for a hash operation, never across SQL. Lock order: db_lock, then
+ * index_lock. The index and revision change only while both are held, so a
+ * thread holding db_lock may read them without index_lock.
+ */
+#ifndef HC_STORE_INT_H
+#define HC_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hmap.h"
+#include "store.h"
+
+/* Cached prepared statements, one per SQL text; see st_stmt(). */
+typedef enum st_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_PING,
+	ST_NS_EXISTS,
+	ST_NS_HAS_CONFIGS,
+	ST_NS_LIST,
+	ST_NS_INSERT,
+	ST_NS_DELETE,
+	ST_NEXT_VERSION,
+	ST_HIST_INSERT,
+	ST_HIST_COUNT,
+	ST_HIST_LIST,
+	ST_HIST_GET,
+	ST_CONFIG_UPSERT,
+	ST_CONFIG_DESCRIBE,
+	ST_CONFIG_DELETE,
+	ST_META_REVISION,
+	ST_PRUNE,
+	/* store_list: 8 filter combinations, each as a page query and a count */
+	ST_LIST_FIRST,
+	ST_LIST_LAST = ST_LIST_FIRST + 15,
+	ST__COUNT
+} st_id;
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t db_lock;
+	pthread_mutex_t index_lock;
+	int db_lock_ok, index_lock_ok; /* initialised, so store_close may destroy them */
+	hmap *index;		       /* "ns/group/dataId" -> store_config *, one reference each */
+	int64_t revision;	       /* meta's revision as of the last COMMIT */
+	sqlite3_stmt *stmts[ST__COUNT];
+};
+
+/* The columns st_config_from_row() reads, in order; content, when wanted, follows. */
+#define ST_CONFIG_COLS                                                                             \
+	"namespace, grp, data_id, md5, format, version, revision, created_ms, updated_ms, "        \
+	"author, description"
+
+/* An index key "ns/group/dataId", on the stack unless the names are long. */
+typedef struct st_key {
+	const char *s;
+	size_t len;
+	char *heap;
+	char small[3 * STORE_NAME_MAX + 3];
+} st_key;
+
+void st_key_init(st_key *k, const char *ns, const char *group, const char *data_id);
+void st_key_release(st_key *k);
+
+/* 1 when name can be a namespace, group or dataId here: 1..STORE_NAME_MAX
+ * bytes without '/' (the key separator). Full validation is server/'s job. */
+int st_name_ok(const char *name);
+
+/*
+ * The one translation of a SQLite result code to an hc_err. Logs what failed
+ * with sqlite3_errmsg(). The caller holds db_lock (or owns st alone, in
+ * store_open), so the message belongs to this failure.
+ */
+hc_err st_sqlerr(store *st, int rc, const char *what);
+
+/* The statement for id, prepared from sql on first use and kept until
+ * store_close(). The caller holds db_lock and calls st_done() when finished. */
+hc_err st_stmt(store *st, st_id id, const char *sql, sqlite3_stmt **out);
+/* Resets s and clears its bindings, so no borrowed SQLITE_STATIC pointer
+ * outlives the call that bound it. NULL is a no-op. */
+void st_done(sqlite3_stmt *s);
+/* Steps s: HC_OK with *row 1 when a row is ready, 0 when done. */
+hc_err st_step(store *st, sqlite3_stmt *s, int *row);
+/* Steps a statement that returns no rows to completion, then st_done()s it. */
+hc_err st_run(store *st, sqlite3_stmt *s);
+
+/* Bind helpers: each keeps the first failing code in *rc and skips the rest.
+ * Text and blobs are bound SQLITE_STATIC: they must live until st_done(). */
+void st_bind_text(sqlite3_stmt *s, int i, const char *v, int *rc); /* NULL binds "" */
+void st_bind_blob(sqlite3_stmt *s, int i, const void *v, size_t n, int *rc);
+void st_bind_int(sqlite3_stmt *s, int i, int64_t v, int *rc);
+
+/* Column helpers: the text is SQLite's, valid until the next step or reset. */
+const char *st_col_text(sqlite3_stmt *s, int i); /* never NULL */
+/* Copies column i into dst[cap], truncating; always NUL-terminates. */
+void st_col_copy(sqlite3_stmt *s, int i, char *dst, size_t cap);
+
+/* BEGIN IMMEDIATE / COMMIT; st_rollback() is a no-op outside a transaction. */
+hc_err st_begin(store *st);
+hc_err st_commit(store *st);
+void st_rollback(store *st);
+
+/* A new snapshot (refs 1, one allocation) copying every field of t; the
+ * pointers in t are borrowed. t->content NULL makes a list entry. */
+store_config *st_config_make(const store_config *t);
+/* A new snapshot from the current row of a statement selecting
+ * ST_CONFIG_COLS (and content after them when with_content). */
+store_config *st_config_from_row(sqlite3_stmt *s, int with_content);
+
+/* A new reference to the index's snapshot under key, or NULL. */
+store_config *st_index_ref(store *st, const char *key, size_t klen);
+/* After a COMMIT: makes c (its reference is handed over) the snapshot under
+ * key, or removes the key when c is NULL, and records the revision. Called
+ * with db_lock held. */
+void st_index_set(store *st, const char *key, size_t klen, store_config *c, int64_t revision);
+
+/* *exists gets 1 when namespace id exists. Caller holds db_lock. */
+hc_err st_namespace_exists(store *st, const char *id, int *exists);
+/* Loads one history entry with its content into *out, which the caller
+ * releases; *found gets 0 when there is none. Caller holds db_lock. */
+hc_err st_history_load(store *st, const char *ns, const char *group, const char *data_id,
+		       int64_t version, store_history *out, int *found);
+
+#endif

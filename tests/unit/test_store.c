@@ -1,0 +1,962 @@
+/*
+ * test_store.c: store/ against a real SQLite file, a fresh one per test in a
+ * mkdtemp() directory that the test removes. Times are fake (now_ms), so
+ * nothing sleeps. Single-threaded except test_threads, whose worker threads
+ * count their own failures for the main thread to check.
+ *
+ * <sqlite3.h> is included for one thing only: test_schema_too_new sets
+ * PRAGMA user_version behind the store's back, as a newer hotconf would have.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "md5.h"
+#include "store.h"
+
+#define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
+#define MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
+
+typedef struct fixture {
+	char dir[64];
+	char path[128];
+	store *st;
+} fixture;
+
+/* Makes a fresh directory and opens a new database in it. */
+static int fx_open(fixture *fx)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(fx->dir, sizeof(fx->dir), "%s/hc-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	fx->st = NULL;
+	if (!mkdtemp(fx->dir)) {
+		perror("mkdtemp");
+		return 0;
+	}
+	snprintf(fx->path, sizeof(fx->path), "%s/hotconf.db", fx->dir);
+	return store_open(fx->path, &fx->st) == HC_OK && fx->st;
+}
+
+/* Closes the store and removes the database and its directory. */
+static void fx_close(fixture *fx)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char p[160];
+	size_t i;
+
+	store_close(fx->st);
+	fx->st = NULL;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
+		unlink(p);
+	}
+	CHECK(rmdir(fx->dir) == 0);
+}
+
+static store_write wr(const char *ns, const char *group, const char *data_id, const char *content,
+		      int64_t now_ms)
+{
+	store_write w;
+
+	memset(&w, 0, sizeof(w));
+	w.ns = ns;
+	w.group = group;
+	w.data_id = data_id;
+	w.content = content;
+	w.len = content ? strlen(content) : 0;
+	w.now_ms = now_ms;
+	return w;
+}
+
+/* Publishes content to public/DEFAULT_GROUP/data_id. */
+static hc_err put(store *st, const char *data_id, const char *content, const char *format,
+		  int64_t now_ms, store_result *res)
+{
+	store_write w = wr("public", "DEFAULT_GROUP", data_id, content, now_ms);
+
+	w.format = format;
+	return store_publish(st, &w, res);
+}
+
+static hc_err del(store *st, const char *data_id, int64_t now_ms, store_result *res)
+{
+	store_write w = wr("public", "DEFAULT_GROUP", data_id, NULL, now_ms);
+
+	return store_delete(st, &w, res);
+}
+
+static hc_err rollback(store *st, const char *data_id, int64_t version, int64_t now_ms,
+		       store_result *res)
+{
+	store_write w = wr("public", "DEFAULT_GROUP", data_id, NULL, now_ms);
+
+	return store_rollback(st, &w, version, res);
+}
+
+static int64_t history_total(store *st, const char *ns, const char *data_id)
+{
+	store_history *h = NULL;
+	size_t n = 0;
+	int64_t total = -1;
+
+	if (store_history_list(st, ns, "DEFAULT_GROUP", data_id, 0, 0, &h, &n, &total) != HC_OK)
+		return -1;
+	store_history_free(h, n);
+	return total;
+}
+
+/* The current content of public/DEFAULT_GROUP/data_id, or "(absent)". */
+static void check_content(store *st, const char *data_id, const char *want, const char *format,
+			  int64_t version)
+{
+	store_config *c = NULL;
+	hc_err err = store_get(st, "public", "DEFAULT_GROUP", data_id, &c);
+
+	CHECK_EQ_INT(err, HC_OK);
+	if (!c)
+		return;
+	CHECK_EQ_INT(c->len, strlen(want));
+	CHECK_EQ_STR(c->content, want);
+	CHECK_EQ_STR(c->format, format);
+	CHECK_EQ_INT(c->version, version);
+	store_config_unref(c);
+}
+
+static void test_open_creates_schema(void)
+{
+	fixture fx;
+	store_namespace *ns = NULL;
+	store_config **items = NULL;
+	size_t n = 0;
+	int64_t total = -1;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_ping(fx.st), HC_OK);
+	CHECK_EQ_INT(store_revision(fx.st), 0);
+	CHECK_EQ_INT(store_namespaces(fx.st, &ns, &n), HC_OK);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_STR(ns[0].id, "public");
+		CHECK_EQ_STR(ns[0].name, "public");
+		CHECK_EQ_INT(ns[0].config_count, 0);
+	}
+	store_namespaces_free(ns, n);
+	CHECK_EQ_INT(store_list(fx.st, NULL, NULL, NULL, 0, 20, &items, &n, &total), HC_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(total, 0);
+	free(items);
+	fx_close(&fx);
+}
+
+static void test_open_failure(void)
+{
+	store *st = (store *)&st; /* must be reset to NULL */
+
+	CHECK_EQ_INT(store_open("/nonexistent-hc-dir/sub/hotconf.db", &st), HC_ERR_IO);
+	CHECK(st == NULL);
+	store_close(NULL);
+}
+
+static void test_publish(void)
+{
+	fixture fx;
+	store_result r;
+	store_config *c = NULL;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "hello", NULL, 1000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 1);
+	CHECK_EQ_INT(r.revision, 1);
+	CHECK_EQ_INT(r.created, 1);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_STR(r.md5, MD5_HELLO);
+	check_content(fx.st, "app", "hello", "text", 1);
+
+	CHECK_EQ_INT(put(fx.st, "app", "world", "text", 2000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 2);
+	CHECK_EQ_INT(r.revision, 2);
+	CHECK_EQ_INT(r.created, 0);
+	CHECK_EQ_INT(r.changed, 1);
+
+	/* The revision counts changes across all configs; versions are per config. */
+	CHECK_EQ_INT(put(fx.st, "other", "x", NULL, 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 1);
+	CHECK_EQ_INT(r.revision, 3);
+	CHECK_EQ_INT(store_revision(fx.st), 3);
+
+	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c), HC_OK);
+	if (c) {
+		CHECK_EQ_STR(c->ns, "public");
+		CHECK_EQ_STR(c->group, "DEFAULT_GROUP");
+		CHECK_EQ_STR(c->data_id, "app");
+		CHECK_EQ_INT(c->revision, 2);
+		CHECK_EQ_INT(c->created_ms, 1000);
+		CHECK_EQ_INT(c->updated_ms, 2000);
+		CHECK_EQ_STR(c->description, "");
+		CHECK_EQ_STR(c->author, "");
+	}
+	store_config_unref(c);
+	fx_close(&fx);
+}
+
+static void test_noop_publish(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+	store_config *c = NULL;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "a=1", "properties", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "app", "a=1", NULL, 2000, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+	CHECK_EQ_INT(r.created, 0);
+	CHECK_EQ_INT(r.version, 1);
+	CHECK_EQ_INT(r.revision, 1);
+	CHECK_EQ_INT(store_revision(fx.st), 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 1);
+
+	/* Same content in another format is a change. */
+	CHECK_EQ_INT(put(fx.st, "app", "a=1", "text", 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(r.version, 2);
+
+	/* Only the description differs: updated in place, no new version. */
+	w = wr("public", "DEFAULT_GROUP", "app", "a=1", 4000);
+	w.description = "the app's settings";
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(r.version, 2);
+	CHECK_EQ_INT(r.revision, 2);
+	CHECK_EQ_INT(store_revision(fx.st), 2);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 2);
+	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c), HC_OK);
+	if (c) {
+		CHECK_EQ_STR(c->description, "the app's settings");
+		CHECK_EQ_INT(c->version, 2);
+	}
+	store_config_unref(c);
+
+	/* Publishing again with the same description is a no-op again. */
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+	fx_close(&fx);
+}
+
+static void test_format(void)
+{
+	fixture fx;
+	store_result r;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "y", "a: 1", "yaml", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "y", "a: 2", NULL, 2000, &r), HC_OK);
+	check_content(fx.st, "y", "a: 2", "yaml", 2);
+	CHECK_EQ_INT(put(fx.st, "y", "{}", "json", 3000, &r), HC_OK);
+	check_content(fx.st, "y", "{}", "json", 3);
+	CHECK_EQ_INT(put(fx.st, "y", "x", "toml", 4000, &r), HC_ERR_INVALID);
+	CHECK(r.detail[0] != '\0');
+	check_content(fx.st, "y", "{}", "json", 3);
+	fx_close(&fx);
+}
+
+static void test_if_match(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "hello", NULL, 1000, &r), HC_OK);
+
+	w = wr("public", "DEFAULT_GROUP", "app", "v2", 2000);
+	w.if_match = "00000000000000000000000000000000";
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	CHECK(strstr(r.detail, MD5_HELLO) != NULL);
+	check_content(fx.st, "app", "hello", "text", 1);
+	CHECK_EQ_INT(store_revision(fx.st), 1);
+
+	w.if_match = MD5_HELLO;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 2);
+	check_content(fx.st, "app", "v2", "text", 2);
+
+	/* If-Match on a config that does not exist never holds. */
+	w = wr("public", "DEFAULT_GROUP", "absent", "x", 3000);
+	w.if_match = MD5_HELLO;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	fx_close(&fx);
+}
+
+static void test_create_only(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+
+	REQUIRE(fx_open(&fx));
+	w = wr("public", "DEFAULT_GROUP", "app", "first", 1000);
+	w.create_only = 1;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.created, 1);
+	w.content = "second";
+	w.len = 6;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	CHECK(r.detail[0] != '\0');
+	check_content(fx.st, "app", "first", "text", 1);
+	fx_close(&fx);
+}
+
+static void test_missing_namespace(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+	store_config *c = (store_config *)&c;
+
+	REQUIRE(fx_open(&fx));
+	w = wr("nope", "DEFAULT_GROUP", "app", "x", 1000);
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_NOT_FOUND);
+	CHECK_EQ_STR(r.detail, "namespace 'nope' does not exist");
+	CHECK_EQ_INT(store_revision(fx.st), 0);
+	CHECK_EQ_INT(store_get(fx.st, "nope", "DEFAULT_GROUP", "app", &c), HC_ERR_NOT_FOUND);
+	CHECK(c == NULL);
+	fx_close(&fx);
+}
+
+static void test_get_peek(void)
+{
+	fixture fx;
+	store_result r;
+	store_config *old = NULL;
+	char md5[33];
+	int64_t version = 0;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version),
+		     HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(put(fx.st, "app", "hello", NULL, 1000, &r), HC_OK);
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_OK);
+	CHECK_EQ_STR(md5, MD5_HELLO);
+	CHECK_EQ_INT(version, 1);
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", NULL, NULL), HC_OK);
+
+	/* A reader's snapshot stays intact while a writer replaces it. */
+	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &old), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "app", "bye", NULL, 2000, &r), HC_OK);
+	if (old) {
+		CHECK_EQ_STR(old->content, "hello");
+		CHECK_EQ_INT(old->version, 1);
+	}
+	store_config_unref(old);
+	check_content(fx.st, "app", "bye", "text", 2);
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_OK);
+	CHECK_EQ_INT(version, 2);
+	fx_close(&fx);
+}
+
+static void test_delete(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+	store_config *c = NULL;
+	store_history *h = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "{\"a\":1}", "json", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "app", "{\"a\":2}", NULL, 2000, &r), HC_OK);
+
+	w = wr("public", "DEFAULT_GROUP", "app", NULL, 3000);
+	w.if_match = MD5_HELLO;
+	CHECK_EQ_INT(store_delete(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c), HC_OK);
+	store_config_unref(c);
+
+	CHECK_EQ_INT(del(fx.st, "app", 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 3);
+	CHECK_EQ_INT(r.revision, 3);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(store_revision(fx.st), 3);
+	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", NULL, NULL), HC_ERR_NOT_FOUND);
+
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 0, 10, &h, &n, &total),
+	    HC_OK);
+	CHECK_EQ_INT(total, 3);
+	REQUIRE(n == 3);
+	CHECK_EQ_INT(h[0].version, 3);
+	CHECK_EQ_STR(store_op_name(h[0].op), "delete");
+	CHECK_EQ_STR(h[0].md5, MD5_EMPTY);
+	CHECK_EQ_STR(h[0].format, "json");
+	CHECK_EQ_INT(h[0].created_ms, 3000);
+	store_history_free(h, n);
+
+	CHECK_EQ_INT(del(fx.st, "app", 4000, &r), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(del(fx.st, "never", 4000, &r), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(store_revision(fx.st), 3);
+
+	/* Re-creating continues the version numbers. */
+	CHECK_EQ_INT(put(fx.st, "app", "back", NULL, 5000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 4);
+	CHECK_EQ_INT(r.created, 1);
+	check_content(fx.st, "app", "back", "text", 4);
+	fx_close(&fx);
+}
+
+static void test_rollback(void)
+{
+	fixture fx;
+	store_result r;
+	store_history h;
+	store_history *items = NULL;
+	size_t n = 0;
+	int64_t total;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "a: 1", "yaml", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "app", "{\"a\":2}", "json", 2000, &r), HC_OK);
+
+	CHECK_EQ_INT(rollback(fx.st, "app", 1, 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 3);
+	CHECK_EQ_INT(r.revision, 3);
+	CHECK_EQ_INT(r.created, 0);
+	CHECK_EQ_INT(r.changed, 1);
+	check_content(fx.st, "app", "a: 1", "yaml", 3);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 3, &h), HC_OK);
+	CHECK_EQ_STR(store_op_name(h.op), "rollback");
+	store_history_release(&h);
+
+	/* Rolling back to what is already current changes nothing. */
+	CHECK_EQ_INT(rollback(fx.st, "app", 1, 3500, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+	CHECK_EQ_INT(r.version, 3);
+	CHECK_EQ_INT(store_revision(fx.st), 3);
+
+	CHECK_EQ_INT(rollback(fx.st, "app", 99, 4000, &r), HC_ERR_NOT_FOUND);
+	CHECK_EQ_STR(r.detail, "version 99 of public/DEFAULT_GROUP/app not found");
+	CHECK_EQ_INT(rollback(fx.st, "never", 1, 4000, &r), HC_ERR_NOT_FOUND);
+
+	CHECK_EQ_INT(del(fx.st, "app", 5000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 4);
+	CHECK_EQ_INT(rollback(fx.st, "app", 4, 6000, &r), HC_ERR_CONFLICT);
+	CHECK(r.detail[0] != '\0');
+
+	/* Rolling back a deleted config re-creates it. */
+	CHECK_EQ_INT(rollback(fx.st, "app", 2, 7000, &r), HC_OK);
+	CHECK_EQ_INT(r.created, 1);
+	CHECK_EQ_INT(r.version, 5);
+	CHECK_EQ_INT(r.revision, 5);
+	check_content(fx.st, "app", "{\"a\":2}", "json", 5);
+
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 0, 10, &items, &n, &total),
+	    HC_OK);
+	CHECK_EQ_INT(total, 5);
+	REQUIRE(n == 5);
+	CHECK_EQ_STR(store_op_name(items[0].op), "rollback");
+	CHECK_EQ_STR(store_op_name(items[1].op), "delete");
+	CHECK_EQ_STR(store_op_name(items[2].op), "rollback");
+	CHECK_EQ_STR(store_op_name(items[3].op), "publish");
+	store_history_free(items, n);
+	fx_close(&fx);
+}
+
+static void test_history(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+	store_history *h = NULL, one;
+	size_t n = 0;
+	int64_t total = 0, i;
+	char content[32];
+
+	REQUIRE(fx_open(&fx));
+	for (i = 1; i <= 5; i++) {
+		snprintf(content, sizeof(content), "v%lld", (long long)i);
+		w = wr("public", "DEFAULT_GROUP", "app", content, i * 1000);
+		w.author = "alice";
+		w.message = "change";
+		w.source_ip = "10.0.0.1";
+		CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	}
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 0, 2, &h, &n, &total),
+	    HC_OK);
+	CHECK_EQ_INT(total, 5);
+	REQUIRE(n == 2);
+	CHECK_EQ_INT(h[0].version, 5);
+	CHECK_EQ_INT(h[1].version, 4);
+	CHECK_EQ_INT(h[0].revision, 5);
+	CHECK_EQ_STR(h[0].author, "alice");
+	CHECK_EQ_STR(h[0].message, "change");
+	CHECK_EQ_STR(h[0].source_ip, "10.0.0.1");
+	CHECK_EQ_INT(h[0].created_ms, 5000);
+	CHECK(h[0].content == NULL);
+	store_history_free(h, n);
+
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 4, 2, &h, &n, &total),
+	    HC_OK);
+	CHECK_EQ_INT(total, 5);
+	REQUIRE(n == 1);
+	CHECK_EQ_INT(h[0].version, 1);
+	store_history_free(h, n);
+
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 10, 2, &h, &n, &total),
+	    HC_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(total, 5);
+	store_history_free(h, n);
+
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "never", 0, 2, &h, &n, &total),
+	    HC_ERR_NOT_FOUND);
+	CHECK(h == NULL);
+
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 3, &one), HC_OK);
+	CHECK_EQ_STR(one.content, "v3");
+	CHECK_EQ_INT(one.len, 2);
+	CHECK_EQ_INT(one.version, 3);
+	CHECK_EQ_STR(store_op_name(one.op), "publish");
+	CHECK_EQ_STR(one.format, "text");
+	store_history_release(&one);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 99, &one),
+		     HC_ERR_NOT_FOUND);
+	store_history_release(&one);
+	fx_close(&fx);
+}
+
+/* Publishes "x" to ns/group/data_id. */
+static void put3(store *st, const char *ns, const char *group, const char *data_id)
+{
+	store_write w = wr(ns, group, data_id, "x", 1000);
+
+	CHECK_EQ_INT(store_publish(st, &w, NULL), HC_OK);
+}
+
+/* Lists and checks the total and the keys, joined as "ns/g/d,ns/g/d". */
+static void check_list(store *st, const char *ns, const char *group, const char *q, int64_t offset,
+		       int64_t limit, int64_t want_total, const char *want_keys)
+{
+	store_config **items = NULL;
+	size_t n = 0, i;
+	int64_t total = -1;
+	char keys[512] = "";
+	size_t used = 0;
+
+	CHECK_EQ_INT(store_list(st, ns, group, q, offset, limit, &items, &n, &total), HC_OK);
+	CHECK_EQ_INT(total, want_total);
+	for (i = 0; i < n; i++) {
+		used +=
+		    (size_t)snprintf(keys + used, sizeof(keys) - used, "%s%s/%s/%s", i ? "," : "",
+				     items[i]->ns, items[i]->group, items[i]->data_id);
+		CHECK(items[i]->content == NULL);
+		CHECK_EQ_STR(items[i]->md5, "9dd4e461268c8034f5c8564e155c67a6"); /* md5("x") */
+		store_config_unref(items[i]);
+	}
+	free(items);
+	CHECK_EQ_STR(keys, want_keys);
+}
+
+static void test_list(void)
+{
+	fixture fx;
+	store_config **items = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_namespace_create(fx.st, "dev", NULL, NULL, 1), HC_OK);
+	put3(fx.st, "public", "DEFAULT_GROUP", "db.yaml");
+	put3(fx.st, "public", "DEFAULT_GROUP", "App_Main");
+	put3(fx.st, "public", "payments", "gateway");
+	put3(fx.st, "public", "100%", "rate");
+	put3(fx.st, "dev", "DEFAULT_GROUP", "db.yaml");
+
+	check_list(fx.st, NULL, NULL, NULL, 0, 20, 5,
+		   "dev/DEFAULT_GROUP/db.yaml,public/100%/rate,public/DEFAULT_GROUP/App_Main,"
+		   "public/DEFAULT_GROUP/db.yaml,public/payments/gateway");
+	check_list(fx.st, "public", NULL, NULL, 0, 20, 4,
+		   "public/100%/rate,public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml,"
+		   "public/payments/gateway");
+	check_list(fx.st, "public", "DEFAULT_GROUP", NULL, 0, 20, 2,
+		   "public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml");
+	check_list(fx.st, NULL, "DEFAULT_GROUP", NULL, 0, 20, 3,
+		   "dev/DEFAULT_GROUP/db.yaml,public/DEFAULT_GROUP/App_Main,"
+		   "public/DEFAULT_GROUP/db.yaml");
+	/* q: case-insensitive substring of dataId or group. */
+	check_list(fx.st, NULL, NULL, "app_", 0, 20, 1, "public/DEFAULT_GROUP/App_Main");
+	check_list(fx.st, NULL, NULL, "PAY", 0, 20, 1, "public/payments/gateway");
+	check_list(fx.st, "public", NULL, "DB.", 0, 20, 1, "public/DEFAULT_GROUP/db.yaml");
+	/* '%' and '_' are literal, not wildcards. */
+	check_list(fx.st, NULL, NULL, "%", 0, 20, 1, "public/100%/rate");
+	check_list(fx.st, NULL, NULL, "a_l", 0, 20, 0, ""); /* LIKE would match "DEFAULT" */
+	check_list(fx.st, NULL, NULL, "zzz", 0, 20, 0, "");
+	/* Paging: the total counts every match. */
+	check_list(fx.st, NULL, NULL, NULL, 1, 2, 5,
+		   "public/100%/rate,public/DEFAULT_GROUP/App_Main");
+	check_list(fx.st, NULL, NULL, NULL, 4, 2, 5, "public/payments/gateway");
+	check_list(fx.st, NULL, NULL, NULL, 5, 2, 5, "");
+
+	CHECK_EQ_INT(store_list(fx.st, "nope", NULL, NULL, 0, 20, &items, &n, &total),
+		     HC_ERR_NOT_FOUND);
+	CHECK(items == NULL);
+	CHECK_EQ_INT(n, 0);
+	fx_close(&fx);
+}
+
+static void test_namespaces(void)
+{
+	fixture fx;
+	store_namespace *ns = NULL;
+	store_history *h = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	store_result r;
+	store_write w;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_namespace_create(fx.st, "dev", NULL, NULL, 1000), HC_OK);
+	CHECK_EQ_INT(store_namespace_create(fx.st, "prod", "Production", "live", 2000), HC_OK);
+	CHECK_EQ_INT(store_namespace_create(fx.st, "dev", "again", NULL, 3000), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(store_namespace_create(fx.st, "a/b", NULL, NULL, 3000), HC_ERR_INVALID);
+	put3(fx.st, "dev", "DEFAULT_GROUP", "a");
+	put3(fx.st, "dev", "DEFAULT_GROUP", "b");
+
+	CHECK_EQ_INT(store_namespaces(fx.st, &ns, &n), HC_OK);
+	REQUIRE(n == 3);
+	CHECK_EQ_STR(ns[0].id, "dev");
+	CHECK_EQ_STR(ns[0].name, "dev"); /* the name defaults to the id */
+	CHECK_EQ_STR(ns[0].description, "");
+	CHECK_EQ_INT(ns[0].created_ms, 1000);
+	CHECK_EQ_INT(ns[0].config_count, 2);
+	CHECK_EQ_STR(ns[1].id, "prod");
+	CHECK_EQ_STR(ns[1].name, "Production");
+	CHECK_EQ_STR(ns[1].description, "live");
+	CHECK_EQ_INT(ns[1].config_count, 0);
+	CHECK_EQ_STR(ns[2].id, "public");
+	store_namespaces_free(ns, n);
+
+	CHECK_EQ_INT(store_namespace_delete(fx.st, "public"), HC_ERR_FORBIDDEN);
+	CHECK_EQ_INT(store_namespace_delete(fx.st, "nope"), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(store_namespace_delete(fx.st, "dev"), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(store_namespace_delete(fx.st, "prod"), HC_OK);
+
+	w = wr("dev", "DEFAULT_GROUP", "a", NULL, 5000);
+	CHECK_EQ_INT(store_delete(fx.st, &w, &r), HC_OK);
+	w.data_id = "b";
+	CHECK_EQ_INT(store_delete(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(store_namespace_delete(fx.st, "dev"), HC_OK);
+	CHECK_EQ_INT(store_namespace_delete(fx.st, "dev"), HC_ERR_NOT_FOUND);
+
+	CHECK_EQ_INT(store_namespaces(fx.st, &ns, &n), HC_OK);
+	CHECK_EQ_INT(n, 1);
+	store_namespaces_free(ns, n);
+
+	/* The deleted namespace's history is still there. */
+	CHECK_EQ_INT(store_history_list(fx.st, "dev", "DEFAULT_GROUP", "a", 0, 10, &h, &n, &total),
+		     HC_OK);
+	CHECK_EQ_INT(total, 2);
+	store_history_free(h, n);
+	fx_close(&fx);
+}
+
+/* Publishes versions "v<first>".."v<last>" of public/DEFAULT_GROUP/data_id at
+ * times first*step .. last*step. */
+static void put_versions(store *st, const char *data_id, int first, int last, int64_t step)
+{
+	char content[32];
+	store_result r;
+	int i;
+
+	for (i = first; i <= last; i++) {
+		snprintf(content, sizeof(content), "v%d", i);
+		CHECK_EQ_INT(put(st, data_id, content, NULL, i * step, &r), HC_OK);
+	}
+}
+
+static void test_prune(void)
+{
+	fixture fx;
+	store_history h;
+	store_result r;
+	int64_t deleted = -1;
+
+	REQUIRE(fx_open(&fx));
+	put_versions(fx.st, "old5", 1, 5, 100);	   /* times 100..500 */
+	put_versions(fx.st, "old2", 1, 2, 100);	   /* times 100, 200 */
+	put_versions(fx.st, "young", 1, 3, 10000); /* times 10000..30000 */
+	put_versions(fx.st, "gone", 1, 3, 100);	   /* then deleted at 400 */
+	CHECK_EQ_INT(del(fx.st, "gone", 400, &r), HC_OK);
+
+	/* Older than 1000 and beyond the newest 2 of their config. */
+	CHECK_EQ_INT(store_prune(fx.st, 1000, 2, 100, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 3 + 0 + 0 + 2);
+	CHECK_EQ_INT(history_total(fx.st, "public", "old5"), 2);
+	CHECK_EQ_INT(history_total(fx.st, "public", "old2"), 2);
+	CHECK_EQ_INT(history_total(fx.st, "public", "young"), 3);
+	CHECK_EQ_INT(history_total(fx.st, "public", "gone"), 2);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "old5", 3, &h),
+		     HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "old5", 4, &h), HC_OK);
+	store_history_release(&h);
+	CHECK_EQ_INT(rollback(fx.st, "old5", 1, 600, &r), HC_ERR_NOT_FOUND);
+
+	/* keep_versions below 1 still keeps each config's newest entry. */
+	CHECK_EQ_INT(store_prune(fx.st, 1000, 0, 100, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 1 + 1 + 0 + 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "old5"), 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "gone"), 1);
+	check_content(fx.st, "old5", "v5", "text", 5);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "old5", 5, &h), HC_OK);
+	CHECK_EQ_STR(h.content, "v5");
+	store_history_release(&h);
+	/* Versions still continue after pruning. */
+	CHECK_EQ_INT(put(fx.st, "gone", "again", NULL, 700, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 5);
+
+	/* max_rows caps each call; repeated calls finish the job. Candidates:
+	 * many v1..v5 and gone's delete entry (v4), now that v5 is newer. */
+	put_versions(fx.st, "many", 1, 6, 10);
+	CHECK_EQ_INT(store_prune(fx.st, 1000, 1, 2, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 2);
+	CHECK_EQ_INT(store_prune(fx.st, 1000, 1, 2, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 2);
+	CHECK_EQ_INT(store_prune(fx.st, 1000, 1, 2, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 2);
+	CHECK_EQ_INT(store_prune(fx.st, 1000, 1, 2, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 0);
+	CHECK_EQ_INT(history_total(fx.st, "public", "many"), 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "gone"), 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "young"), 3);
+	check_content(fx.st, "many", "v6", "text", 6);
+	fx_close(&fx);
+}
+
+static void test_reopen(void)
+{
+	fixture fx;
+	store_result r;
+	store_namespace *ns = NULL;
+	size_t n = 0;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_namespace_create(fx.st, "dev", "Development", NULL, 1), HC_OK);
+	put_versions(fx.st, "app", 1, 3, 100);
+	put_versions(fx.st, "tmp", 1, 1, 100);
+	CHECK_EQ_INT(del(fx.st, "tmp", 500, &r), HC_OK);
+	put3(fx.st, "dev", "DEFAULT_GROUP", "x");
+	CHECK_EQ_INT(store_revision(fx.st), 6);
+	store_close(fx.st);
+	fx.st = NULL;
+
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(store_revision(fx.st), 6);
+	check_content(fx.st, "app", "v3", "text", 3);
+	CHECK_EQ_INT(store_peek(fx.st, "dev/DEFAULT_GROUP/x", NULL, NULL), HC_OK);
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/tmp", NULL, NULL), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 3);
+	CHECK_EQ_INT(history_total(fx.st, "public", "tmp"), 2);
+	CHECK_EQ_INT(store_namespaces(fx.st, &ns, &n), HC_OK);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK_EQ_STR(ns[0].name, "Development");
+		CHECK_EQ_INT(ns[0].config_count, 1);
+	}
+	store_namespaces_free(ns, n);
+
+	/* Versions and the revision carry on where they were. */
+	CHECK_EQ_INT(put(fx.st, "tmp", "again", NULL, 600, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 3);
+	CHECK_EQ_INT(r.revision, 7);
+	fx_close(&fx);
+}
+
+static void test_schema_too_new(void)
+{
+	fixture fx;
+	sqlite3 *db = NULL;
+	store *st = (store *)&st;
+
+	REQUIRE(fx_open(&fx));
+	store_close(fx.st);
+	fx.st = NULL;
+	/* What a newer hotconf would have left behind. */
+	REQUIRE(sqlite3_open(fx.path, &db) == SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK_EQ_INT(store_open(fx.path, &st), HC_ERR_SCHEMA);
+	CHECK(st == NULL);
+	fx_close(&fx);
+}
+
+static void test_binary_content(void)
+{
+	static const char bin[] = {'a', '\0', 'b', '\0', (char)0xff, '\n'};
+	fixture fx;
+	store_write w;
+	store_result r;
+	store_config *c = NULL;
+	store_history h;
+	char want[33];
+
+	REQUIRE(fx_open(&fx));
+	w = wr("public", "DEFAULT_GROUP", "bin", NULL, 1000);
+	w.content = bin;
+	w.len = sizeof(bin);
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	md5_hex(bin, sizeof(bin), want);
+	CHECK_EQ_STR(r.md5, want);
+
+	/* Same bytes: a no-op even though strlen() would see only "a". */
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+
+	/* Empty content is a real, empty version. */
+	CHECK_EQ_INT(put(fx.st, "empty", "", NULL, 1000, &r), HC_OK);
+	CHECK_EQ_STR(r.md5, MD5_EMPTY);
+	check_content(fx.st, "empty", "", "text", 1);
+
+	store_close(fx.st);
+	fx.st = NULL;
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "bin", &c), HC_OK);
+	if (c) {
+		CHECK_EQ_INT(c->len, sizeof(bin));
+		CHECK(memcmp(c->content, bin, sizeof(bin)) == 0);
+		CHECK(c->content[c->len] == '\0');
+		CHECK_EQ_STR(c->md5, want);
+	}
+	store_config_unref(c);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "bin", 1, &h), HC_OK);
+	CHECK_EQ_INT(h.len, sizeof(bin));
+	CHECK(h.content && memcmp(h.content, bin, sizeof(bin)) == 0);
+	store_history_release(&h);
+	check_content(fx.st, "empty", "", "text", 1);
+	fx_close(&fx);
+}
+
+/* ---- many threads at once ---- */
+
+#define WRITERS 4
+#define READERS 2
+#define PUBLISHES 25
+
+typedef struct thread_ctx {
+	store *st;
+	int id;
+	int failures;
+	int *stop;
+} thread_ctx;
+
+static void *writer(void *arg)
+{
+	thread_ctx *t = arg;
+	char data_id[16], content[16];
+	store_write w;
+	store_result r;
+	int i;
+
+	snprintf(data_id, sizeof(data_id), "w%d", t->id);
+	for (i = 1; i <= PUBLISHES; i++) {
+		snprintf(content, sizeof(content), "v%d", i);
+		w = wr("public", "DEFAULT_GROUP", data_id, content, i);
+		if (store_publish(t->st, &w, &r) != HC_OK || r.version != i)
+			t->failures++;
+	}
+	return NULL;
+}
+
+/* Every snapshot a reader sees must be whole: content "v<N>" at version N. */
+static void *reader(void *arg)
+{
+	thread_ctx *t = arg;
+	store_config *c;
+	char want[16], key[32];
+	int64_t last[WRITERS] = {0}, version;
+	int i;
+
+	while (!__atomic_load_n(t->stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < WRITERS; i++) {
+			snprintf(key, sizeof(key), "w%d", i);
+			if (store_get(t->st, "public", "DEFAULT_GROUP", key, &c) != HC_OK)
+				continue;
+			snprintf(want, sizeof(want), "v%lld", (long long)c->version);
+			if (strcmp(c->content, want) != 0 || c->version < last[i])
+				t->failures++;
+			last[i] = c->version;
+			store_config_unref(c);
+			snprintf(key, sizeof(key), "public/DEFAULT_GROUP/w%d", i);
+			if (store_peek(t->st, key, NULL, &version) == HC_OK && version < last[i])
+				t->failures++;
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	fixture fx;
+	pthread_t w[WRITERS], rd[READERS];
+	thread_ctx wc[WRITERS], rc[READERS];
+	int stop = 0, i;
+
+	REQUIRE(fx_open(&fx));
+	for (i = 0; i < READERS; i++) {
+		rc[i] = (thread_ctx){fx.st, i, 0, &stop};
+		CHECK(pthread_create(&rd[i], NULL, reader, &rc[i]) == 0);
+	}
+	for (i = 0; i < WRITERS; i++) {
+		wc[i] = (thread_ctx){fx.st, i, 0, &stop};
+		CHECK(pthread_create(&w[i], NULL, writer, &wc[i]) == 0);
+	}
+	for (i = 0; i < WRITERS; i++) {
+		pthread_join(w[i], NULL);
+		CHECK_EQ_INT(wc[i].failures, 0);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < READERS; i++) {
+		pthread_join(rd[i], NULL);
+		CHECK_EQ_INT(rc[i].failures, 0);
+	}
+	CHECK_EQ_INT(store_revision(fx.st), WRITERS * PUBLISHES);
+	check_content(fx.st, "w0", "v25", "text", PUBLISHES);
+	fx_close(&fx);
+}
+
+int main(void)
+{
+	RUN(test_open_creates_schema);
+	RUN(test_open_failure);
+	RUN(test_publish);
+	RUN(test_noop_publish);
+	RUN(test_format);
+	RUN(test_if_match);
+	RUN(test_create_only);
+	RUN(test_missing_namespace);
+	RUN(test_get_peek);
+	RUN(test_delete);
+	RUN(test_rollback);
+	RUN(test_history);
+	RUN(test_list);
+	RUN(test_namespaces);
+	RUN(test_prune);
+	RUN(test_reopen);
+	RUN(test_schema_too_new);
+	RUN(test_binary_content);
+	RUN(test_threads);
+	return hc_test_report();
+}
