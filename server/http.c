@@ -1,0 +1,243 @@
+/*
+ * http.c: building and queueing responses, reading arguments and the
+ * caller's identity, and JSON pieces the handlers share. Runs on
+ * libmicrohttpd worker threads; touches only its own request.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "hc_log.h"
+#include "http_status.h"
+#include "srv_internal.h"
+#include "xmalloc.h"
+
+static void free_body(void *p)
+{
+	free(p);
+}
+
+enum MHD_Result srv_queue(srv_req *r, unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	r->status = status;
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result srv_reply(srv_req *r, unsigned status, const char *ctype, sbuf *body)
+{
+	size_t len;
+	char *data = sbuf_detach(body, &len);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_body, data);
+
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	if (ctype)
+		MHD_add_response_header(resp, "Content-Type", ctype);
+	return srv_queue(r, status, resp);
+}
+
+static enum MHD_Result reply_errmsg(srv_req *r, hc_err err, const char *msg)
+{
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	unsigned status = srv_http_status(err);
+	struct MHD_Response *resp;
+	size_t len;
+	char *data;
+
+	sbuf_addstr(&body, "{\"error\":{\"code\":");
+	sbuf_add_json_str(&body, hc_err_code(err), strlen(hc_err_code(err)));
+	sbuf_addstr(&body, ",\"message\":");
+	sbuf_add_json_str(&body, msg, strlen(msg));
+	sbuf_addstr(&body, "}}\n");
+	if (status >= 500)
+		hc_log("%s %s: %u %s", r->method, r->path, status, msg);
+	data = sbuf_detach(&body, &len);
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_body, data);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (err == HC_ERR_METHOD) {
+		const char *allow = "GET, HEAD";
+		switch (r->route) {
+		case ROUTE_NAMESPACES:
+			allow = "GET, HEAD, POST";
+			break;
+		case ROUTE_NAMESPACE:
+			allow = "DELETE";
+			break;
+		case ROUTE_CONFIG:
+			allow = "GET, HEAD, PUT, DELETE";
+			break;
+		case ROUTE_ROLLBACK:
+		case ROUTE_WATCH:
+			allow = "POST";
+			break;
+		case ROUTE_NONE:
+		case ROUTE_HEALTH:
+		case ROUTE_METRICS:
+		case ROUTE_CONFIGS:
+		case ROUTE_HISTORY:
+		case ROUTE_HISTORY_ONE:
+			break;
+		}
+		MHD_add_response_header(resp, "Allow", allow);
+	}
+	return srv_queue(r, status, resp);
+}
+
+enum MHD_Result srv_reply_err(srv_req *r, hc_err err, const char *fmt, ...)
+{
+	sbuf msg = SBUF_INIT(4096);
+	enum MHD_Result ret;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	ret = reply_errmsg(r, err, msg.buf);
+	sbuf_release(&msg);
+	return ret;
+}
+
+enum MHD_Result srv_reply_why(srv_req *r, hc_err err, const sbuf *why)
+{
+	return reply_errmsg(r, err, why->len ? why->buf : hc_err_code(err));
+}
+
+const char *srv_arg(srv_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *srv_header(srv_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static hc_err int_arg(srv_req *r, const char *name, int64_t def, int64_t max, int64_t *out,
+		      sbuf *why)
+{
+	const char *v = srv_arg(r, name);
+
+	*out = def;
+	if (!v)
+		return HC_OK;
+	if (val_int(v, out) || *out < 1 || *out > max) {
+		sbuf_addf(why, "%s '%.40s' is invalid: use an integer from 1 to %lld", name, v,
+			  (long long)max);
+		return HC_ERR_INVALID;
+	}
+	return HC_OK;
+}
+
+hc_err srv_paging(srv_req *r, int64_t *page, int64_t *size, sbuf *why)
+{
+	hc_err err = int_arg(r, "page", 1, 1000000000, page, why);
+
+	if (!err)
+		err = int_arg(r, "size", 20, 500, size, why);
+	return err;
+}
+
+/* The client's address: the peer, or with a trusted peer the rightmost
+ * X-Forwarded-For address that is not itself a trusted proxy. */
+static void caller_ip(srv_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	const srv_config *cfg = &r->s->cfg;
+	const char *xff;
+	char *list, *tok;
+	size_t i;
+	int trusted = 0;
+
+	r->ip[0] = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip,
+			  sizeof(r->ip));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip,
+			  sizeof(r->ip));
+	for (i = 0; i < cfg->ntrusted && !trusted; i++)
+		trusted = val_cidr_match(&cfg->trusted[i], r->ip);
+	xff = srv_header(r, "X-Forwarded-For");
+	if (!trusted || !xff)
+		return;
+	list = xstrdup(xff);
+	for (;;) {
+		char *comma = strrchr(list, ',');
+		size_t n;
+		tok = comma ? comma + 1 : list;
+		while (*tok == ' ')
+			tok++;
+		n = strcspn(tok, " ");
+		tok[n] = '\0';
+		trusted = 0;
+		for (i = 0; i < cfg->ntrusted && !trusted; i++)
+			trusted = val_cidr_match(&cfg->trusted[i], tok);
+		if (!trusted || !comma) {
+			if (*tok && n < sizeof(r->ip))
+				memcpy(r->ip, tok, n + 1);
+			break;
+		}
+		*comma = '\0';
+	}
+	free(list);
+}
+
+hc_err srv_caller(srv_req *r, sbuf *why)
+{
+	const char *inst = srv_header(r, "X-Hotconf-Instance");
+	const char *labels = srv_header(r, "X-Hotconf-Labels");
+
+	caller_ip(r);
+	if (inst && !r->instance)
+		r->instance = xmemdupz(inst, strnlen(inst, 256));
+	if (labels)
+		return val_labels(labels, &r->labels, why);
+	return HC_OK;
+}
+
+void srv_json_time(sbuf *out, const char *key, int64_t ms)
+{
+	char ts[32];
+
+	clock_format_iso(ms, ts);
+	sbuf_addf(out, "\"%s\":\"%s\"", key, ts);
+}
+
+void srv_json_config_meta(sbuf *out, const store_config *c)
+{
+	sbuf_addstr(out, "{\"namespace\":");
+	sbuf_add_json_str(out, c->ns, strlen(c->ns));
+	sbuf_addstr(out, ",\"group\":");
+	sbuf_add_json_str(out, c->group, strlen(c->group));
+	sbuf_addstr(out, ",\"dataId\":");
+	sbuf_add_json_str(out, c->data_id, strlen(c->data_id));
+	sbuf_addf(out, ",\"format\":\"%s\",\"version\":%lld,\"md5\":\"%s\",\"revision\":%lld,",
+		  c->format, (long long)c->version, c->md5, (long long)c->revision);
+	srv_json_time(out, "createdAt", c->created_ms);
+	sbuf_addch(out, ',');
+	srv_json_time(out, "updatedAt", c->updated_ms);
+	sbuf_addstr(out, ",\"author\":");
+	sbuf_add_json_str(out, c->author, strlen(c->author));
+	sbuf_addstr(out, ",\"description\":");
+	sbuf_add_json_str(out, c->description, strlen(c->description));
+	sbuf_addch(out, '}');
+}

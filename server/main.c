@@ -1,0 +1,162 @@
+/*
+ * main.c: the hotconf command line. `hotconf serve [flags]` starts the server
+ * and runs until SIGTERM or SIGINT, then stops it cleanly and exits 0.
+ * Single-threaded until srv_start; signals are blocked in every thread and
+ * taken here with sigwait.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hc_log.h"
+#include "srv.h"
+
+#define HOTCONF_VERSION "0.1.0"
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: hotconf serve [--listen HOST:PORT] [--data DIR] [--port-file FILE]\n"
+		"                     [--max-content BYTES] [--max-wait DURATION]\n"
+		"                     [--retention-days D] [--retention-versions N]\n"
+		"                     [--prune-interval DURATION] [--trusted-proxy CIDR]...\n"
+		"                     [--threads N] [--conn-memory BYTES]\n"
+		"       hotconf version\n"
+		"\n"
+		"  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
+		"  --data                data directory, holds hotconf.db (./hotconf-data)\n"
+		"  --port-file           write the bound port here once serving\n"
+		"  --max-content         largest config content in bytes (1048576)\n"
+		"  --max-wait            longest long poll, e.g. 120s or 2m (120s)\n"
+		"  --retention-days      keep history younger than this (30)\n"
+		"  --retention-versions  always keep this many newest versions per config (50)\n"
+		"  --prune-interval      how often old history is pruned (10m)\n"
+		"  --trusted-proxy       believe X-Forwarded-For from peers in this range\n"
+		"  --threads             HTTP worker threads (4)\n"
+		"  --conn-memory         memory per connection in bytes (4096)\n");
+}
+
+/* Parses a positive integer flag value within [min, max]. */
+static int int_flag(const char *name, const char *v, int64_t min, int64_t max, int64_t *out)
+{
+	if (val_int(v, out) || *out < min || *out > max) {
+		fprintf(stderr, "hotconf: %s '%s' is invalid: use an integer from %lld to %lld\n",
+			name, v, (long long)min, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+static int dur_flag(const char *name, const char *v, uint64_t *out)
+{
+	sbuf why = SBUF_INIT(256);
+	int bad = val_duration(v, out, &why) != HC_OK || *out == 0;
+
+	if (bad)
+		fprintf(stderr, "hotconf: %s '%s' is invalid: use e.g. 500ms, 30s or 2m\n", name,
+			v);
+	sbuf_release(&why);
+	return bad ? -1 : 0;
+}
+
+static int parse_flags(int argc, char **argv, srv_config *cfg)
+{
+	int i;
+	int64_t n;
+
+	for (i = 2; i < argc; i++) {
+		const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!v) {
+			fprintf(stderr, "hotconf: %s needs a value (see --help)\n", f);
+			return -1;
+		}
+		i++;
+		if (!strcmp(f, "--listen")) {
+			cfg->listen = v;
+		} else if (!strcmp(f, "--data")) {
+			cfg->data_dir = v;
+		} else if (!strcmp(f, "--port-file")) {
+			cfg->port_file = v;
+		} else if (!strcmp(f, "--max-content")) {
+			if (int_flag(f, v, 1, 1LL << 30, &n))
+				return -1;
+			cfg->max_content = (size_t)n;
+		} else if (!strcmp(f, "--max-wait")) {
+			if (dur_flag(f, v, &cfg->max_wait_ms))
+				return -1;
+		} else if (!strcmp(f, "--retention-days")) {
+			if (int_flag(f, v, 0, 36500, &cfg->retention_days))
+				return -1;
+		} else if (!strcmp(f, "--retention-versions")) {
+			if (int_flag(f, v, 1, 1000000, &cfg->retention_versions))
+				return -1;
+		} else if (!strcmp(f, "--prune-interval")) {
+			if (dur_flag(f, v, &cfg->prune_interval_ms))
+				return -1;
+		} else if (!strcmp(f, "--threads")) {
+			if (int_flag(f, v, 1, 64, &n))
+				return -1;
+			cfg->threads = (unsigned)n;
+		} else if (!strcmp(f, "--conn-memory")) {
+			if (int_flag(f, v, 2048, 1 << 20, &n))
+				return -1;
+			cfg->conn_memory = (size_t)n;
+		} else if (!strcmp(f, "--trusted-proxy")) {
+			if (cfg->ntrusted == SRV_MAX_TRUSTED ||
+			    val_cidr_parse(v, &cfg->trusted[cfg->ntrusted])) {
+				fprintf(stderr,
+					"hotconf: --trusted-proxy '%s' is invalid: use a CIDR like "
+					"10.0.0.0/8 (at most %d)\n",
+					v, SRV_MAX_TRUSTED);
+				return -1;
+			}
+			cfg->ntrusted++;
+		} else {
+			fprintf(stderr, "hotconf: unknown flag %s (see --help)\n", f);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	srv_config cfg;
+	sigset_t sigs;
+	srv *s = NULL;
+	int sig = 0;
+	hc_err err;
+
+	if (argc >= 2 && !strcmp(argv[1], "version")) {
+		printf("hotconf %s\n", HOTCONF_VERSION);
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "serve")) {
+		usage(argc < 2 || !strcmp(argv[1], "--help") ? stdout : stderr);
+		return argc < 2 || !strcmp(argv[1], "--help") ? 0 : 2;
+	}
+	srv_config_defaults(&cfg);
+	if (parse_flags(argc, argv, &cfg))
+		return 2;
+	/* Block the stop signals before any thread starts, so every thread
+	 * inherits the mask and only sigwait below receives them. A peer that
+	 * hangs up mid-reply must not kill the server either. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	err = srv_start(&cfg, &s);
+	if (err)
+		return err == HC_ERR_INVALID ? 2 : 1; /* 2: the command line was wrong */
+	sigwait(&sigs, &sig);
+	hc_log("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	srv_stop(s);
+	hc_log("stopped");
+	return 0;
+}

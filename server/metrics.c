@@ -1,0 +1,121 @@
+/*
+ * metrics.c: relaxed atomic counters (C11 <stdatomic.h>). Any thread.
+ */
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "xmalloc.h"
+
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+
+/* Upper bounds in microseconds, Prometheus' default buckets. */
+static const uint64_t bucket_us[] = {500,    1000,   2500,   5000,    10000,   25000,	50000,
+				     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+#define NBUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
+
+struct metrics {
+	atomic_uint_fast64_t publishes;
+	atomic_uint_fast64_t wakeups;
+	atomic_uint_fast64_t prune_runs;
+	atomic_uint_fast64_t pruned;
+	atomic_uint_fast64_t status[STATUS_MAX - STATUS_MIN + 1];
+	atomic_uint_fast64_t bucket[NBUCKETS + 1]; /* last: +Inf */
+	atomic_uint_fast64_t sum_us;
+	atomic_uint_fast64_t count;
+};
+
+metrics *metrics_new(void)
+{
+	/* Zeroed memory is a valid initial state for lock-free atomics here. */
+	return xcalloc(1, sizeof(metrics));
+}
+
+void metrics_free(metrics *m)
+{
+	free(m);
+}
+
+void metrics_publish(metrics *m)
+{
+	atomic_fetch_add_explicit(&m->publishes, 1, memory_order_relaxed);
+}
+
+void metrics_prune(metrics *m, uint64_t deleted)
+{
+	atomic_fetch_add_explicit(&m->pruned, deleted, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->prune_runs, 1, memory_order_relaxed);
+}
+
+void metrics_wakeups(metrics *m, uint64_t n)
+{
+	atomic_fetch_add_explicit(&m->wakeups, n, memory_order_relaxed);
+}
+
+void metrics_response(metrics *m, unsigned status, uint64_t latency_us)
+{
+	size_t i;
+
+	if (status >= STATUS_MIN && status <= STATUS_MAX)
+		atomic_fetch_add_explicit(&m->status[status - STATUS_MIN], 1, memory_order_relaxed);
+	if (latency_us == UINT64_MAX)
+		return;
+	for (i = 0; i < NBUCKETS && latency_us > bucket_us[i]; i++)
+		;
+	atomic_fetch_add_explicit(&m->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->sum_us, latency_us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
+}
+
+static uint64_t get(atomic_uint_fast64_t *a)
+{
+	return (uint64_t)atomic_load_explicit(a, memory_order_relaxed);
+}
+
+void metrics_render(metrics *m, uint64_t held, int64_t revision, sbuf *out)
+{
+	uint64_t cum = 0;
+	size_t i;
+
+	sbuf_addf(out,
+		  "# HELP hotconf_watches_held Long polls held right now.\n"
+		  "# TYPE hotconf_watches_held gauge\nhotconf_watches_held %llu\n"
+		  "# HELP hotconf_revision Changes committed since the store was created.\n"
+		  "# TYPE hotconf_revision gauge\nhotconf_revision %lld\n"
+		  "# HELP hotconf_publishes_total Committed changes (publish, delete, rollback).\n"
+		  "# TYPE hotconf_publishes_total counter\nhotconf_publishes_total %llu\n"
+		  "# HELP hotconf_watch_wakeups_total Held watches woken by a change.\n"
+		  "# TYPE hotconf_watch_wakeups_total counter\nhotconf_watch_wakeups_total %llu\n"
+		  "# HELP hotconf_prune_runs_total Finished history pruning passes.\n"
+		  "# TYPE hotconf_prune_runs_total counter\nhotconf_prune_runs_total %llu\n"
+		  "# HELP hotconf_history_pruned_total History entries removed by retention.\n"
+		  "# TYPE hotconf_history_pruned_total counter\nhotconf_history_pruned_total %llu\n"
+		  "# HELP hotconf_http_responses_total HTTP responses by status.\n"
+		  "# TYPE hotconf_http_responses_total counter\n",
+		  (unsigned long long)held, (long long)revision,
+		  (unsigned long long)get(&m->publishes), (unsigned long long)get(&m->wakeups),
+		  (unsigned long long)get(&m->prune_runs), (unsigned long long)get(&m->pruned));
+	for (i = 0; i <= STATUS_MAX - STATUS_MIN; i++) {
+		uint64_t v = get(&m->status[i]);
+		if (v)
+			sbuf_addf(out, "hotconf_http_responses_total{status=\"%zu\"} %llu\n",
+				  i + STATUS_MIN, (unsigned long long)v);
+	}
+	sbuf_addstr(out, "# HELP hotconf_http_request_duration_seconds Time to answer a request "
+			 "that was not held as a watch.\n"
+			 "# TYPE hotconf_http_request_duration_seconds histogram\n");
+	for (i = 0; i < NBUCKETS; i++) {
+		cum += get(&m->bucket[i]);
+		sbuf_addf(out, "hotconf_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			  (double)bucket_us[i] / 1e6, (unsigned long long)cum);
+	}
+	cum += get(&m->bucket[NBUCKETS]);
+	sbuf_addf(out,
+		  "hotconf_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		  "hotconf_http_request_duration_seconds_sum %.6f\n"
+		  "hotconf_http_request_duration_seconds_count %llu\n",
+		  (unsigned long long)cum, (double)get(&m->sum_us) / 1e6,
+		  (unsigned long long)get(&m->count));
+}

@@ -1,0 +1,29 @@
+/*
+ * metrics: counters and a latency histogram, rendered in the Prometheus text
+ * format. Every update is a relaxed atomic add, so any thread may record
+ * without a lock; a render is a consistent-enough snapshot, not an atomic one.
+ */
+#ifndef HC_METRICS_H
+#define HC_METRICS_H
+
+#include <stdint.h>
+
+#include "sbuf.h"
+
+typedef struct metrics metrics;
+
+/* Returns a zeroed set the caller owns; free with metrics_free (NULL ok). */
+metrics *metrics_new(void);
+void metrics_free(metrics *m);
+
+void metrics_publish(metrics *m);
+/* One finished pruning pass that deleted `deleted` history entries. */
+void metrics_prune(metrics *m, uint64_t deleted);
+void metrics_wakeups(metrics *m, uint64_t n);
+/* One HTTP response with this status; latency_us is recorded in the
+ * histogram unless the request was a held watch (pass UINT64_MAX). */
+void metrics_response(metrics *m, unsigned status, uint64_t latency_us);
+/* Appends the exposition text; held is the current number of held watches. */
+void metrics_render(metrics *m, uint64_t held, int64_t revision, sbuf *out);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * routes_admin.c: namespaces, /healthz and /metrics. Worker threads; the
+ * store serialises its own SQL.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "clock.h"
+#include "srv_internal.h"
+
+static void json_namespace(sbuf *out, const store_namespace *n)
+{
+	sbuf_addstr(out, "{\"id\":");
+	sbuf_add_json_str(out, n->id, strlen(n->id));
+	sbuf_addstr(out, ",\"name\":");
+	sbuf_add_json_str(out, n->name, strlen(n->name));
+	sbuf_addstr(out, ",\"description\":");
+	sbuf_add_json_str(out, n->description, strlen(n->description));
+	sbuf_addf(out, ",\"configCount\":%" PRId64 ",", n->config_count);
+	srv_json_time(out, "createdAt", n->created_ms);
+	sbuf_addch(out, '}');
+}
+
+enum MHD_Result srv_h_namespaces(srv_req *r)
+{
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	store_namespace *items = NULL;
+	size_t n = 0, i;
+	enum MHD_Result ret;
+	hc_err err = store_namespaces(r->s->st, &items, &n);
+
+	if (err)
+		return srv_reply_err(r, err, "cannot list namespaces");
+	sbuf_addstr(&body, "{\"namespaces\":[");
+	for (i = 0; i < n; i++) {
+		if (i)
+			sbuf_addch(&body, ',');
+		json_namespace(&body, &items[i]);
+	}
+	sbuf_addstr(&body, "]}\n");
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	store_namespaces_free(items, n);
+	return ret;
+}
+
+/* A string member, "" when absent; NULL when present but not a string. */
+static const char *opt_string(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!v || cJSON_IsNull(v))
+		return "";
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+enum MHD_Result srv_h_namespace_create(srv_req *r)
+{
+	cJSON *doc = cJSON_ParseWithLength(r->body.buf, r->body.len);
+	const char *id = opt_string(doc, "id"), *name = opt_string(doc, "name"),
+		   *desc = opt_string(doc, "description");
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	store_namespace ns = {0};
+	enum MHD_Result ret;
+	hc_err err;
+
+	if (r->body_too_big || !cJSON_IsObject(doc) || !id || !name || !desc ||
+	    strlen(name) > 256 || strlen(desc) > 4096) {
+		ret =
+		    srv_reply_err(r, HC_ERR_INVALID,
+				  "body must be {\"id\": <name>, \"name\": <string, at most 256>, "
+				  "\"description\": <string, at most 4096>}");
+		goto out;
+	}
+	if ((err = val_name("namespace id", id, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	ns.id = (char *)id;
+	ns.name = (char *)(*name ? name : id);
+	ns.description = (char *)desc;
+	ns.created_ms = clock_wall_ms();
+	err = store_namespace_create(r->s->st, ns.id, ns.name, ns.description, ns.created_ms);
+	if (err) {
+		ret =
+		    srv_reply_err(r, err, "namespace '%s' %s", id,
+				  err == HC_ERR_CONFLICT ? "already exists" : "cannot be created");
+		goto out;
+	}
+	json_namespace(&body, &ns);
+	sbuf_addch(&body, '\n');
+	ret = srv_reply(r, MHD_HTTP_CREATED, "application/json", &body);
+out:
+	cJSON_Delete(doc);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_namespace_delete(srv_req *r)
+{
+	const char *id = r->seg[3];
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	enum MHD_Result ret;
+	hc_err err = val_name("namespace id", id, &why);
+
+	if (err) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	err = store_namespace_delete(r->s->st, id);
+	switch (err) {
+	case HC_OK:
+		sbuf_addstr(&body, "{\"id\":");
+		sbuf_add_json_str(&body, id, strlen(id));
+		sbuf_addstr(&body, ",\"deleted\":true}\n");
+		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+		break;
+	case HC_ERR_FORBIDDEN:
+		ret = srv_reply_err(r, err, "namespace '%s' cannot be deleted", id);
+		break;
+	case HC_ERR_NOT_FOUND:
+		ret = srv_reply_err(r, err, "namespace '%s' does not exist", id);
+		break;
+	case HC_ERR_CONFLICT:
+		ret = srv_reply_err(r, err, "namespace '%s' still holds configs; delete them first",
+				    id);
+		break;
+	default:
+		ret = srv_reply_err(r, err, "namespace '%s' cannot be deleted", id);
+		break;
+	}
+out:
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_health(srv_req *r)
+{
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	hc_err err = store_ping(r->s->st);
+
+	if (err)
+		return srv_reply_err(r, HC_ERR_UNAVAILABLE, "the store does not answer");
+	sbuf_addf(&body, "{\"status\":\"ok\",\"revision\":%" PRId64 "}\n",
+		  store_revision(r->s->st));
+	return srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+}
+
+enum MHD_Result srv_h_metrics(srv_req *r)
+{
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	size_t held;
+
+	pthread_mutex_lock(&r->s->mu);
+	held = watch_count(r->s->hub);
+	pthread_mutex_unlock(&r->s->mu);
+	metrics_render(r->s->m, held, store_revision(r->s->st), &body);
+	return srv_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &body);
+}

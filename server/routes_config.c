@@ -1,0 +1,483 @@
+/*
+ * routes_config.c: one config: read (and watch), publish, delete, its history
+ * and rollback; and the paged list of configs. Handlers run on libmicrohttpd
+ * worker threads; reads come from the store's in-memory index, writes commit
+ * before they answer and then wake the config's watchers.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "clock.h"
+#include "http_status.h"
+#include "srv_internal.h"
+#include "utf8.h"
+#include "xmalloc.h"
+
+#define NS(r) ((r)->seg[3])
+#define GROUP(r) ((r)->seg[4])
+#define DATA_ID(r) ((r)->seg[5])
+
+static hc_err check_names(srv_req *r, sbuf *why)
+{
+	hc_err err = val_name("namespace", NS(r), why);
+
+	if (!err)
+		err = val_name("group", GROUP(r), why);
+	if (!err)
+		err = val_name("dataId", DATA_ID(r), why);
+	return err;
+}
+
+static void config_headers(struct MHD_Response *resp, const store_config *c)
+{
+	char buf[64], date[40];
+
+	snprintf(buf, sizeof(buf), "\"%s\"", c->md5);
+	MHD_add_response_header(resp, "ETag", buf);
+	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
+	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
+	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
+	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
+	MHD_add_response_header(resp, "X-Hotconf-Format", c->format);
+	clock_format_http(c->updated_ms, date);
+	MHD_add_response_header(resp, "Last-Modified", date);
+}
+
+static void unref_config(void *cls)
+{
+	store_config_unref(cls);
+}
+
+/* 200 with the content, or 304 with only the headers. Takes over c. */
+static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modified)
+{
+	struct MHD_Response *resp;
+
+	if (not_modified) {
+		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			config_headers(resp, c);
+		store_config_unref(c);
+		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
+	}
+	/* Zero-copy: the response holds the snapshot until it has been sent. */
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(c->len, c->content,
+								      unref_config, c);
+	if (!resp) {
+		store_config_unref(c);
+		return MHD_NO;
+	}
+	config_headers(resp, c);
+	MHD_add_response_header(resp, "Content-Type", val_format_mime(c->format));
+	return srv_queue(r, MHD_HTTP_OK, resp);
+}
+
+/* Parses what a single-config GET needs once: names, caller, wait, version. */
+static hc_err prepare_get(srv_req *r, sbuf *why)
+{
+	const char *wait = srv_arg(r, "wait"), *version = srv_arg(r, "version");
+	uint64_t wait_ms = 0;
+	hc_err err = check_names(r, why);
+
+	if (!err)
+		err = srv_caller(r, why);
+	if (err)
+		return err;
+	r->want_version = -1;
+	if (version && val_int(version, &r->want_version)) {
+		sbuf_addf(why, "version '%.40s' is invalid: use a non-negative integer", version);
+		return HC_ERR_INVALID;
+	}
+	if (wait && (err = val_duration(wait, &wait_ms, why)))
+		return err;
+	if (wait_ms > r->s->cfg.max_wait_ms)
+		wait_ms = r->s->cfg.max_wait_ms;
+	r->items = xcalloc(1, sizeof(*r->items));
+	r->nitems = 1;
+	r->items[0].ns_len = strlen(NS(r));
+	r->items[0].group_len = strlen(GROUP(r));
+	{
+		sbuf key = SBUF_INIT(SBUF_NOMAX);
+		sbuf_addf(&key, "%s/%s/%s", NS(r), GROUP(r), DATA_ID(r));
+		r->items[0].key = sbuf_detach(&key, NULL);
+	}
+	r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
+	r->watch_ready = 1;
+	return HC_OK;
+}
+
+/* Does the client already hold c? By ETag first, else by ?version=. */
+static int client_current(srv_req *r, const store_config *c)
+{
+	const char *inm = srv_header(r, "If-None-Match");
+
+	if (inm)
+		return val_etag_match(inm, c->md5, 1);
+	return r->want_version >= 0 && r->want_version == c->version;
+}
+
+enum MHD_Result srv_h_config_get(srv_req *r)
+{
+	srv *s = r->s;
+	sbuf why = SBUF_INIT(1024);
+	store_config *c = NULL;
+	enum MHD_Result ret;
+	int current, held = 0, watching;
+	hc_err err;
+
+	if (!r->watch_ready && (err = prepare_get(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	watching = r->deadline_ms != 0;
+	/* A watch checks and holds under s->mu, the lock publishers take to wake
+	 * watchers: a change lands either before the check or after the hold. */
+	if (watching)
+		pthread_mutex_lock(&s->mu);
+	err = store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &c);
+	current = c ? client_current(r, c) : r->want_version == 0;
+	if (current && watching && srv_watch_may_hold(r, clock_mono_ms()))
+		held = srv_watch_hold(r);
+	if (watching)
+		pthread_mutex_unlock(&s->mu);
+	if (held) {
+		store_config_unref(c);
+		ret = MHD_YES;
+	} else if (c) {
+		ret = reply_config(r, c, current);
+	} else if (current && watching) {
+		/* It was absent, the client knew, and the wait ended. */
+		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED,
+				MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+	} else {
+		ret =
+		    srv_reply_err(r, err, "config %s/%s/%s not found", NS(r), GROUP(r), DATA_ID(r));
+	}
+out:
+	sbuf_release(&why);
+	return ret;
+}
+
+static enum MHD_Result reply_write(srv_req *r, unsigned status, const store_result *res,
+				   int with_md5)
+{
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	struct MHD_Response *resp;
+	char etag[40];
+	size_t len;
+	char *data;
+
+	sbuf_addf(&body, "{\"version\":%" PRId64, res->version);
+	if (with_md5)
+		sbuf_addf(&body, ",\"md5\":\"%s\"", res->md5);
+	sbuf_addf(&body, ",\"revision\":%" PRId64 ",\"changed\":%s}\n", res->revision,
+		  res->changed ? "true" : "false");
+	data = sbuf_detach(&body, &len);
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (with_md5) {
+		snprintf(etag, sizeof(etag), "\"%s\"", res->md5);
+		MHD_add_response_header(resp, "ETag", etag);
+	}
+	return srv_queue(r, status, resp);
+}
+
+/* Fills the parts of a store_write every change shares. */
+static void write_init(srv_req *r, store_write *w, char if_match[33])
+{
+	const char *im = srv_header(r, "If-Match");
+
+	memset(w, 0, sizeof(*w));
+	w->ns = NS(r);
+	w->group = GROUP(r);
+	w->data_id = DATA_ID(r);
+	w->author = srv_header(r, "X-Hotconf-Author");
+	w->source_ip = r->ip;
+	w->now_ms = clock_wall_ms();
+	if (im) {
+		/* An If-Match that names no tag can match nothing: "" is never an md5. */
+		val_etag_first(im, if_match);
+		w->if_match = if_match;
+	}
+}
+
+static enum MHD_Result after_write(srv_req *r, hc_err err, const store_result *res, unsigned status,
+				   int with_md5)
+{
+	if (err)
+		return srv_reply_err(r, err, "%s", res->detail[0] ? res->detail : hc_err_code(err));
+	if (res->changed) {
+		metrics_publish(r->s->m);
+		srv_notify(r->s, NS(r), GROUP(r), DATA_ID(r));
+	}
+	return reply_write(r, status, res, with_md5);
+}
+
+enum MHD_Result srv_h_config_put(srv_req *r)
+{
+	srv *s = r->s;
+	sbuf why = SBUF_INIT(1024);
+	const char *format = srv_arg(r, "format"), *inm = srv_header(r, "If-None-Match");
+	const char *check_format = format;
+	store_config *cur = NULL;
+	store_result res = {0};
+	char if_match[33];
+	enum MHD_Result ret;
+	store_write w;
+	hc_err err;
+
+	if ((err = check_names(r, &why)) || (err = srv_caller(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	if (r->body_too_big) {
+		ret = srv_reply_err(r, HC_ERR_TOO_BIG,
+				    "content is larger than the limit of %zu bytes (--max-content)",
+				    s->cfg.max_content);
+		goto out;
+	}
+	if (format && !val_format_ok(format)) {
+		ret = srv_reply_err(
+		    r, HC_ERR_INVALID,
+		    "format '%.40s' is invalid: use text, json, yaml, properties or xml", format);
+		goto out;
+	}
+	if (!check_format) {
+		/* Omitted format keeps the previous one, so validate against it. */
+		if (!store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &cur))
+			check_format = cur->format;
+		else
+			check_format = "text";
+	}
+	err = val_content(check_format, r->body.buf, r->body.len, &why);
+	store_config_unref(cur);
+	if (err) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	write_init(r, &w, if_match);
+	w.content = r->body.buf;
+	w.len = r->body.len;
+	w.format = format;
+	w.description = srv_arg(r, "description");
+	w.message = srv_arg(r, "message");
+	w.create_only = inm && val_etag_match(inm, "", 1);
+	err = store_publish(s->st, &w, &res);
+	ret = after_write(r, err, &res, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, 1);
+out:
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_config_delete(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+	store_result res = {0};
+	char if_match[33];
+	enum MHD_Result ret;
+	store_write w;
+	hc_err err;
+
+	if ((err = check_names(r, &why)) || (err = srv_caller(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	write_init(r, &w, if_match);
+	w.message = srv_arg(r, "message");
+	err = store_delete(r->s->st, &w, &res);
+	ret = after_write(r, err, &res, MHD_HTTP_OK, 0);
+out:
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_rollback(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+	store_result res = {0};
+	cJSON *doc = NULL, *ver, *msg;
+	char if_match[33];
+	enum MHD_Result ret;
+	store_write w;
+	hc_err err;
+
+	if ((err = check_names(r, &why)) || (err = srv_caller(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	doc = cJSON_ParseWithLength(r->body.buf, r->body.len);
+	ver = cJSON_GetObjectItemCaseSensitive(doc, "version");
+	msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
+	if (r->body_too_big || !cJSON_IsObject(doc) || !cJSON_IsNumber(ver) ||
+	    ver->valuedouble < 1 || ver->valuedouble > 9e15 ||
+	    ver->valuedouble != (double)(int64_t)ver->valuedouble ||
+	    (msg && !cJSON_IsString(msg))) {
+		ret = srv_reply_err(r, HC_ERR_INVALID,
+				    "body must be {\"version\": <positive integer>, \"message\": "
+				    "<string, optional>}");
+		goto out;
+	}
+	write_init(r, &w, if_match);
+	w.message = msg ? msg->valuestring : NULL;
+	err = store_rollback(r->s->st, &w, (int64_t)ver->valuedouble, &res);
+	ret = after_write(r, err, &res, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, 1);
+out:
+	cJSON_Delete(doc);
+	sbuf_release(&why);
+	return ret;
+}
+
+static void json_history(sbuf *out, const store_history *h)
+{
+	sbuf_addf(out,
+		  "{\"version\":%" PRId64 ",\"op\":\"%s\",\"md5\":\"%s\",\"format\":\"%s\","
+		  "\"revision\":%" PRId64 ",\"author\":",
+		  h->version, store_op_name(h->op), h->md5, h->format, h->revision);
+	sbuf_add_json_str(out, h->author, strlen(h->author));
+	sbuf_addstr(out, ",\"message\":");
+	sbuf_add_json_str(out, h->message, strlen(h->message));
+	sbuf_addstr(out, ",\"sourceIp\":");
+	sbuf_add_json_str(out, h->source_ip, strlen(h->source_ip));
+	sbuf_addch(out, ',');
+	srv_json_time(out, "createdAt", h->created_ms);
+	if (h->content) {
+		if (utf8_valid(h->content, h->len)) {
+			sbuf_addstr(out, ",\"content\":");
+			sbuf_add_json_str(out, h->content, h->len);
+		} else {
+			sbuf_addstr(out, ",\"contentBase64\":\"");
+			base64_encode(out, h->content, h->len);
+			sbuf_addch(out, '"');
+		}
+	}
+	sbuf_addch(out, '}');
+}
+
+enum MHD_Result srv_h_history(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	store_history *items = NULL;
+	int64_t page, size, total = 0;
+	enum MHD_Result ret;
+	size_t n = 0, i;
+	hc_err err;
+
+	if ((err = check_names(r, &why)) || (err = srv_paging(r, &page, &size, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	err = store_history_list(r->s->st, NS(r), GROUP(r), DATA_ID(r), (page - 1) * size, size,
+				 &items, &n, &total);
+	if (err) {
+		ret = srv_reply_err(r, err, "config %s/%s/%s has no history", NS(r), GROUP(r),
+				    DATA_ID(r));
+		goto out;
+	}
+	sbuf_addf(&body,
+		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
+		  total, page, size);
+	for (i = 0; i < n; i++) {
+		if (i)
+			sbuf_addch(&body, ',');
+		json_history(&body, &items[i]);
+	}
+	sbuf_addstr(&body, "]}\n");
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+out:
+	store_history_free(items, n);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_history_one(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	store_history h = {0};
+	enum MHD_Result ret;
+	int64_t version;
+	hc_err err;
+
+	if ((err = check_names(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	if (val_int(r->seg[7], &version) || version < 1) {
+		ret =
+		    srv_reply_err(r, HC_ERR_INVALID,
+				  "version '%.40s' is invalid: use a positive integer", r->seg[7]);
+		goto out;
+	}
+	err = store_history_get(r->s->st, NS(r), GROUP(r), DATA_ID(r), version, &h);
+	if (err) {
+		ret = srv_reply_err(r, err, "version %" PRId64 " of %s/%s/%s not found", version,
+				    NS(r), GROUP(r), DATA_ID(r));
+		goto out;
+	}
+	json_history(&body, &h);
+	sbuf_addch(&body, '\n');
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+out:
+	store_history_release(&h);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_configs_list(srv_req *r)
+{
+	const char *ns = srv_arg(r, "namespace"), *group = srv_arg(r, "group"),
+		   *q = srv_arg(r, "q");
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	store_config **items = NULL;
+	int64_t page, size, total = 0;
+	enum MHD_Result ret;
+	size_t n = 0, i;
+	hc_err err = HC_OK;
+
+	if (ns && *ns)
+		err = val_name("namespace", ns, &why);
+	if (!err && group && *group)
+		err = val_name("group", group, &why);
+	if (!err)
+		err = srv_paging(r, &page, &size, &why);
+	if (!err && q && strlen(q) > 256) {
+		sbuf_addstr(&why, "q is longer than 256 characters");
+		err = HC_ERR_INVALID;
+	}
+	if (err) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	err = store_list(r->s->st, ns && *ns ? ns : NULL, group && *group ? group : NULL,
+			 q && *q ? q : NULL, (page - 1) * size, size, &items, &n, &total);
+	if (err) {
+		ret = srv_reply_err(r, err, "namespace '%s' does not exist", ns ? ns : "");
+		goto out;
+	}
+	sbuf_addf(&body,
+		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
+		  total, page, size);
+	for (i = 0; i < n; i++) {
+		if (i)
+			sbuf_addch(&body, ',');
+		srv_json_config_meta(&body, items[i]);
+	}
+	sbuf_addstr(&body, "]}\n");
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+out:
+	for (i = 0; i < n; i++)
+		store_config_unref(items[i]);
+	free(items);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}

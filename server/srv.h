@@ -1,0 +1,49 @@
+/*
+ * srv: the hotconf HTTP server. It owns the store, the watch hub, the
+ * libmicrohttpd daemon and two helper threads (watch deadlines, history
+ * pruning). main.c parses flags into an srv_config, starts a server, waits for
+ * a signal and stops it.
+ *
+ * Threading: srv_start and srv_stop are called from one thread (main).
+ */
+#ifndef HC_SRV_H
+#define HC_SRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hc_err.h"
+#include "validate.h"
+
+#define SRV_MAX_TRUSTED 16
+
+typedef struct srv_config {
+	const char *listen;		   /* "127.0.0.1:8848", "[::1]:0" */
+	const char *data_dir;		   /* created if missing; holds hotconf.db */
+	const char *port_file;		   /* NULL, or where to write the bound port */
+	size_t max_content;		   /* bytes; larger content is a 413 */
+	uint64_t max_wait_ms;		   /* cap on ?wait= */
+	int64_t retention_days;		   /* history younger than this is kept */
+	int64_t retention_versions;	   /* the newest N per config are always kept */
+	uint64_t prune_interval_ms;	   /* how often the pruner runs */
+	unsigned threads;		   /* libmicrohttpd worker threads */
+	size_t conn_memory;		   /* bytes of memory per connection */
+	val_cidr trusted[SRV_MAX_TRUSTED]; /* peers whose X-Forwarded-For is believed */
+	size_t ntrusted;
+} srv_config;
+
+typedef struct srv srv;
+
+/* Fills cfg with the defaults. */
+void srv_config_defaults(srv_config *cfg);
+
+/* Opens the store, binds, starts serving and writes the port file. On
+ * success *out owns the server; stop it with srv_stop(). cfg is copied (its
+ * strings are borrowed and must outlive the server). */
+hc_err srv_start(const srv_config *cfg, srv **out);
+/* Stops accepting, answers every held watch (304), waits briefly for replies
+ * in flight, stops the daemon and threads, closes the store and frees. NULL is
+ * a no-op. */
+void srv_stop(srv *s);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * validate: pure checks and parsers for what clients send: names, durations,
+ * label lists, CIDR ranges, ETag lists, and json/yaml content. Each returns an
+ * hc_err and, on failure, a sentence for the user in *why (an sbuf the caller
+ * owns). No state; any thread.
+ */
+#ifndef HC_VALIDATE_H
+#define HC_VALIDATE_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hc_err.h"
+#include "sbuf.h"
+
+/* 1 when s is 1-128 characters of [A-Za-z0-9._:-]. */
+int val_name_ok(const char *s);
+/* HC_ERR_INVALID with "<what> '<s>' is invalid: ..." when !val_name_ok(s). */
+hc_err val_name(const char *what, const char *s, sbuf *why);
+
+/* Parses "250ms", "30s", "2m" or "30" (seconds) into *ms. */
+hc_err val_duration(const char *s, uint64_t *ms, sbuf *why);
+/* Parses a non-negative decimal integer (no sign, no spaces) that fits int64. */
+hc_err val_int(const char *s, int64_t *out);
+
+/* Checks "k=v,k2=v2" (keys [A-Za-z0-9._/-]+, values without ',' or '=',
+ * spaces around items ignored) and writes the normalised list to *out. */
+hc_err val_labels(const char *s, sbuf *out, sbuf *why);
+
+/* An address range, IPv4 or IPv6. */
+typedef struct val_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned bits;
+} val_cidr;
+
+/* Parses "10.0.0.0/8", "::1/128" or a bare address. */
+hc_err val_cidr_parse(const char *s, val_cidr *out);
+/* 1 when the textual address ip lies in c. */
+int val_cidr_match(const val_cidr *c, const char *ip);
+
+/* 1 when the If-None-Match / If-Match value lists md5 (quoted, weak W/ or
+ * bare), or is "*" and any_ok is set. */
+int val_etag_match(const char *header, const char *md5, int any_ok);
+/* Copies the first md5 of an ETag list into out[33]; 0 when there is none. */
+int val_etag_first(const char *header, char out[33]);
+
+/* 1 for text, json, yaml, properties, xml. */
+int val_format_ok(const char *format);
+/* The Content-Type for a format. */
+const char *val_format_mime(const char *format);
+/* Validates json and yaml content; other formats always pass. On failure
+ * HC_ERR_INVALID and *why says "invalid <format> at line L, column C: ...". */
+hc_err val_content(const char *format, const char *data, size_t len, sbuf *why);
+
+#endif

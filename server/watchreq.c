@@ -1,0 +1,275 @@
+/*
+ * watchreq.c: long polls over HTTP. A watch request that finds the client's
+ * copy current is registered in the watch hub and its connection suspended,
+ * both under s->mu; the hub's callback (run by a publisher's notify, the
+ * deadline thread, or shutdown, all under s->mu) resumes it exactly once, and
+ * libmicrohttpd then calls the handler again, which answers from the current
+ * state. Suspended connections never time out in libmicrohttpd, so every
+ * waiter has a deadline; the timer thread here expires them.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "hc_log.h"
+#include "srv_internal.h"
+#include "xmalloc.h"
+
+void srv_watch_free_items(srv_req *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nitems; i++)
+		free(r->items[i].key);
+	free(r->items);
+	r->items = NULL;
+	r->nitems = 0;
+}
+
+/* Runs under s->mu, on whichever thread fired the waiter. */
+static void on_watch_event(void *cls, watch_event ev)
+{
+	srv_req *r = cls;
+
+	r->waiter = NULL;
+	r->woken = 1;
+	r->ev = ev;
+	MHD_resume_connection(r->conn);
+}
+
+int srv_watch_may_hold(srv_req *r, uint64_t now_ms)
+{
+	int ended = r->woken && r->ev != WATCH_CHANGED;
+
+	r->woken = 0;
+	return !ended && !r->s->stopping && r->deadline_ms > now_ms;
+}
+
+/* Caller holds s->mu. Returns 1 when the request is now held. */
+int srv_watch_hold(srv_req *r)
+{
+	srv *s = r->s;
+	const char *stack_keys[1];
+	const char **keys = r->nitems == 1 ? stack_keys : xmalloc(r->nitems * sizeof(*keys));
+	size_t i;
+	hc_err err;
+
+	for (i = 0; i < r->nitems; i++)
+		keys[i] = r->items[i].key;
+	err = watch_add(s->hub, keys, r->nitems, r->deadline_ms, on_watch_event, r, &r->waiter);
+	if (keys != stack_keys)
+		free(keys);
+	if (err)
+		return 0;
+	/* Suspend under the same lock the callback runs under, so a resume can
+	 * never come before the suspend. */
+	MHD_suspend_connection(r->conn);
+	r->was_held = 1;
+	if (r->deadline_ms < s->timer_at)
+		pthread_cond_signal(&s->timer_cond);
+	return 1;
+}
+
+void srv_notify(srv *s, const char *ns, const char *group, const char *data_id)
+{
+	sbuf key = SBUF_INIT(SBUF_NOMAX);
+	size_t n;
+
+	sbuf_addf(&key, "%s/%s/%s", ns, group, data_id);
+	pthread_mutex_lock(&s->mu);
+	n = watch_notify(s->hub, key.buf);
+	pthread_mutex_unlock(&s->mu);
+	metrics_wakeups(s->m, n);
+	sbuf_release(&key);
+}
+
+static void *timer_main(void *arg)
+{
+	srv *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->timer_stop) {
+		uint64_t now = clock_mono_ms(), next;
+		struct timespec ts;
+
+		watch_expire(s->hub, now);
+		next = watch_next_deadline(s->hub);
+		/* Wake at least once a minute; the bound keeps ts far from overflow. */
+		if (next > now + 60000)
+			next = now + 60000;
+		s->timer_at = next;
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000L;
+		pthread_cond_timedwait(&s->timer_cond, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+hc_err srv_timer_start(srv *s)
+{
+	int rc = pthread_create(&s->timer_thread, NULL, timer_main, s);
+
+	if (rc) {
+		hc_log("cannot start the watch timer thread: %s", strerror(rc));
+		return HC_ERR_INTERNAL;
+	}
+	s->timer_started = 1;
+	return HC_OK;
+}
+
+void srv_timer_stop(srv *s)
+{
+	if (!s->timer_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->timer_stop = 1;
+	pthread_cond_signal(&s->timer_cond);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->timer_thread, NULL);
+	s->timer_started = 0;
+}
+
+/* A string member of an entry, defaulted when absent; NULL when not a string. */
+static const char *member(const cJSON *o, const char *name, const char *def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!v || cJSON_IsNull(v))
+		return def;
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Parses {"configs":[{namespace, group, dataId, md5}]} into r->items. */
+static hc_err parse_watch_body(srv_req *r, sbuf *why)
+{
+	cJSON *doc = cJSON_ParseWithLength(r->body.buf, r->body.len), *list, *e;
+	hc_err err = HC_ERR_INVALID;
+	size_t n, i = 0;
+
+	list = cJSON_GetObjectItemCaseSensitive(doc, "configs");
+	if (!cJSON_IsArray(list)) {
+		sbuf_addstr(why,
+			    "body must be {\"configs\": [{\"namespace\", \"group\", \"dataId\", "
+			    "\"md5\"}, ...]}");
+		goto fail;
+	}
+	n = (size_t)cJSON_GetArraySize(list);
+	if (n < 1 || n > SRV_WATCH_MAX_KEYS) {
+		sbuf_addf(why, "configs must hold 1 to %d entries, not %zu", SRV_WATCH_MAX_KEYS, n);
+		goto fail;
+	}
+	r->items = xcalloc(n, sizeof(*r->items));
+	cJSON_ArrayForEach(e, list)
+	{
+		const char *ns = member(e, "namespace", "public");
+		const char *group = member(e, "group", "DEFAULT_GROUP");
+		const char *id = member(e, "dataId", NULL), *md5 = member(e, "md5", "");
+		sbuf key = SBUF_INIT(SBUF_NOMAX);
+
+		if (!cJSON_IsObject(e) || !ns || !group || !id || !md5 || strlen(md5) > 32) {
+			sbuf_addf(why,
+				  "configs[%zu] must have a string dataId and optional string "
+				  "namespace, group and md5",
+				  i);
+			goto fail;
+		}
+		if ((err = val_name("namespace", ns, why)) ||
+		    (err = val_name("group", group, why)) || (err = val_name("dataId", id, why)))
+			goto fail;
+		err = HC_ERR_INVALID;
+		sbuf_addf(&key, "%s/%s/%s", ns, group, id);
+		r->items[i].key = sbuf_detach(&key, NULL);
+		r->items[i].ns_len = strlen(ns);
+		r->items[i].group_len = strlen(group);
+		memcpy(r->items[i].md5, md5, strlen(md5) + 1);
+		r->nitems = ++i;
+	}
+	err = HC_OK;
+fail:
+	cJSON_Delete(doc);
+	return err;
+}
+
+/* Appends every entry whose md5 differs from the current one; returns how many. */
+static size_t collect_changed(srv_req *r, sbuf *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nitems; i++) {
+		const srv_watch_item *it = &r->items[i];
+		const char *group = it->key + it->ns_len + 1;
+		const char *id = group + it->group_len + 1;
+		char md5[33] = "";
+		int64_t version = 0;
+
+		if (store_peek(r->s->st, it->key, md5, &version))
+			md5[0] = '\0';
+		if (!strcmp(md5, it->md5))
+			continue;
+		sbuf_addstr(out, n++ ? "," : "{\"changed\":[");
+		sbuf_addstr(out, "{\"namespace\":");
+		sbuf_add_json_str(out, it->key, it->ns_len);
+		sbuf_addstr(out, ",\"group\":");
+		sbuf_add_json_str(out, group, it->group_len);
+		sbuf_addstr(out, ",\"dataId\":");
+		sbuf_add_json_str(out, id, strlen(id));
+		sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64 "}", md5, version);
+	}
+	if (n)
+		sbuf_addstr(out, "]}\n");
+	return n;
+}
+
+enum MHD_Result srv_h_watch(srv_req *r)
+{
+	srv *s = r->s;
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	const char *wait = srv_arg(r, "wait");
+	enum MHD_Result ret;
+	uint64_t wait_ms = 0;
+	int held = 0, watching;
+	size_t changed;
+	hc_err err;
+
+	if (!r->watch_ready) {
+		if (r->body_too_big) {
+			ret = srv_reply_err(r, HC_ERR_TOO_BIG, "watch body is larger than %d bytes",
+					    SRV_WATCH_BODY);
+			goto out;
+		}
+		if ((err = srv_caller(r, &why)) ||
+		    (wait && (err = val_duration(wait, &wait_ms, &why))) ||
+		    (err = parse_watch_body(r, &why))) {
+			ret = srv_reply_why(r, err, &why);
+			goto out;
+		}
+		if (wait_ms > s->cfg.max_wait_ms)
+			wait_ms = s->cfg.max_wait_ms;
+		r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
+		r->watch_ready = 1;
+	}
+	watching = r->deadline_ms != 0;
+	if (watching)
+		pthread_mutex_lock(&s->mu);
+	changed = collect_changed(r, &body);
+	if (!changed && watching && srv_watch_may_hold(r, clock_mono_ms()))
+		held = srv_watch_hold(r);
+	if (watching)
+		pthread_mutex_unlock(&s->mu);
+	if (held)
+		ret = MHD_YES;
+	else if (changed)
+		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	else
+		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED,
+				MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+out:
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}

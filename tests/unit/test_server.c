@@ -1,0 +1,192 @@
+/*
+ * test_server.c: the server's pure parts: input validation and parsers, and
+ * the error map (every hc_err has a status a user can act on).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "harness.h"
+#include "http_status.h"
+#include "validate.h"
+
+static void test_names(void)
+{
+	char long_name[130];
+
+	CHECK(val_name_ok("app.yaml"));
+	CHECK(val_name_ok("DEFAULT_GROUP"));
+	CHECK(val_name_ok("a:b-c.d_e"));
+	CHECK(!val_name_ok(""));
+	CHECK(!val_name_ok("a b"));
+	CHECK(!val_name_ok("a/b"));
+	CHECK(!val_name_ok("caf\xc3\xa9"));
+	memset(long_name, 'x', 128);
+	long_name[128] = '\0';
+	CHECK(val_name_ok(long_name));
+	long_name[128] = 'x';
+	long_name[129] = '\0';
+	CHECK(!val_name_ok(long_name));
+}
+
+static void test_name_message(void)
+{
+	sbuf why = SBUF_INIT(1024);
+
+	CHECK_EQ_INT(val_name("dataId", "a b", &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "dataId 'a b' is invalid") != NULL);
+	sbuf_release(&why);
+}
+
+static void test_duration(void)
+{
+	sbuf why = SBUF_INIT(1024);
+	uint64_t ms = 0;
+
+	CHECK_EQ_INT(val_duration("250ms", &ms, &why), HC_OK);
+	CHECK_EQ_INT(ms, 250);
+	CHECK_EQ_INT(val_duration("30s", &ms, &why), HC_OK);
+	CHECK_EQ_INT(ms, 30000);
+	CHECK_EQ_INT(val_duration("2m", &ms, &why), HC_OK);
+	CHECK_EQ_INT(ms, 120000);
+	CHECK_EQ_INT(val_duration("45", &ms, &why), HC_OK);
+	CHECK_EQ_INT(ms, 45000);
+	CHECK_EQ_INT(val_duration("abc", &ms, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_duration("", &ms, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_duration("-1s", &ms, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_duration("10h", &ms, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_duration("99999999999999999999s", &ms, &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "wait") != NULL);
+	sbuf_release(&why);
+}
+
+static void test_labels(void)
+{
+	sbuf out = SBUF_INIT(4096), why = SBUF_INIT(1024);
+
+	CHECK_EQ_INT(val_labels("app=web, zone=eu-1", &out, &why), HC_OK);
+	CHECK_EQ_STR(out.buf, "app=web,zone=eu-1");
+	CHECK_EQ_INT(val_labels("k8s.io/pod=x-1", &out, &why), HC_OK);
+	CHECK_EQ_INT(val_labels("", &out, &why), HC_OK);
+	CHECK_EQ_STR(out.buf, "");
+	CHECK_EQ_INT(val_labels("novalue", &out, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_labels("=v", &out, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_labels("a=b=c", &out, &why), HC_ERR_INVALID);
+	CHECK_EQ_STR(out.buf, "");
+	sbuf_release(&out);
+	sbuf_release(&why);
+}
+
+static void test_cidr(void)
+{
+	val_cidr c;
+
+	CHECK_EQ_INT(val_cidr_parse("10.0.0.0/8", &c), HC_OK);
+	CHECK(val_cidr_match(&c, "10.1.2.3"));
+	CHECK(!val_cidr_match(&c, "11.0.0.1"));
+	CHECK(!val_cidr_match(&c, "::1"));
+	CHECK_EQ_INT(val_cidr_parse("127.0.0.1", &c), HC_OK);
+	CHECK(val_cidr_match(&c, "127.0.0.1"));
+	CHECK(!val_cidr_match(&c, "127.0.0.2"));
+	CHECK_EQ_INT(val_cidr_parse("192.168.1.0/23", &c), HC_OK);
+	CHECK(val_cidr_match(&c, "192.168.0.9"));
+	CHECK(!val_cidr_match(&c, "192.168.2.1"));
+	CHECK_EQ_INT(val_cidr_parse("fd00::/8", &c), HC_OK);
+	CHECK(val_cidr_match(&c, "fd12::1"));
+	CHECK_EQ_INT(val_cidr_parse("10.0.0.0/33", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_cidr_parse("nope/8", &c), HC_ERR_INVALID);
+}
+
+static void test_etags(void)
+{
+	char md5[33];
+
+	CHECK(val_etag_match("\"abc\"", "abc", 0));
+	CHECK(val_etag_match("W/\"abc\"", "abc", 0));
+	CHECK(val_etag_match("abc", "abc", 0));
+	CHECK(val_etag_match("\"x\", \"abc\"", "abc", 0));
+	CHECK(!val_etag_match("\"abcd\"", "abc", 0));
+	CHECK(val_etag_match("*", "abc", 1));
+	CHECK(!val_etag_match("*", "abc", 0));
+	CHECK(!val_etag_match("\"\"", "", 0)); /* an empty tag names nothing */
+	CHECK(val_etag_first("\"d41d8cd98f00b204e9800998ecf8427e\", \"x\"", md5));
+	CHECK_EQ_STR(md5, "d41d8cd98f00b204e9800998ecf8427e");
+	CHECK(!val_etag_first("  ", md5));
+}
+
+static void test_formats(void)
+{
+	CHECK(val_format_ok("yaml"));
+	CHECK(val_format_ok("properties"));
+	CHECK(!val_format_ok("toml"));
+	CHECK_EQ_STR(val_format_mime("json"), "application/json");
+	CHECK_EQ_STR(val_format_mime("text"), "text/plain; charset=utf-8");
+}
+
+static void test_content_json(void)
+{
+	sbuf why = SBUF_INIT(1024);
+	const char *bad = "{\n  \"a\": 1,\n  \"b\": tru\n}";
+	const char *trailing = "{\"a\":1}\n  x";
+
+	CHECK_EQ_INT(val_content("json", "{\"a\": [1, 2]}\n", 14, &why), HC_OK);
+	CHECK_EQ_INT(val_content("json", bad, strlen(bad), &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "line 3") != NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_content("json", trailing, strlen(trailing), &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "line 2, column 3") != NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_content("json", "", 0, &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "line 1") != NULL);
+	sbuf_release(&why);
+}
+
+static void test_content_yaml(void)
+{
+	sbuf why = SBUF_INIT(1024);
+	const char *good = "a: 1\nb:\n  - x\n  - y\n";
+	const char *bad = "a: 1\nb: [1, 2\nc: 3\n";
+	const char *tabs = "a:\n\tb: 1\n";
+
+	CHECK_EQ_INT(val_content("yaml", good, strlen(good), &why), HC_OK);
+	CHECK_EQ_INT(val_content("yaml", bad, strlen(bad), &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "invalid yaml at line") != NULL);
+	CHECK(strstr(why.buf, "line 3") != NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_content("yaml", tabs, strlen(tabs), &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "line 2") != NULL);
+	/* Other formats are not parsed. */
+	CHECK_EQ_INT(val_content("text", "{{{", 3, &why), HC_OK);
+	CHECK_EQ_INT(val_content("properties", "a=", 2, &why), HC_OK);
+	sbuf_release(&why);
+}
+
+static void test_status_map(void)
+{
+	CHECK_EQ_INT(srv_http_status(HC_OK), 200);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_INVALID), 400);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_FORBIDDEN), 403);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_NOT_FOUND), 404);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_METHOD), 405);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_CONFLICT), 409);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_PRECONDITION), 412);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_TOO_BIG), 413);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_UNAVAILABLE), 503);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_IO), 500);
+	CHECK_EQ_STR(hc_err_code(HC_ERR_PRECONDITION), "precondition_failed");
+	CHECK_EQ_STR(hc_err_code(HC_ERR_NOT_FOUND), "not_found");
+}
+
+int main(void)
+{
+	RUN(test_names);
+	RUN(test_name_message);
+	RUN(test_duration);
+	RUN(test_labels);
+	RUN(test_cidr);
+	RUN(test_etags);
+	RUN(test_formats);
+	RUN(test_content_json);
+	RUN(test_content_yaml);
+	RUN(test_status_map);
+	return hc_test_report();
+}
