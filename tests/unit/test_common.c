@@ -71,15 +71,15 @@ static void test_md5(void)
 {
 	/* RFC 1321, appendix A.5 */
 	static const char *const v[][2] = {
-		{"", "d41d8cd98f00b204e9800998ecf8427e"},
-		{"a", "0cc175b9c0f1b6a831c399e269772661"},
-		{"abc", "900150983cd24fb0d6963f7d28e17f72"},
-		{"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
-		{"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
-		{"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-		 "d174ab98d277d9f5a5611c2c9f419d9f"},
-		{"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
-		 "57edf4a22be3c955ac49da2e2107b67a"},
+	    {"", "d41d8cd98f00b204e9800998ecf8427e"},
+	    {"a", "0cc175b9c0f1b6a831c399e269772661"},
+	    {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+	    {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+	    {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+	    {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+	     "d174ab98d277d9f5a5611c2c9f419d9f"},
+	    {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+	     "57edf4a22be3c955ac49da2e2107b67a"},
 	};
 	char hex[33];
 	size_t i;
@@ -132,7 +132,7 @@ static void test_utf8(void)
 	CHECK(utf8_valid("plain", 5));
 	CHECK(utf8_valid("caf\xc3\xa9", 5));
 	CHECK(utf8_valid("\xf0\x9f\x98\x80", 4));
-	CHECK(!utf8_valid("\xc3", 1));         /* truncated */
+	CHECK(!utf8_valid("\xc3", 1));	       /* truncated */
 	CHECK(!utf8_valid("\xc0\xaf", 2));     /* overlong */
 	CHECK(!utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 	CHECK(!utf8_valid("\xff", 1));
@@ -140,9 +140,12 @@ static void test_utf8(void)
 
 static void test_base64(void)
 {
-	static const char *const v[][2] = {{"", ""},         {"f", "Zg=="},
-					   {"fo", "Zm8="},   {"foo", "Zm9v"},
-					   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+	static const char *const v[][2] = {{"", ""},
+					   {"f", "Zg=="},
+					   {"fo", "Zm8="},
+					   {"foo", "Zm9v"},
+					   {"foob", "Zm9vYg=="},
+					   {"fooba", "Zm9vYmE="},
 					   {"foobar", "Zm9vYmFy"}};
 	sbuf sb = SBUF_INIT(SBUF_NOMAX);
 	size_t i;
