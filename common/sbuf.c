@@ -131,6 +131,10 @@ hc_err sbuf_add_json_str(sbuf *sb, const char *s, size_t n)
 			char esc[2] = {'\\', (char)c};
 			err = sbuf_add(sb, esc, 2);
 			i++;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			char esc[2] = {'\\', c == '\n' ? 'n' : c == '\r' ? 'r' : 't'};
+			err = sbuf_add(sb, esc, 2);
+			i++;
 		} else if (c < 0x20) {
 			err = sbuf_addf(sb, "\\u%04x", c);
 			i++;

@@ -60,7 +60,7 @@ static void test_sbuf_json(void)
 	sbuf sb = SBUF_INIT(SBUF_NOMAX);
 
 	sbuf_add_json_str(&sb, "a\"b\\c\n\x01", 7);
-	CHECK_EQ_STR(sb.buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+	CHECK_EQ_STR(sb.buf, "\"a\\\"b\\\\c\\n\\u0001\"");
 	sbuf_reset(&sb);
 	sbuf_add_json_str(&sb, "caf\xc3\xa9 \xff", 7);
 	CHECK_EQ_STR(sb.buf, "\"caf\xc3\xa9 \xef\xbf\xbd\"");
