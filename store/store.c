@@ -575,6 +575,17 @@ hc_err store_open(const char *path, store **out)
 		goto fail;
 	}
 	st->index_lock_ok = 1;
+	if (pthread_mutex_init(&st->q_lock, NULL) != 0) {
+		err = HC_ERR_INTERNAL;
+		goto fail;
+	}
+	if (pthread_cond_init(&st->q_cond, NULL) != 0) {
+		pthread_mutex_destroy(&st->q_lock);
+		err = HC_ERR_INTERNAL;
+		goto fail;
+	}
+	st->q_ok = 1;
+	st->pending = hmap_new();
 	rc = sqlite3_open_v2(
 	    path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -624,6 +635,11 @@ void store_close(store *st)
 	if (st->index) {
 		hmap_foreach(st->index, unref_entry, NULL);
 		hmap_free(st->index);
+	}
+	hmap_free(st->pending); /* empty: every batch clears it */
+	if (st->q_ok) {
+		pthread_cond_destroy(&st->q_cond);
+		pthread_mutex_destroy(&st->q_lock);
 	}
 	if (st->index_lock_ok)
 		pthread_mutex_destroy(&st->index_lock);

@@ -36,10 +36,10 @@ typedef struct store_config {
 	char *ns, *group, *data_id;
 	char *content; /* len bytes followed by a NUL, or NULL in lists */
 	size_t len;
-	char md5[33]; /* lowercase hex md5 of content */
-	char format[STORE_FORMAT_MAX]; /* text, json, yaml, properties or xml */
-	int64_t version;  /* 1, 2, 3... per config, continuing after a delete */
-	int64_t revision; /* server-wide change counter at this version */
+	char md5[33];			/* lowercase hex md5 of content */
+	char format[STORE_FORMAT_MAX];	/* text, json, yaml, properties or xml */
+	int64_t version;		/* 1, 2, 3... per config, continuing after a delete */
+	int64_t revision;		/* server-wide change counter at this version */
 	int64_t created_ms, updated_ms; /* Unix ms */
 	char *author, *description;
 	int refs; /* private to store/ (atomic) */
@@ -84,14 +84,14 @@ typedef struct store_write {
 	const char *ns, *group, *data_id;
 	const char *content; /* publish only; len bytes */
 	size_t len;
-	const char *format;      /* publish: NULL keeps the previous, "text" when new */
+	const char *format;	 /* publish: NULL keeps the previous, "text" when new */
 	const char *description; /* publish: NULL keeps the previous, "" when new */
-	const char *author;      /* NULL means "" */
-	const char *message;     /* NULL means "" */
-	const char *source_ip;   /* NULL means "" */
-	const char *if_match;    /* NULL, or the md5 the current version must have */
-	int create_only;         /* publish: fail with HC_ERR_PRECONDITION if it exists */
-	int64_t now_ms;          /* the time recorded for the change */
+	const char *author;	 /* NULL means "" */
+	const char *message;	 /* NULL means "" */
+	const char *source_ip;	 /* NULL means "" */
+	const char *if_match;	 /* NULL, or the md5 the current version must have */
+	int create_only;	 /* publish: fail with HC_ERR_PRECONDITION if it exists */
+	int64_t now_ms;		 /* the time recorded for the change */
 } store_write;
 
 /* What a write did. On an error, detail says why in words for the user. */
@@ -159,8 +159,8 @@ hc_err store_history_get(store *st, const char *ns, const char *group, const cha
 /* Every namespace with its number of current configs, ordered by id. */
 hc_err store_namespaces(store *st, store_namespace **items, size_t *n);
 /* HC_ERR_CONFLICT when the id exists. */
-hc_err store_namespace_create(store *st, const char *id, const char *name,
-			      const char *description, int64_t now_ms);
+hc_err store_namespace_create(store *st, const char *id, const char *name, const char *description,
+			      int64_t now_ms);
 /* HC_ERR_FORBIDDEN for "public", HC_ERR_NOT_FOUND when absent, HC_ERR_CONFLICT
  * while it holds configs. */
 hc_err store_namespace_delete(store *st, const char *id);

@@ -24,6 +24,9 @@ typedef enum st_id {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_ROLLBACK_TO,
+	ST_RELEASE,
 	ST_PING,
 	ST_NS_EXISTS,
 	ST_NS_HAS_CONFIGS,
@@ -46,6 +49,9 @@ typedef enum st_id {
 	ST__COUNT
 } st_id;
 
+/* A queued write; see store_write.c. */
+typedef struct st_job st_job;
+
 struct store {
 	sqlite3 *db;
 	pthread_mutex_t db_lock;
@@ -54,6 +60,16 @@ struct store {
 	hmap *index;		       /* "ns/group/dataId" -> store_config *, one reference each */
 	int64_t revision;	       /* meta's revision as of the last COMMIT */
 	sqlite3_stmt *stmts[ST__COUNT];
+
+	/* Group commit (store_write.c). q_lock guards the queue and q_leader;
+	 * pending and pending_revision belong to the batch under db_lock. */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cond;
+	int q_ok; /* q_lock and q_cond initialised */
+	st_job *q_head, *q_tail;
+	int q_leader;
+	hmap *pending;		  /* key -> the batch's latest snapshot (or a delete mark) */
+	int64_t pending_revision; /* the revision after the batch's jobs so far */
 };
 
 /* The columns st_config_from_row() reads, in order; content, when wanted, follows. */

@@ -1,14 +1,21 @@
 /*
- * store_write.c: publish, delete and rollback.
+ * store_write.c: publish, delete and rollback, with group commit.
  *
- * Each write holds db_lock for its whole life and runs in one BEGIN IMMEDIATE
- * transaction: check the namespace, read the config's current state from the
- * index (authoritative here: only writers change it, and they hold db_lock),
- * check the preconditions, append a history entry with the next version and
- * revision, change the configs row, bump meta's revision, COMMIT. Any failure
- * rolls back and leaves the index as it was; only after COMMIT succeeds does
- * the new snapshot replace the old one in the index. Readers of the index are
- * never blocked by any of this except for the swap itself.
+ * A write becomes a job on a queue. The first writer to find no leader leads:
+ * it takes every job queued so far and runs them as one batch under db_lock,
+ * in one BEGIN IMMEDIATE transaction with one SAVEPOINT per job, so a job
+ * that fails (a precondition, a missing namespace) is rolled back alone while
+ * the others stand. One COMMIT, so one fsync, makes the whole batch durable;
+ * only then do the new snapshots replace the old ones in the index and the
+ * jobs' writers return. Writers that arrive during a commit queue up for the
+ * next batch, so under load each fsync carries many writes, and alone a write
+ * costs what it did before: a batch of one. Nothing is acknowledged before
+ * its COMMIT has succeeded; if the COMMIT fails, every job of the batch fails.
+ *
+ * Inside a batch, a job must see the jobs before it: the batch keeps an
+ * overlay of the snapshots it has written (st->pending) and its running
+ * revision (st->pending_revision), consulted before the index. Readers of
+ * the index are never blocked by any of this except for the swaps.
  */
 #include "store_int.h"
 
@@ -27,6 +34,25 @@ typedef struct change {
 	int64_t revision;   /* the server revision after the change */
 	int noop;	    /* nothing written: the index stays as it is */
 } change;
+
+typedef enum job_kind { JOB_PUBLISH, JOB_DELETE, JOB_ROLLBACK } job_kind;
+
+/* One queued write. It lives on its writer's stack; the leader fills in err
+ * and res and sets done under q_lock, after which it never touches it. */
+struct st_job {
+	job_kind kind;
+	const store_write *w;
+	int64_t version; /* rollback: the version to restore */
+	store_result *res;
+	change ch;
+	store_history h; /* rollback: the entry restored */
+	hc_err err;
+	int done;
+	struct st_job *next;
+};
+
+/* Marks a key the batch has deleted, in st->pending. */
+static char deleted_mark;
 
 static const char *const formats[] = {"text", "json", "yaml", "properties", "xml"};
 
@@ -78,17 +104,23 @@ static void result_from(store_result *res, const store_config *c, int changed)
 	res->changed = changed;
 }
 
-/* With db_lock held: opens the transaction; then the namespace must exist and
- * ch->cur gets the current snapshot. finish() ends what this started, even
- * when it fails. */
-static hc_err begin_write(store *st, const store_write *w, change *ch, store_result *res)
+/* The snapshot a job sees: the batch's own latest write of key, else the
+ * index's. A new reference, or NULL when absent or deleted. */
+static store_config *current(store *st, const st_key *key)
+{
+	store_config *c = hmap_get(st->pending, key->s, key->len);
+
+	if (c == (store_config *)&deleted_mark)
+		return NULL;
+	return c ? store_config_ref(c) : st_index_ref(st, key->s, key->len);
+}
+
+/* Inside the batch: the namespace must exist; ch->cur gets the snapshot. */
+static hc_err job_begin(store *st, const store_write *w, change *ch, store_result *res)
 {
 	hc_err err;
 	int exists;
 
-	err = st_begin(st);
-	if (err)
-		return err;
 	err = st_namespace_exists(st, w->ns, &exists);
 	if (err)
 		return err;
@@ -96,26 +128,8 @@ static hc_err begin_write(store *st, const store_write *w, change *ch, store_res
 		set_detail(res, "namespace '%s' does not exist", w->ns);
 		return HC_ERR_NOT_FOUND;
 	}
-	ch->cur = st_index_ref(st, ch->key.s, ch->key.len);
+	ch->cur = current(st, &ch->key);
 	return HC_OK;
-}
-
-/* With db_lock held: commits (or on err rolls back) and installs the change
- * in the index. Returns the final error. */
-static hc_err finish(store *st, change *ch, hc_err err, store_result *res)
-{
-	if (!err)
-		err = st_commit(st);
-	if (err) {
-		st_rollback(st);
-		if (!res->detail[0])
-			set_detail(res, "the database failed (%s); see the server log",
-				   hc_err_code(err));
-	} else if (!ch->noop) {
-		st_index_set(st, ch->key.s, ch->key.len, ch->next, ch->revision);
-		ch->next = NULL; /* the index owns it now */
-	}
-	return err;
 }
 
 static void change_release(change *ch)
@@ -322,7 +336,7 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 		t = *cur;
 		t.description = (char *)description;
 		ch->next = st_config_make(&t);
-		ch->revision = st->revision;
+		ch->revision = st->pending_revision;
 		result_from(res, ch->next, 1);
 		return HC_OK;
 	}
@@ -335,7 +349,7 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 	t.len = len;
 	md5_hex(content, len, t.md5);
 	snprintf(t.format, sizeof(t.format), "%s", format);
-	t.revision = st->revision + 1;
+	t.revision = st->pending_revision + 1;
 	t.created_ms = cur ? cur->created_ms : w->now_ms;
 	t.updated_ms = w->now_ms;
 	t.author = (char *)(w->author ? w->author : "");
@@ -358,39 +372,23 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 	return HC_OK;
 }
 
-hc_err store_publish(store *st, const store_write *w, store_result *res)
+static hc_err publish_body(store *st, st_job *j)
 {
-	store_result ignored;
-	change ch = {0};
-	hc_err err;
+	const store_write *w = j->w;
+	hc_err err = job_begin(st, w, &j->ch, j->res);
 
-	if (!res)
-		res = &ignored;
-	memset(res, 0, sizeof(*res));
-	err = check_write(w, res);
 	if (err)
 		return err;
-	st_key_init(&ch.key, w->ns, w->group, w->data_id);
-	pthread_mutex_lock(&st->db_lock);
-	err = begin_write(st, w, &ch, res);
-	if (err)
-		goto out;
-	if (w->create_only && ch.cur) {
-		set_detail(res, "%s already exists (version %lld)", ch.key.s,
-			   (long long)ch.cur->version);
-		err = HC_ERR_PRECONDITION;
-		goto out;
+	if (w->create_only && j->ch.cur) {
+		set_detail(j->res, "%s already exists (version %lld)", j->ch.key.s,
+			   (long long)j->ch.cur->version);
+		return HC_ERR_PRECONDITION;
 	}
-	err = check_if_match(w, &ch, res);
+	err = check_if_match(w, &j->ch, j->res);
 	if (err)
-		goto out;
-	err = publish_tx(st, w, STORE_OP_PUBLISH, w->content, w->len, w->format, w->description,
-			 &ch, res);
-out:
-	err = finish(st, &ch, err, res);
-	pthread_mutex_unlock(&st->db_lock);
-	change_release(&ch);
-	return err;
+		return err;
+	return publish_tx(st, w, STORE_OP_PUBLISH, w->content, w->len, w->format, w->description,
+			  &j->ch, j->res);
 }
 
 /*
@@ -398,38 +396,27 @@ out:
  * the last version, and takes a version and revision of its own; res gets
  * those three.
  */
-hc_err store_delete(store *st, const store_write *w, store_result *res)
+static hc_err delete_body(store *st, st_job *j)
 {
-	store_result ignored;
-	change ch = {0};
+	const store_write *w = j->w;
+	change *ch = &j->ch;
 	store_config t;
-	hc_err err;
+	hc_err err = job_begin(st, w, ch, j->res);
 
-	if (!res)
-		res = &ignored;
-	memset(res, 0, sizeof(*res));
-	if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
-		set_detail(res, "no such config");
+	if (err)
+		return err;
+	if (!ch->cur) {
+		set_detail(j->res, "%s does not exist", ch->key.s);
 		return HC_ERR_NOT_FOUND;
 	}
-	st_key_init(&ch.key, w->ns, w->group, w->data_id);
-	pthread_mutex_lock(&st->db_lock);
-	err = begin_write(st, w, &ch, res);
+	err = check_if_match(w, ch, j->res);
 	if (err)
-		goto out;
-	if (!ch.cur) {
-		set_detail(res, "%s does not exist", ch.key.s);
-		err = HC_ERR_NOT_FOUND;
-		goto out;
-	}
-	err = check_if_match(w, &ch, res);
-	if (err)
-		goto out;
-	t = *ch.cur;
+		return err;
+	t = *ch->cur;
 	t.content = "";
 	t.len = 0;
 	md5_hex("", 0, t.md5);
-	t.revision = st->revision + 1;
+	t.revision = st->pending_revision + 1;
 	err = next_version(st, w, &t.version);
 	if (!err)
 		err = insert_history(st, w, STORE_OP_DELETE, &t);
@@ -441,62 +428,212 @@ hc_err store_delete(store *st, const store_write *w, store_result *res)
 	if (!err)
 		err = set_revision(st, t.revision);
 	if (err)
-		goto out;
-	ch.next = NULL;
-	ch.revision = t.revision;
-	res->version = t.version;
-	res->revision = t.revision;
-	memcpy(res->md5, t.md5, sizeof(res->md5));
-	res->changed = 1;
-out:
-	err = finish(st, &ch, err, res);
+		return err;
+	ch->next = NULL;
+	ch->revision = t.revision;
+	j->res->version = t.version;
+	j->res->revision = t.revision;
+	memcpy(j->res->md5, t.md5, sizeof(j->res->md5));
+	j->res->changed = 1;
+	return HC_OK;
+}
+
+static hc_err rollback_body(store *st, st_job *j)
+{
+	const store_write *w = j->w;
+	hc_err err = job_begin(st, w, &j->ch, j->res);
+	int found;
+
+	if (err)
+		return err;
+	err = st_history_load(st, w->ns, w->group, w->data_id, j->version, &j->h, &found);
+	if (err)
+		return err;
+	if (!found) {
+		set_detail(j->res, "version %lld of %s not found", (long long)j->version,
+			   j->ch.key.s);
+		return HC_ERR_NOT_FOUND;
+	}
+	if (j->h.op == STORE_OP_DELETE) {
+		set_detail(j->res,
+			   "version %lld of %s is a delete entry; there is nothing to restore",
+			   (long long)j->version, j->ch.key.s);
+		return HC_ERR_CONFLICT;
+	}
+	err = check_if_match(w, &j->ch, j->res);
+	if (err)
+		return err;
+	return publish_tx(st, w, STORE_OP_ROLLBACK, j->h.content, j->h.len, j->h.format, NULL,
+			  &j->ch, j->res);
+}
+
+static hc_err exec_cached(store *st, st_id id, const char *sql)
+{
+	sqlite3_stmt *s;
+	hc_err err = st_stmt(st, id, sql, &s);
+
+	return err ? err : st_run(st, s);
+}
+
+/* Runs one job inside the batch's transaction, in a savepoint of its own.
+ * Returns an error only when the batch itself can no longer commit. */
+static hc_err run_job(store *st, st_job *j)
+{
+	hc_err err = exec_cached(st, ST_SAVEPOINT, "SAVEPOINT hc_job");
+
+	if (err)
+		return err;
+	switch (j->kind) {
+	case JOB_PUBLISH:
+		j->err = publish_body(st, j);
+		break;
+	case JOB_DELETE:
+		j->err = delete_body(st, j);
+		break;
+	case JOB_ROLLBACK:
+		j->err = rollback_body(st, j);
+		break;
+	}
+	if (j->err) {
+		/* Undo this job alone; the jobs before it stand. */
+		err = exec_cached(st, ST_ROLLBACK_TO, "ROLLBACK TO hc_job");
+		if (!err)
+			err = exec_cached(st, ST_RELEASE, "RELEASE hc_job");
+		return err;
+	}
+	err = exec_cached(st, ST_RELEASE, "RELEASE hc_job");
+	if (err || j->ch.noop)
+		return err;
+	/* Later jobs of the batch see this one's result. */
+	store_config_unref(
+	    hmap_put(st->pending, j->ch.key.s, j->ch.key.len,
+		     j->ch.next ? store_config_ref(j->ch.next) : (store_config *)&deleted_mark));
+	st->pending_revision = j->ch.revision;
+	return HC_OK;
+}
+
+static void unref_pending(void *ctx, const void *key, size_t klen, void *val)
+{
+	(void)ctx;
+	(void)key;
+	(void)klen;
+	if (val != &deleted_mark)
+		store_config_unref(val);
+}
+
+/* Runs a batch of jobs in one transaction and, after its COMMIT, installs
+ * their snapshots in the index in order. */
+static void run_batch(store *st, st_job *batch)
+{
+	st_job *j;
+	hc_err err;
+
+	pthread_mutex_lock(&st->db_lock);
+	st->pending_revision = st->revision;
+	err = st_begin(st);
+	for (j = batch; j && !err; j = j->next)
+		err = run_job(st, j);
+	if (!err)
+		err = st_commit(st);
+	if (err) {
+		st_rollback(st);
+		for (j = batch; j; j = j->next) {
+			if (j->err && j->err != HC_ERR_IO && j->err != HC_ERR_INTERNAL)
+				continue; /* it failed on its own account; keep that answer */
+			j->err = err;
+			memset(j->res, 0, sizeof(*j->res));
+			set_detail(j->res, "the database failed (%s); see the server log",
+				   hc_err_code(err));
+		}
+	} else {
+		for (j = batch; j; j = j->next) {
+			if (j->err || j->ch.noop)
+				continue;
+			st_index_set(st, j->ch.key.s, j->ch.key.len, j->ch.next, j->ch.revision);
+			j->ch.next = NULL; /* the index owns it now */
+		}
+	}
+	hmap_foreach(st->pending, unref_pending, NULL);
+	hmap_free(st->pending);
+	st->pending = hmap_new();
 	pthread_mutex_unlock(&st->db_lock);
-	change_release(&ch);
+}
+
+/* Queues j and returns once a batch holding it has committed or failed. The
+ * writer that finds no leader leads one batch of everything queued, itself
+ * included, then hands over to whoever is still waiting. */
+static hc_err submit(store *st, st_job *j)
+{
+	pthread_mutex_lock(&st->q_lock);
+	if (st->q_tail)
+		st->q_tail->next = j;
+	else
+		st->q_head = j;
+	st->q_tail = j;
+	while (!j->done) {
+		st_job *batch, *next;
+		if (st->q_leader) {
+			pthread_cond_wait(&st->q_cond, &st->q_lock);
+			continue;
+		}
+		st->q_leader = 1;
+		batch = st->q_head;
+		st->q_head = st->q_tail = NULL;
+		pthread_mutex_unlock(&st->q_lock);
+		run_batch(st, batch);
+		pthread_mutex_lock(&st->q_lock);
+		for (; batch; batch = next) {
+			next = batch->next;
+			batch->done = 1;
+		}
+		st->q_leader = 0;
+		pthread_cond_broadcast(&st->q_cond);
+	}
+	pthread_mutex_unlock(&st->q_lock);
+	return j->err;
+}
+
+static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t version,
+			store_result *res)
+{
+	store_result ignored;
+	st_job j;
+	hc_err err;
+
+	memset(&j, 0, sizeof(j));
+	if (!res)
+		res = &ignored;
+	memset(res, 0, sizeof(*res));
+	if (kind == JOB_PUBLISH) {
+		err = check_write(w, res);
+		if (err)
+			return err;
+	} else if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
+		set_detail(res, "no such config");
+		return HC_ERR_NOT_FOUND;
+	}
+	j.kind = kind;
+	j.w = w;
+	j.version = version;
+	j.res = res;
+	st_key_init(&j.ch.key, w->ns, w->group, w->data_id);
+	err = submit(st, &j);
+	change_release(&j.ch);
+	store_history_release(&j.h);
 	return err;
+}
+
+hc_err store_publish(store *st, const store_write *w, store_result *res)
+{
+	return write_job(st, JOB_PUBLISH, w, 0, res);
+}
+
+hc_err store_delete(store *st, const store_write *w, store_result *res)
+{
+	return write_job(st, JOB_DELETE, w, 0, res);
 }
 
 hc_err store_rollback(store *st, const store_write *w, int64_t version, store_result *res)
 {
-	store_result ignored;
-	store_history h = {0};
-	change ch = {0};
-	hc_err err;
-	int found;
-
-	if (!res)
-		res = &ignored;
-	memset(res, 0, sizeof(*res));
-	if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
-		set_detail(res, "no such config");
-		return HC_ERR_NOT_FOUND;
-	}
-	st_key_init(&ch.key, w->ns, w->group, w->data_id);
-	pthread_mutex_lock(&st->db_lock);
-	err = begin_write(st, w, &ch, res);
-	if (err)
-		goto out;
-	err = st_history_load(st, w->ns, w->group, w->data_id, version, &h, &found);
-	if (err)
-		goto out;
-	if (!found) {
-		set_detail(res, "version %lld of %s not found", (long long)version, ch.key.s);
-		err = HC_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (h.op == STORE_OP_DELETE) {
-		set_detail(res, "version %lld of %s is a delete entry; there is nothing to restore",
-			   (long long)version, ch.key.s);
-		err = HC_ERR_CONFLICT;
-		goto out;
-	}
-	err = check_if_match(w, &ch, res);
-	if (err)
-		goto out;
-	err = publish_tx(st, w, STORE_OP_ROLLBACK, h.content, h.len, h.format, NULL, &ch, res);
-out:
-	err = finish(st, &ch, err, res);
-	pthread_mutex_unlock(&st->db_lock);
-	change_release(&ch);
-	store_history_release(&h);
-	return err;
+	return write_job(st, JOB_ROLLBACK, w, version, res);
 }
