@@ -15,21 +15,38 @@
 #include "srv_internal.h"
 #include "xmalloc.h"
 
-static void free_body(void *p)
+struct MHD_Response *srv_response(size_t len, void *data, void (*free_fn)(void *), void *cls)
 {
-	free(p);
+	struct MHD_Response *resp;
+
+	if (free_fn)
+		resp =
+		    MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_fn, cls);
+	else
+		resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		if (free_fn)
+			free_fn(cls);
+		return NULL;
+	}
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	return resp;
+}
+
+enum MHD_Result srv_queue_shared(srv_req *r, unsigned status, struct MHD_Response *resp)
+{
+	if (!resp)
+		return MHD_NO;
+	r->status = status;
+	return MHD_queue_response(r->conn, status, resp);
 }
 
 enum MHD_Result srv_queue(srv_req *r, unsigned status, struct MHD_Response *resp)
 {
-	enum MHD_Result ret;
+	enum MHD_Result ret = srv_queue_shared(r, status, resp);
 
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	r->status = status;
-	ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
+	if (resp)
+		MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -37,14 +54,9 @@ enum MHD_Result srv_reply(srv_req *r, unsigned status, const char *ctype, sbuf *
 {
 	size_t len;
 	char *data = sbuf_detach(body, &len);
-	struct MHD_Response *resp =
-	    MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_body, data);
+	struct MHD_Response *resp = srv_response(len, data, free, data);
 
-	if (!resp) {
-		free(data);
-		return MHD_NO;
-	}
-	if (ctype)
+	if (resp && ctype)
 		MHD_add_response_header(resp, "Content-Type", ctype);
 	return srv_queue(r, status, resp);
 }
@@ -65,11 +77,9 @@ static enum MHD_Result reply_errmsg(srv_req *r, hc_err err, const char *msg)
 	if (status >= 500)
 		hc_log("%s %s: %u %s", r->method, r->path, status, msg);
 	data = sbuf_detach(&body, &len);
-	resp = MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_body, data);
-	if (!resp) {
-		free(data);
+	resp = srv_response(len, data, free, data);
+	if (!resp)
 		return MHD_NO;
-	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	if (err == HC_ERR_METHOD) {
 		const char *allow = "GET, HEAD";

@@ -13,6 +13,7 @@
 #include "base64.h"
 #include "clock.h"
 #include "http_status.h"
+#include "respcache.h"
 #include "srv_internal.h"
 #include "utf8.h"
 #include "xmalloc.h"
@@ -32,48 +33,24 @@ static hc_err check_names(srv_req *r, sbuf *why)
 	return err;
 }
 
-static void config_headers(struct MHD_Response *resp, const store_config *c)
-{
-	char buf[64], date[40];
-
-	snprintf(buf, sizeof(buf), "\"%s\"", c->md5);
-	MHD_add_response_header(resp, "ETag", buf);
-	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
-	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
-	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
-	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
-	MHD_add_response_header(resp, "X-Hotconf-Format", c->format);
-	clock_format_http(c->updated_ms, date);
-	MHD_add_response_header(resp, "Last-Modified", date);
-}
-
-static void unref_config(void *cls)
-{
-	store_config_unref(cls);
-}
-
-/* 200 with the content, or 304 with only the headers. Takes over c. */
+/* 200 with the content (a response shared by every reader of this version),
+ * or 304 with only the headers. Takes over c. */
 static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modified)
 {
 	struct MHD_Response *resp;
+	enum MHD_Result ret;
 
 	if (not_modified) {
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		if (resp)
-			config_headers(resp, c);
+			respcache_config_headers(resp, c);
 		store_config_unref(c);
 		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
 	}
-	/* Zero-copy: the response holds the snapshot until it has been sent. */
-	resp = MHD_create_response_from_buffer_with_free_callback_cls(c->len, c->content,
-								      unref_config, c);
-	if (!resp) {
-		store_config_unref(c);
-		return MHD_NO;
-	}
-	config_headers(resp, c);
-	MHD_add_response_header(resp, "Content-Type", val_format_mime(c->format));
-	return srv_queue(r, MHD_HTTP_OK, resp);
+	r->status = MHD_HTTP_OK;
+	ret = respcache_queue(r->s->cache, r->items[0].key, c, r->conn);
+	store_config_unref(c);
+	return ret;
 }
 
 /* Parses what a single-config GET needs once: names, caller, wait, version. */
@@ -151,8 +128,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		ret = reply_config(r, c, current);
 	} else if (current && watching) {
 		/* It was absent, the client knew, and the wait ended. */
-		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED,
-				MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED, srv_response(0, NULL, NULL, NULL));
 	} else {
 		ret =
 		    srv_reply_err(r, err, "config %s/%s/%s not found", NS(r), GROUP(r), DATA_ID(r));
@@ -177,11 +153,9 @@ static enum MHD_Result reply_write(srv_req *r, unsigned status, const store_resu
 	sbuf_addf(&body, ",\"revision\":%" PRId64 ",\"changed\":%s}\n", res->revision,
 		  res->changed ? "true" : "false");
 	data = sbuf_detach(&body, &len);
-	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(data);
+	resp = srv_response(len, data, free, data);
+	if (!resp)
 		return MHD_NO;
-	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	if (with_md5) {
 		snprintf(etag, sizeof(etag), "\"%s\"", res->md5);
@@ -216,7 +190,7 @@ static enum MHD_Result after_write(srv_req *r, hc_err err, const store_result *r
 		return srv_reply_err(r, err, "%s", res->detail[0] ? res->detail : hc_err_code(err));
 	if (res->changed) {
 		metrics_publish(r->s->m);
-		srv_notify(r->s, NS(r), GROUP(r), DATA_ID(r));
+		srv_notify(r->s, NS(r), GROUP(r), DATA_ID(r), !strcmp(r->method, "DELETE"));
 	}
 	return reply_write(r, status, res, with_md5);
 }

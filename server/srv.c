@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "hc_log.h"
+#include "respcache.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
 
@@ -406,6 +407,7 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	init_sync(s);
 	s->hub = watch_hub_new();
 	s->m = metrics_new();
+	s->cache = respcache_new();
 	/* Bind first: a bad --listen should not leave a data directory behind. */
 	if ((err = listen_socket(cfg->listen, &s->listen_fd, &port)))
 		goto fail;
@@ -502,6 +504,7 @@ void srv_stop(srv *s)
 	}
 	store_close(s->st);
 	watch_hub_free(s->hub);
+	respcache_free(s->cache);
 	metrics_free(s->m);
 	pthread_cond_destroy(&s->timer_cond);
 	pthread_cond_destroy(&s->prune_cond);

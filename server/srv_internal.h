@@ -30,6 +30,7 @@ struct srv {
 	srv_config cfg;
 	store *st;
 	metrics *m;
+	struct respcache *cache; /* shared 200 responses, one per config version */
 	struct MHD_Daemon *d;
 	int listen_fd;
 
@@ -116,8 +117,14 @@ enum MHD_Result srv_reply_err(srv_req *r, hc_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Like srv_reply_err, with the message taken from why. */
 enum MHD_Result srv_reply_why(srv_req *r, hc_err err, const sbuf *why);
-/* Queues resp (which the caller may have decorated) and drops our reference. */
+/* A response over len bytes of data with our common headers. free_fn(cls)
+ * runs once the response is destroyed (also at once on failure, so data is
+ * always handed over); NULL free_fn means data is static. NULL on failure. */
+struct MHD_Response *srv_response(size_t len, void *data, void (*free_fn)(void *), void *cls);
+/* Queues resp (NULL answers MHD_NO) and drops the caller's reference. */
 enum MHD_Result srv_queue(srv_req *r, unsigned status, struct MHD_Response *resp);
+/* Queues resp; the caller keeps its reference (a response shared by many). */
+enum MHD_Result srv_queue_shared(srv_req *r, unsigned status, struct MHD_Response *resp);
 
 /* A query argument or header, or NULL. Valid for the request. */
 const char *srv_arg(srv_req *r, const char *name);
@@ -131,8 +138,9 @@ hc_err srv_caller(srv_req *r, sbuf *why);
 void srv_json_time(sbuf *out, const char *key, int64_t ms);
 void srv_json_config_meta(sbuf *out, const store_config *c);
 
-/* Wakes the watchers of a config after a committed change. */
-void srv_notify(srv *s, const char *ns, const char *group, const char *data_id);
+/* Wakes the watchers of a config after a committed change (deleted: the
+ * change removed it, so its cached response goes too). */
+void srv_notify(srv *s, const char *ns, const char *group, const char *data_id, int deleted);
 
 /* Handlers, one per route; called on the final callback of a request. */
 enum MHD_Result srv_h_config_get(srv_req *r);

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "hc_log.h"
+#include "respcache.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
 
@@ -74,12 +75,14 @@ int srv_watch_hold(srv_req *r)
 	return 1;
 }
 
-void srv_notify(srv *s, const char *ns, const char *group, const char *data_id)
+void srv_notify(srv *s, const char *ns, const char *group, const char *data_id, int deleted)
 {
 	sbuf key = SBUF_INIT(SBUF_NOMAX);
 	size_t n;
 
 	sbuf_addf(&key, "%s/%s/%s", ns, group, data_id);
+	if (deleted)
+		respcache_drop(s->cache, key.buf);
 	pthread_mutex_lock(&s->mu);
 	n = watch_notify(s->hub, key.buf);
 	pthread_mutex_unlock(&s->mu);
@@ -266,8 +269,7 @@ enum MHD_Result srv_h_watch(srv_req *r)
 	else if (changed)
 		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 	else
-		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED,
-				MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED, srv_response(0, NULL, NULL, NULL));
 out:
 	sbuf_release(&body);
 	sbuf_release(&why);

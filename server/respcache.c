@@ -1,0 +1,150 @@
+/*
+ * respcache.c: see respcache.h. Any thread; one mutex.
+ */
+#include "respcache.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "hmap.h"
+#include "validate.h"
+#include "xmalloc.h"
+
+struct respcache {
+	pthread_mutex_t mu;
+	hmap *map; /* key -> entry */
+};
+
+typedef struct entry {
+	store_config *c; /* the version resp answers with (a reference) */
+	struct MHD_Response *resp;
+} entry;
+
+respcache *respcache_new(void)
+{
+	respcache *rc = xcalloc(1, sizeof(*rc));
+
+	pthread_mutex_init(&rc->mu, NULL);
+	rc->map = hmap_new();
+	return rc;
+}
+
+static void entry_free(entry *e)
+{
+	if (!e)
+		return;
+	/* The response may still be sending on some connection; libmicrohttpd
+	 * frees it, and so drops the snapshot, after the last one. */
+	MHD_destroy_response(e->resp);
+	store_config_unref(e->c);
+	free(e);
+}
+
+static void free_cb(void *ctx, const void *key, size_t klen, void *val)
+{
+	(void)ctx;
+	(void)key;
+	(void)klen;
+	entry_free(val);
+}
+
+void respcache_free(respcache *rc)
+{
+	if (!rc)
+		return;
+	hmap_foreach(rc->map, free_cb, NULL);
+	hmap_free(rc->map);
+	pthread_mutex_destroy(&rc->mu);
+	free(rc);
+}
+
+void respcache_config_headers(struct MHD_Response *resp, const store_config *c)
+{
+	char buf[64], date[40];
+
+	snprintf(buf, sizeof(buf), "\"%s\"", c->md5);
+	MHD_add_response_header(resp, "ETag", buf);
+	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
+	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
+	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
+	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
+	MHD_add_response_header(resp, "X-Hotconf-Format", c->format);
+	clock_format_http(c->updated_ms, date);
+	MHD_add_response_header(resp, "Last-Modified", date);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+}
+
+static void unref_config(void *cls)
+{
+	store_config_unref(cls);
+}
+
+/* A new 200 response over c's content; it holds a reference to c. */
+static struct MHD_Response *build(store_config *c)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+	    c->len, c->content, unref_config, store_config_ref(c));
+
+	if (!resp) {
+		store_config_unref(c);
+		return NULL;
+	}
+	respcache_config_headers(resp, c);
+	MHD_add_response_header(resp, "Content-Type", val_format_mime(c->format));
+	return resp;
+}
+
+enum MHD_Result respcache_queue(respcache *rc, const char *key, store_config *c,
+				struct MHD_Connection *conn)
+{
+	size_t klen = strlen(key);
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	entry *e;
+
+	pthread_mutex_lock(&rc->mu);
+	e = hmap_get(rc->map, key, klen);
+	if (e && e->c != c && e->c->revision > c->revision) {
+		/* A reader still holding an older snapshot: answer it alone. */
+		pthread_mutex_unlock(&rc->mu);
+		resp = build(c);
+		if (!resp)
+			return MHD_NO;
+		ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	if (!e || e->c != c) {
+		resp = build(c);
+		if (!resp) {
+			pthread_mutex_unlock(&rc->mu);
+			return MHD_NO;
+		}
+		if (!e) {
+			e = xcalloc(1, sizeof(*e));
+			hmap_put(rc->map, key, klen, e);
+		} else {
+			MHD_destroy_response(e->resp);
+			store_config_unref(e->c);
+		}
+		e->c = store_config_ref(c);
+		e->resp = resp;
+	}
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, e->resp);
+	pthread_mutex_unlock(&rc->mu);
+	return ret;
+}
+
+void respcache_drop(respcache *rc, const char *key)
+{
+	entry *e;
+
+	pthread_mutex_lock(&rc->mu);
+	e = hmap_del(rc->map, key, strlen(key));
+	pthread_mutex_unlock(&rc->mu);
+	entry_free(e);
+}

@@ -1,0 +1,35 @@
+/*
+ * respcache: one shared 200 response per config version. libmicrohttpd
+ * responses are reference-counted and may be queued on many connections, so
+ * every reader and every watcher woken by one publish is answered with the
+ * same response object: its headers are built once and the content is the
+ * store's snapshot itself, never copied. Any thread: an internal mutex guards
+ * the table, held across the queueing so an entry cannot be replaced between
+ * lookup and use.
+ */
+#ifndef HC_RESPCACHE_H
+#define HC_RESPCACHE_H
+
+#include <microhttpd.h>
+
+#include "store.h"
+
+typedef struct respcache respcache;
+
+/* Returns an empty cache the caller owns; free with respcache_free (NULL ok). */
+respcache *respcache_new(void);
+void respcache_free(respcache *rc);
+
+/* The 200 response for snapshot c, stored under key ("ns/group/dataId"),
+ * queued on conn. Builds and keeps it on first use; a snapshot older than the
+ * one kept gets a response of its own that is not kept. c stays the caller's.
+ * Returns what MHD_queue_response returned. */
+enum MHD_Result respcache_queue(respcache *rc, const char *key, store_config *c,
+				struct MHD_Connection *conn);
+/* Forgets key (after a delete), releasing its snapshot once sent. */
+void respcache_drop(respcache *rc, const char *key);
+/* Adds the headers every config response carries (ETag, X-Hotconf-*,
+ * Last-Modified) to resp. */
+void respcache_config_headers(struct MHD_Response *resp, const store_config *c);
+
+#endif
