@@ -4,7 +4,7 @@
  * prune history in the background, and stop cleanly.
  *
  * Threading: srv_start/srv_stop run on the main thread. Requests run on the
- * libmicrohttpd pool; the timer thread (watchreq.c) and the pruner thread
+ * libmicrohttpd pool; the watch thread (watchreq.c) and the pruner thread
  * here run beside them. See srv_internal.h for what s->mu guards.
  */
 #include <arpa/inet.h>
@@ -404,6 +404,7 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	s->cfg = *cfg;
 	s->listen_fd = -1;
 	s->timer_at = UINT64_MAX;
+	s->notices_tail = &s->notices;
 	init_sync(s);
 	s->hub = watch_hub_new();
 	s->m = metrics_new();

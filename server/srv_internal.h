@@ -39,7 +39,8 @@ struct srv {
 	watch_hub *hub;
 	int stopping;
 	int timer_stop;
-	uint64_t timer_at; /* when the timer thread next wakes (monotonic ms) */
+	uint64_t timer_at; /* when the watch thread next wakes (monotonic ms) */
+	struct srv_notice *notices, **notices_tail; /* changes to wake watchers of */
 	pthread_t timer_thread;
 	int timer_started;
 
@@ -164,7 +165,8 @@ int srv_watch_hold(srv_req *r);
 /* 1 when the request may still block: it has a deadline in the future, was
  * not expired or closed, and the server is not stopping. Clears r->woken. */
 int srv_watch_may_hold(srv_req *r, uint64_t now_ms);
-/* Starts and stops the deadline thread. */
+/* Starts and stops the watch thread, which wakes watchers after changes
+ * (srv_notify) and at their deadlines. */
 hc_err srv_timer_start(srv *s);
 void srv_timer_stop(srv *s);
 

@@ -1,11 +1,12 @@
 /*
  * watchreq.c: long polls over HTTP. A watch request that finds the client's
  * copy current is registered in the watch hub and its connection suspended,
- * both under s->mu; the hub's callback (run by a publisher's notify, the
- * deadline thread, or shutdown, all under s->mu) resumes it exactly once, and
+ * both under s->mu; the hub's callback (run by the watch thread after a
+ * change or at a deadline, or by shutdown, all under s->mu) resumes it
+ * exactly once, and
  * libmicrohttpd then calls the handler again, which answers from the current
  * state. Suspended connections never time out in libmicrohttpd, so every
- * waiter has a deadline; the timer thread here expires them.
+ * waiter has a deadline; the watch thread here expires them.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -75,30 +76,68 @@ int srv_watch_hold(srv_req *r)
 	return 1;
 }
 
+/* A config to wake the watchers of, queued for the watch thread. */
+struct srv_notice {
+	struct srv_notice *next;
+	char key[];
+};
+
 void srv_notify(srv *s, const char *ns, const char *group, const char *data_id, int deleted)
 {
 	sbuf key = SBUF_INIT(SBUF_NOMAX);
-	size_t n;
+	struct srv_notice *n;
+	size_t len;
 
 	sbuf_addf(&key, "%s/%s/%s", ns, group, data_id);
 	if (deleted)
 		respcache_drop(s->cache, key.buf);
-	pthread_mutex_lock(&s->mu);
-	n = watch_notify(s->hub, key.buf);
-	pthread_mutex_unlock(&s->mu);
-	metrics_wakeups(s->m, n);
+	len = key.len + 1;
+	n = xmalloc(sizeof(*n) + len);
+	n->next = NULL;
+	memcpy(n->key, key.buf, len);
 	sbuf_release(&key);
+	/* The watch thread resumes the watchers, so the publisher's reply does
+	 * not wait for thousands of resumes. The index already holds the change,
+	 * so a watch that arrives before the notice is handled sees it anyway. */
+	pthread_mutex_lock(&s->mu);
+	*s->notices_tail = n;
+	s->notices_tail = &n->next;
+	pthread_cond_signal(&s->timer_cond);
+	pthread_mutex_unlock(&s->mu);
 }
 
+/* Caller holds s->mu. Wakes the watchers of every queued notice. */
+static void run_notices(srv *s)
+{
+	struct srv_notice *n = s->notices, *next;
+	uint64_t woken = 0;
+
+	s->notices = NULL;
+	s->notices_tail = &s->notices;
+	for (; n; n = next) {
+		next = n->next;
+		if (!s->timer_stop)
+			woken += watch_notify(s->hub, n->key);
+		free(n);
+	}
+	if (woken)
+		metrics_wakeups(s->m, woken);
+}
+
+/* The watch thread: wakes watchers on notices, expires them at deadlines. */
 static void *timer_main(void *arg)
 {
 	srv *s = arg;
 
 	pthread_mutex_lock(&s->mu);
-	while (!s->timer_stop) {
-		uint64_t now = clock_mono_ms(), next;
+	for (;;) {
+		uint64_t now, next;
 		struct timespec ts;
 
+		run_notices(s);
+		if (s->timer_stop)
+			break;
+		now = clock_mono_ms();
 		watch_expire(s->hub, now);
 		next = watch_next_deadline(s->hub);
 		/* Wake at least once a minute; the bound keeps ts far from overflow. */
@@ -107,7 +146,8 @@ static void *timer_main(void *arg)
 		s->timer_at = next;
 		ts.tv_sec = (time_t)(next / 1000);
 		ts.tv_nsec = (long)(next % 1000) * 1000000L;
-		pthread_cond_timedwait(&s->timer_cond, &s->mu, &ts);
+		if (!s->notices)
+			pthread_cond_timedwait(&s->timer_cond, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -118,7 +158,7 @@ hc_err srv_timer_start(srv *s)
 	int rc = pthread_create(&s->timer_thread, NULL, timer_main, s);
 
 	if (rc) {
-		hc_log("cannot start the watch timer thread: %s", strerror(rc));
+		hc_log("cannot start the watch thread: %s", strerror(rc));
 		return HC_ERR_INTERNAL;
 	}
 	s->timer_started = 1;
