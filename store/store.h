@@ -89,7 +89,8 @@ typedef struct store_write {
 	const char *author;	 /* NULL means "" */
 	const char *message;	 /* NULL means "" */
 	const char *source_ip;	 /* NULL means "" */
-	const char *if_match;	 /* NULL, or the md5 the current version must have */
+	const char *if_match;	 /* NULL, or the md5 the current version must have;
+				  * "*": the config must exist, whatever its md5 */
 	int create_only;	 /* publish: fail with HC_ERR_PRECONDITION if it exists */
 	int64_t now_ms;		 /* the time recorded for the change */
 } store_write;

@@ -148,7 +148,7 @@ static hc_err check_if_match(const store_write *w, const change *ch, store_resul
 			   w->if_match);
 		return HC_ERR_PRECONDITION;
 	}
-	if (strcmp(ch->cur->md5, w->if_match) != 0) {
+	if (strcmp(w->if_match, "*") != 0 && strcmp(ch->cur->md5, w->if_match) != 0) {
 		set_detail(res, "%s has md5 %s (version %lld), not %.32s", ch->key.s, ch->cur->md5,
 			   (long long)ch->cur->version, w->if_match);
 		return HC_ERR_PRECONDITION;

@@ -284,6 +284,15 @@ test('configs: compare-and-set with If-Match and create-only with If-None-Match:
 	r = await get(srv, 'public', G, id);
 	assert.equal(r.text, 'v2', 'a failed CAS changes nothing');
 	assert.equal(r.headers.get('x-hotconf-version'), '2');
+	// If-Match: * only says "it must exist".
+	assertError(
+		await put(srv, 'public', G, 'never-made', 'x', { headers: { 'If-Match': '*' }, expect: 412 }),
+		412,
+		'precondition_failed',
+		'If-Match: * on an absent config'
+	);
+	r = await put(srv, 'public', G, id, 'v2', { headers: { 'If-Match': '*' }, expect: 200 });
+	assert.equal(r.json.changed, false, 'same content under If-Match: * is a no-op');
 
 	// DELETE honours If-Match too.
 	assertError(

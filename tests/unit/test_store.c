@@ -287,10 +287,19 @@ static void test_if_match(void)
 	CHECK_EQ_INT(r.version, 2);
 	check_content(fx.st, "app", "v2", "text", 2);
 
-	/* If-Match on a config that does not exist never holds. */
+	/* "*" holds for any existing version. */
+	w = wr("public", "DEFAULT_GROUP", "app", "v3", 2500);
+	w.if_match = "*";
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 3);
+
+	/* If-Match on a config that does not exist never holds, "*" included. */
 	w = wr("public", "DEFAULT_GROUP", "absent", "x", 3000);
 	w.if_match = MD5_HELLO;
 	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	w.if_match = "*";
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/absent", NULL, NULL), HC_ERR_NOT_FOUND);
 	fx_close(&fx);
 }
 
