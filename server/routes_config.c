@@ -33,6 +33,21 @@ static hc_err check_names(srv_req *r, sbuf *why)
 	return err;
 }
 
+/* Checks the names and the caller's headers of a write; on a problem queues
+ * the 400 into *ret and returns 1. */
+static int refused(srv_req *r, enum MHD_Result *ret)
+{
+	sbuf why = SBUF_INIT(1024);
+	hc_err err = check_names(r, &why);
+
+	if (!err)
+		err = srv_caller(r, &why);
+	if (err)
+		*ret = srv_reply_why(r, err, &why);
+	sbuf_release(&why);
+	return err != HC_OK;
+}
+
 /* 200 with the content (a response shared by every reader of this version),
  * or 304 with only the headers. Takes over c. */
 static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modified)
@@ -208,10 +223,8 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	store_write w;
 	hc_err err;
 
-	if ((err = check_names(r, &why)) || (err = srv_caller(r, &why))) {
-		ret = srv_reply_why(r, err, &why);
+	if (refused(r, &ret))
 		goto out;
-	}
 	if (r->body_too_big) {
 		ret = srv_reply_err(r, HC_ERR_TOO_BIG,
 				    "content is larger than the limit of %zu bytes (--max-content)",
@@ -253,29 +266,24 @@ out:
 
 enum MHD_Result srv_h_config_delete(srv_req *r)
 {
-	sbuf why = SBUF_INIT(1024);
 	store_result res = {0};
 	char if_match[33];
 	enum MHD_Result ret;
 	store_write w;
 	hc_err err;
 
-	if ((err = check_names(r, &why)) || (err = srv_caller(r, &why))) {
-		ret = srv_reply_why(r, err, &why);
+	if (refused(r, &ret))
 		goto out;
-	}
 	write_init(r, &w, if_match);
 	w.message = srv_arg(r, "message");
 	err = store_delete(r->s->st, &w, &res);
 	ret = after_write(r, err, &res, MHD_HTTP_OK, 0);
 out:
-	sbuf_release(&why);
 	return ret;
 }
 
 enum MHD_Result srv_h_rollback(srv_req *r)
 {
-	sbuf why = SBUF_INIT(1024);
 	store_result res = {0};
 	cJSON *doc = NULL, *ver, *msg;
 	char if_match[33];
@@ -283,10 +291,8 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 	store_write w;
 	hc_err err;
 
-	if ((err = check_names(r, &why)) || (err = srv_caller(r, &why))) {
-		ret = srv_reply_why(r, err, &why);
+	if (refused(r, &ret))
 		goto out;
-	}
 	doc = cJSON_ParseWithLength(r->body.buf, r->body.len);
 	ver = cJSON_GetObjectItemCaseSensitive(doc, "version");
 	msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
@@ -305,7 +311,6 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 	ret = after_write(r, err, &res, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, 1);
 out:
 	cJSON_Delete(doc);
-	sbuf_release(&why);
 	return ret;
 }
 

@@ -144,6 +144,15 @@ hc_err st_run(store *st, sqlite3_stmt *s)
 	return err;
 }
 
+hc_err st_run_bound(store *st, sqlite3_stmt *s, int bind_rc)
+{
+	if (bind_rc != SQLITE_OK) {
+		st_done(s);
+		return st_sqlerr(st, bind_rc, "bind");
+	}
+	return st_run(st, s);
+}
+
 void st_bind_text(sqlite3_stmt *s, int i, const char *v, int *rc)
 {
 	if (*rc == SQLITE_OK)

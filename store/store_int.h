@@ -109,6 +109,9 @@ void st_done(sqlite3_stmt *s);
 hc_err st_step(store *st, sqlite3_stmt *s, int *row);
 /* Steps a statement that returns no rows to completion, then st_done()s it. */
 hc_err st_run(store *st, sqlite3_stmt *s);
+/* st_run() after binds that left bind_rc (see the bind helpers): a failed
+ * bind is reported and s is reset without running. */
+hc_err st_run_bound(store *st, sqlite3_stmt *s, int bind_rc);
 
 /* Bind helpers: each keeps the first failing code in *rc and skips the rest.
  * Text and blobs are bound SQLITE_STATIC: they must live until st_done(). */

@@ -175,12 +175,7 @@ hc_err store_namespace_create(store *st, const char *id, const char *name, const
 	st_bind_text(s, 2, name, &rc);
 	st_bind_text(s, 3, description, &rc);
 	st_bind_int(s, 4, now_ms, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		err = st_sqlerr(st, rc, "bind");
-		goto out;
-	}
-	err = st_run(st, s);
+	err = st_run_bound(st, s, rc);
 out:
 	pthread_mutex_unlock(&st->db_lock);
 	return err;
@@ -223,12 +218,7 @@ hc_err store_namespace_delete(store *st, const char *id)
 	if (err)
 		goto out;
 	st_bind_text(s, 1, id, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		err = st_sqlerr(st, rc, "bind");
-		goto out;
-	}
-	err = st_run(st, s);
+	err = st_run_bound(st, s, rc);
 out:
 	pthread_mutex_unlock(&st->db_lock);
 	return err;
@@ -531,12 +521,7 @@ hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int6
 	st_bind_int(s, 1, older_than_ms, &rc);
 	st_bind_int(s, 2, keep_versions, &rc);
 	st_bind_int(s, 3, max_rows, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		err = st_sqlerr(st, rc, "bind");
-		goto out;
-	}
-	err = st_run(st, s);
+	err = st_run_bound(st, s, rc);
 	if (!err)
 		*deleted = sqlite3_changes(st->db);
 out:

@@ -210,11 +210,7 @@ static hc_err insert_history(store *st, const store_write *w, store_op op, const
 	st_bind_text(s, 11, w->message, &rc);
 	st_bind_text(s, 12, w->source_ip, &rc);
 	st_bind_int(s, 13, w->now_ms, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		return st_sqlerr(st, rc, "bind history");
-	}
-	return st_run(st, s);
+	return st_run_bound(st, s, rc);
 }
 
 /* Inserts or replaces the configs row with t; an existing row keeps its
@@ -249,11 +245,7 @@ static hc_err upsert_config(store *st, const store_config *t)
 	st_bind_int(s, 10, t->updated_ms, &rc);
 	st_bind_text(s, 11, t->author, &rc);
 	st_bind_text(s, 12, t->description, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		return st_sqlerr(st, rc, "bind config");
-	}
-	return st_run(st, s);
+	return st_run_bound(st, s, rc);
 }
 
 /* Runs a statement whose parameters are ?1..?3 = the config's key and, when
@@ -273,11 +265,7 @@ static hc_err run_keyed(store *st, st_id id, const char *sql, const store_write 
 	st_bind_text(s, 3, w->data_id, &rc);
 	if (extra)
 		st_bind_text(s, 4, extra, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		return st_sqlerr(st, rc, "bind");
-	}
-	return st_run(st, s);
+	return st_run_bound(st, s, rc);
 }
 
 static hc_err set_revision(store *st, int64_t revision)
@@ -291,11 +279,7 @@ static hc_err set_revision(store *st, int64_t revision)
 	if (err)
 		return err;
 	st_bind_int(s, 1, revision, &rc);
-	if (rc != SQLITE_OK) {
-		st_done(s);
-		return st_sqlerr(st, rc, "bind");
-	}
-	return st_run(st, s);
+	return st_run_bound(st, s, rc);
 }
 
 /*
