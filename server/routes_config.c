@@ -179,10 +179,11 @@ static enum MHD_Result reply_write(srv_req *r, unsigned status, const store_resu
 	return srv_queue(r, status, resp);
 }
 
-/* Fills the parts of a store_write every change shares. */
-static void write_init(srv_req *r, store_write *w, char if_match[33])
+/* Fills the parts of the request's store_write every change shares. */
+static void write_init(srv_req *r)
 {
 	const char *im = srv_header(r, "If-Match");
+	store_write *w = &r->w;
 
 	memset(w, 0, sizeof(*w));
 	w->ns = NS(r);
@@ -193,21 +194,61 @@ static void write_init(srv_req *r, store_write *w, char if_match[33])
 	w->now_ms = clock_wall_ms();
 	if (im) {
 		/* An If-Match that names no tag can match nothing: "" is never an md5. */
-		val_etag_first(im, if_match);
-		w->if_match = if_match;
+		val_etag_first(im, r->if_match);
+		w->if_match = r->if_match;
 	}
 }
 
-static enum MHD_Result after_write(srv_req *r, hc_err err, const store_result *res, unsigned status,
-				   int with_md5)
+/* Runs on the store's writer thread once the write is durable (or failed):
+ * keeps the outcome, wakes the config's watchers, resumes the connection. */
+static void on_write_done(void *cls, hc_err err, const store_result *res)
 {
-	if (err)
-		return srv_reply_err(r, err, "%s", res->detail[0] ? res->detail : hc_err_code(err));
-	if (res->changed) {
+	srv_req *r = cls;
+
+	r->write_err = err;
+	r->write_res = *res;
+	r->write_done = 1;
+	if (!err && res->changed) {
 		metrics_publish(r->s->m);
-		srv_notify(r->s, NS(r), GROUP(r), DATA_ID(r), !strcmp(r->method, "DELETE"));
+		srv_notify(r->s, NS(r), GROUP(r), DATA_ID(r), r->write_kind == WRITE_DELETE);
 	}
-	return reply_write(r, status, res, with_md5);
+	MHD_resume_connection(r->conn);
+}
+
+/*
+ * Hands r->w to the store and suspends the connection until the write is
+ * durable: the worker thread goes on serving other connections meanwhile, and
+ * concurrent writes share one commit. Suspend comes first, so the resume in
+ * on_write_done always finds the connection suspended.
+ */
+static enum MHD_Result queue_write(srv_req *r, srv_write_kind kind, int64_t version)
+{
+	r->write_kind = kind;
+	MHD_suspend_connection(r->conn);
+	switch (kind) {
+	case WRITE_PUBLISH:
+		store_publish_async(r->s->st, &r->w, on_write_done, r);
+		break;
+	case WRITE_DELETE:
+		store_delete_async(r->s->st, &r->w, on_write_done, r);
+		break;
+	case WRITE_ROLLBACK:
+		store_rollback_async(r->s->st, &r->w, version, on_write_done, r);
+		break;
+	}
+	return MHD_YES;
+}
+
+/* Answers a completed write: 201 when it created the config, else 200. */
+static enum MHD_Result reply_written(srv_req *r)
+{
+	const store_result *res = &r->write_res;
+
+	if (r->write_err)
+		return srv_reply_err(r, r->write_err, "%s",
+				     res->detail[0] ? res->detail : hc_err_code(r->write_err));
+	return reply_write(r, res->created ? MHD_HTTP_CREATED : MHD_HTTP_OK, res,
+			   r->write_kind != WRITE_DELETE);
 }
 
 enum MHD_Result srv_h_config_put(srv_req *r)
@@ -217,12 +258,11 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	const char *format = srv_arg(r, "format"), *inm = srv_header(r, "If-None-Match");
 	const char *check_format = format;
 	store_config *cur = NULL;
-	store_result res = {0};
-	char if_match[33];
 	enum MHD_Result ret;
-	store_write w;
 	hc_err err;
 
+	if (r->write_done)
+		return reply_written(r);
 	if (refused(r, &ret))
 		goto out;
 	if (r->body_too_big) {
@@ -250,15 +290,14 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
-	write_init(r, &w, if_match);
-	w.content = r->body.buf;
-	w.len = r->body.len;
-	w.format = format;
-	w.description = srv_arg(r, "description");
-	w.message = srv_arg(r, "message");
-	w.create_only = inm && val_etag_match(inm, "", 1);
-	err = store_publish(s->st, &w, &res);
-	ret = after_write(r, err, &res, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, 1);
+	write_init(r);
+	r->w.content = r->body.buf;
+	r->w.len = r->body.len;
+	r->w.format = format;
+	r->w.description = srv_arg(r, "description");
+	r->w.message = srv_arg(r, "message");
+	r->w.create_only = inm && val_etag_match(inm, "", 1);
+	ret = queue_write(r, WRITE_PUBLISH, 0);
 out:
 	sbuf_release(&why);
 	return ret;
@@ -266,33 +305,26 @@ out:
 
 enum MHD_Result srv_h_config_delete(srv_req *r)
 {
-	store_result res = {0};
-	char if_match[33];
 	enum MHD_Result ret;
-	store_write w;
-	hc_err err;
 
+	if (r->write_done)
+		return reply_written(r);
 	if (refused(r, &ret))
-		goto out;
-	write_init(r, &w, if_match);
-	w.message = srv_arg(r, "message");
-	err = store_delete(r->s->st, &w, &res);
-	ret = after_write(r, err, &res, MHD_HTTP_OK, 0);
-out:
-	return ret;
+		return ret;
+	write_init(r);
+	r->w.message = srv_arg(r, "message");
+	return queue_write(r, WRITE_DELETE, 0);
 }
 
 enum MHD_Result srv_h_rollback(srv_req *r)
 {
-	store_result res = {0};
 	cJSON *doc = NULL, *ver, *msg;
-	char if_match[33];
 	enum MHD_Result ret;
-	store_write w;
-	hc_err err;
 
+	if (r->write_done)
+		return reply_written(r);
 	if (refused(r, &ret))
-		goto out;
+		return ret;
 	doc = cJSON_ParseWithLength(r->body.buf, r->body.len);
 	ver = cJSON_GetObjectItemCaseSensitive(doc, "version");
 	msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
@@ -305,10 +337,11 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 				    "<string, optional>}");
 		goto out;
 	}
-	write_init(r, &w, if_match);
-	w.message = msg ? msg->valuestring : NULL;
-	err = store_rollback(r->s->st, &w, (int64_t)ver->valuedouble, &res);
-	ret = after_write(r, err, &res, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, 1);
+	write_init(r);
+	/* The message must outlive the parsed body: the write completes later. */
+	r->message = msg ? xstrdup(msg->valuestring) : NULL;
+	r->w.message = r->message;
+	ret = queue_write(r, WRITE_ROLLBACK, (int64_t)ver->valuedouble);
 out:
 	cJSON_Delete(doc);
 	return ret;

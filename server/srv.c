@@ -182,6 +182,7 @@ static void req_free(srv_req *r)
 	sbuf_release(&r->body);
 	sbuf_release(&r->labels);
 	free(r->instance);
+	free(r->message);
 	free(r->path_cut);
 	free(r->path);
 	free(r);
@@ -386,7 +387,8 @@ static hc_err init_sync(srv *s)
 	pthread_condattr_init(&ca);
 	/* Deadlines are monotonic; so are the waits for them. */
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->timer_cond, &ca);
+	pthread_mutex_init(&s->notice_mu, NULL);
+	pthread_cond_init(&s->notice_cond, &ca);
 	pthread_cond_init(&s->prune_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return HC_OK;
@@ -507,7 +509,8 @@ void srv_stop(srv *s)
 	watch_hub_free(s->hub);
 	respcache_free(s->cache);
 	metrics_free(s->m);
-	pthread_cond_destroy(&s->timer_cond);
+	pthread_cond_destroy(&s->notice_cond);
+	pthread_mutex_destroy(&s->notice_mu);
 	pthread_cond_destroy(&s->prune_cond);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->prune_mu);

@@ -34,13 +34,18 @@ struct srv {
 	struct MHD_Daemon *d;
 	int listen_fd;
 
-	pthread_mutex_t mu; /* guards everything below up to `inflight` */
-	pthread_cond_t timer_cond;
+	pthread_mutex_t mu; /* guards the hub and stopping */
 	watch_hub *hub;
 	int stopping;
-	int timer_stop;
-	uint64_t timer_at; /* when the watch thread next wakes (monotonic ms) */
+
+	/* The watch thread's inbox. notice_mu is taken after mu, never before,
+	 * and is never held across a hub call, so a publisher queueing a notice
+	 * never waits for thousands of resumes in progress. */
+	pthread_mutex_t notice_mu;
+	pthread_cond_t notice_cond;
 	struct srv_notice *notices, **notices_tail; /* changes to wake watchers of */
+	uint64_t timer_at; /* the watch thread wakes by then (monotonic ms) */
+	int timer_stop;
 	pthread_t timer_thread;
 	int timer_started;
 
@@ -75,6 +80,8 @@ typedef struct srv_watch_item {
 	size_t group_len; /* then '/', the group, '/', the dataId */
 } srv_watch_item;
 
+typedef enum srv_write_kind { WRITE_PUBLISH, WRITE_DELETE, WRITE_ROLLBACK } srv_write_kind;
+
 /*
  * Per-request state, in *req_cls: allocated on the first callback, freed in
  * the completion callback and nowhere else.
@@ -108,6 +115,16 @@ typedef struct srv_req {
 	watch_waiter *waiter; /* non-NULL while held (under s->mu) */
 	int woken;	      /* set by the hub callback, cleared on re-entry */
 	watch_event ev;
+
+	/* Write state: the connection is suspended from queue_write() until the
+	 * store's callback has filled in the outcome and resumed it. */
+	store_write w; /* what was queued; its pointers live as long as r */
+	char if_match[33];
+	char *message; /* owned copy, when the body held it */
+	srv_write_kind write_kind;
+	int write_done;
+	hc_err write_err;
+	store_result write_res;
 } srv_req;
 
 /* Replies; each queues a response, records its status and returns the

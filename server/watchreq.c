@@ -71,8 +71,12 @@ int srv_watch_hold(srv_req *r)
 	 * never come before the suspend. */
 	MHD_suspend_connection(r->conn);
 	r->was_held = 1;
-	if (r->deadline_ms < s->timer_at)
-		pthread_cond_signal(&s->timer_cond);
+	pthread_mutex_lock(&s->notice_mu);
+	if (r->deadline_ms < s->timer_at) {
+		s->timer_at = r->deadline_ms;
+		pthread_cond_signal(&s->notice_cond);
+	}
+	pthread_mutex_unlock(&s->notice_mu);
 	return 1;
 }
 
@@ -99,57 +103,79 @@ void srv_notify(srv *s, const char *ns, const char *group, const char *data_id, 
 	/* The watch thread resumes the watchers, so the publisher's reply does
 	 * not wait for thousands of resumes. The index already holds the change,
 	 * so a watch that arrives before the notice is handled sees it anyway. */
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->notice_mu);
 	*s->notices_tail = n;
 	s->notices_tail = &n->next;
-	pthread_cond_signal(&s->timer_cond);
-	pthread_mutex_unlock(&s->mu);
+	pthread_cond_signal(&s->notice_cond);
+	pthread_mutex_unlock(&s->notice_mu);
 }
 
-/* Caller holds s->mu. Wakes the watchers of every queued notice. */
-static void run_notices(srv *s)
+/* Wakes the watchers of every notice in the list and frees it. */
+static void run_notices(srv *s, struct srv_notice *n)
 {
-	struct srv_notice *n = s->notices, *next;
+	struct srv_notice *next;
 	uint64_t woken = 0;
 
-	s->notices = NULL;
-	s->notices_tail = &s->notices;
+	if (!n)
+		return;
+	pthread_mutex_lock(&s->mu);
 	for (; n; n = next) {
 		next = n->next;
-		if (!s->timer_stop)
-			woken += watch_notify(s->hub, n->key);
+		woken += watch_notify(s->hub, n->key);
 		free(n);
 	}
+	pthread_mutex_unlock(&s->mu);
 	if (woken)
 		metrics_wakeups(s->m, woken);
 }
 
-/* The watch thread: wakes watchers on notices, expires them at deadlines. */
+/*
+ * The watch thread: wakes watchers on notices and expires them at their
+ * deadlines. It sleeps on notice_mu until a notice comes or timer_at passes;
+ * a new hold lowers timer_at (under notice_mu) when its deadline is earlier.
+ * timer_at is reset before each pass over the hub and lowered to the hub's
+ * next deadline after it, so a hold made during the pass is never missed.
+ */
 static void *timer_main(void *arg)
 {
 	srv *s = arg;
+	struct srv_notice *batch;
+	uint64_t now, next;
 
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		uint64_t now, next;
-		struct timespec ts;
+	pthread_mutex_lock(&s->notice_mu);
+	while (!s->timer_stop) {
+		batch = s->notices;
+		s->notices = NULL;
+		s->notices_tail = &s->notices;
+		s->timer_at = UINT64_MAX;
+		pthread_mutex_unlock(&s->notice_mu);
 
-		run_notices(s);
-		if (s->timer_stop)
-			break;
-		now = clock_mono_ms();
-		watch_expire(s->hub, now);
+		run_notices(s, batch);
+		pthread_mutex_lock(&s->mu);
+		watch_expire(s->hub, clock_mono_ms());
 		next = watch_next_deadline(s->hub);
-		/* Wake at least once a minute; the bound keeps ts far from overflow. */
-		if (next > now + 60000)
-			next = now + 60000;
-		s->timer_at = next;
-		ts.tv_sec = (time_t)(next / 1000);
-		ts.tv_nsec = (long)(next % 1000) * 1000000L;
-		if (!s->notices)
-			pthread_cond_timedwait(&s->timer_cond, &s->mu, &ts);
+		pthread_mutex_unlock(&s->mu);
+
+		pthread_mutex_lock(&s->notice_mu);
+		if (next < s->timer_at)
+			s->timer_at = next;
+		while (!s->notices && !s->timer_stop && (now = clock_mono_ms()) < s->timer_at) {
+			/* Bounded, so ts stays far from overflow when nothing is due. */
+			uint64_t at = s->timer_at < now + 60000 ? s->timer_at : now + 60000;
+			struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+			pthread_cond_timedwait(&s->notice_cond, &s->notice_mu, &ts);
+		}
 	}
-	pthread_mutex_unlock(&s->mu);
+	/* Stopping: the hub was closed already; notices left have no one to wake. */
+	batch = s->notices;
+	s->notices = NULL;
+	s->notices_tail = &s->notices;
+	pthread_mutex_unlock(&s->notice_mu);
+	while (batch) {
+		struct srv_notice *n = batch->next;
+		free(batch);
+		batch = n;
+	}
 	return NULL;
 }
 
@@ -169,10 +195,10 @@ void srv_timer_stop(srv *s)
 {
 	if (!s->timer_started)
 		return;
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->notice_mu);
 	s->timer_stop = 1;
-	pthread_cond_signal(&s->timer_cond);
-	pthread_mutex_unlock(&s->mu);
+	pthread_cond_signal(&s->notice_cond);
+	pthread_mutex_unlock(&s->notice_mu);
 	pthread_join(s->timer_thread, NULL);
 	s->timer_started = 0;
 }

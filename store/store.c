@@ -588,12 +588,10 @@ hc_err store_open(const char *path, store **out)
 		err = HC_ERR_INTERNAL;
 		goto fail;
 	}
-	if (pthread_cond_init(&st->q_cond, NULL) != 0) {
-		pthread_mutex_destroy(&st->q_lock);
-		err = HC_ERR_INTERNAL;
-		goto fail;
-	}
+	pthread_cond_init(&st->q_work, NULL);
+	pthread_cond_init(&st->q_done, NULL);
 	st->q_ok = 1;
+	st->q_tail = &st->q_head;
 	st->pending = hmap_new();
 	rc = sqlite3_open_v2(
 	    path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -610,6 +608,12 @@ hc_err store_open(const char *path, store **out)
 	err = load_index(st);
 	if (err)
 		goto fail;
+	if (pthread_create(&st->writer, NULL, st_writer_main, st) != 0) {
+		hc_log("cannot start the store's writer thread");
+		err = HC_ERR_INTERNAL;
+		goto fail;
+	}
+	st->writer_started = 1;
 	*out = st;
 	return HC_OK;
 
@@ -633,6 +637,14 @@ void store_close(store *st)
 
 	if (!st)
 		return;
+	if (st->writer_started) {
+		/* The writer finishes what is queued, then stops. */
+		pthread_mutex_lock(&st->q_lock);
+		st->q_stop = 1;
+		pthread_cond_signal(&st->q_work);
+		pthread_mutex_unlock(&st->q_lock);
+		pthread_join(st->writer, NULL);
+	}
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(st->stmts[i]);
 	if (st->db) {
@@ -647,7 +659,8 @@ void store_close(store *st)
 	}
 	hmap_free(st->pending); /* empty: every batch clears it */
 	if (st->q_ok) {
-		pthread_cond_destroy(&st->q_cond);
+		pthread_cond_destroy(&st->q_work);
+		pthread_cond_destroy(&st->q_done);
 		pthread_mutex_destroy(&st->q_lock);
 	}
 	if (st->index_lock_ok)

@@ -10,8 +10,9 @@
  * write has made the write durable.
  *
  * Threading: a store handle may be used from any number of threads at once.
- * Writes and SQL reads are serialised on one connection by an internal mutex;
- * index lookups take a separate short lock and never wait for a write's fsync.
+ * Writes run on the store's own writer thread, in batches that share one
+ * commit; SQL reads share the one connection under an internal mutex; index
+ * lookups take a separate short lock and never wait for a write's fsync.
  */
 #ifndef HC_STORE_H
 #define HC_STORE_H
@@ -139,6 +140,22 @@ hc_err store_delete(store *st, const store_write *w, store_result *res);
  * HC_ERR_NOT_FOUND: no such version (or pruned). HC_ERR_CONFLICT: that version
  * is a delete entry. Rolling back to content equal to the current is a no-op. */
 hc_err store_rollback(store *st, const store_write *w, int64_t version, store_result *res);
+
+/* Called once when an asynchronous write is complete: committed (err HC_OK)
+ * or failed. It runs on the store's writer thread (or, for arguments refused
+ * before queueing, on the caller's) after the index holds the change; res is
+ * valid only during the call. It must not call the store's write functions. */
+typedef void (*store_done_fn)(void *cls, hc_err err, const store_result *res);
+
+/* Like store_publish, store_delete and store_rollback, but they return at
+ * once and done(cls, ...) runs exactly once when the write is complete. The
+ * store copies *w itself, but everything its pointers point to must stay
+ * valid until done runs. Concurrent writes share one commit (group commit),
+ * so a caller that does not wait lets many writes share each fsync. */
+void store_publish_async(store *st, const store_write *w, store_done_fn done, void *cls);
+void store_delete_async(store *st, const store_write *w, store_done_fn done, void *cls);
+void store_rollback_async(store *st, const store_write *w, int64_t version, store_done_fn done,
+			  void *cls);
 
 /* Lists current configs, metadata only, ordered by namespace, group, dataId.
  * ns and group filter exactly when not NULL; q, when not NULL, is a

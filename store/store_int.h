@@ -61,13 +61,16 @@ struct store {
 	int64_t revision;	       /* meta's revision as of the last COMMIT */
 	sqlite3_stmt *stmts[ST__COUNT];
 
-	/* Group commit (store_write.c). q_lock guards the queue and q_leader;
-	 * pending and pending_revision belong to the batch under db_lock. */
+	/* Group commit (store_write.c). q_lock guards the queue and q_stop; the
+	 * writer thread waits on q_work, synchronous writers on q_done. pending
+	 * and pending_revision belong to the batch under db_lock. */
 	pthread_mutex_t q_lock;
-	pthread_cond_t q_cond;
-	int q_ok; /* q_lock and q_cond initialised */
-	st_job *q_head, *q_tail;
-	int q_leader;
+	pthread_cond_t q_work, q_done;
+	int q_ok; /* q_lock, q_work and q_done initialised */
+	st_job *q_head, **q_tail;
+	int q_stop;
+	pthread_t writer;
+	int writer_started;
 	hmap *pending;		  /* key -> the batch's latest snapshot (or a delete mark) */
 	int64_t pending_revision; /* the revision after the batch's jobs so far */
 };
@@ -142,6 +145,10 @@ store_config *st_index_ref(store *st, const char *key, size_t klen);
  * key, or removes the key when c is NULL, and records the revision. Called
  * with db_lock held. */
 void st_index_set(store *st, const char *key, size_t klen, store_config *c, int64_t revision);
+
+/* The writer thread: runs queued writes in batches until q_stop and the
+ * queue is empty. */
+void *st_writer_main(void *arg);
 
 /* *exists gets 1 when namespace id exists. Caller holds db_lock. */
 hc_err st_namespace_exists(store *st, const char *id, int *exists);

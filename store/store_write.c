@@ -1,16 +1,17 @@
 /*
  * store_write.c: publish, delete and rollback, with group commit.
  *
- * A write becomes a job on a queue. The first writer to find no leader leads:
- * it takes every job queued so far and runs them as one batch under db_lock,
- * in one BEGIN IMMEDIATE transaction with one SAVEPOINT per job, so a job
- * that fails (a precondition, a missing namespace) is rolled back alone while
- * the others stand. One COMMIT, so one fsync, makes the whole batch durable;
- * only then do the new snapshots replace the old ones in the index and the
- * jobs' writers return. Writers that arrive during a commit queue up for the
- * next batch, so under load each fsync carries many writes, and alone a write
- * costs what it did before: a batch of one. Nothing is acknowledged before
- * its COMMIT has succeeded; if the COMMIT fails, every job of the batch fails.
+ * A write becomes a job on a queue served by the store's writer thread. The
+ * writer takes every job queued so far and runs them as one batch under
+ * db_lock, in one BEGIN IMMEDIATE transaction with one SAVEPOINT per job, so a
+ * job that fails (a precondition, a missing namespace) is rolled back alone
+ * while the others stand. One COMMIT, so one fsync, makes the whole batch
+ * durable; only then do the new snapshots replace the old ones in the index
+ * and the jobs complete: a synchronous caller wakes up, an asynchronous one
+ * gets its callback. Writes that arrive during a commit queue up for the next
+ * batch, so under load each fsync carries many writes, and alone a write
+ * costs what it did before: a batch of one. Nothing completes before its
+ * COMMIT has succeeded; if the COMMIT fails, every job of the batch fails.
  *
  * Inside a batch, a job must see the jobs before it: the batch keeps an
  * overlay of the snapshots it has written (st->pending) and its running
@@ -21,9 +22,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "md5.h"
+#include "xmalloc.h"
 
 /* One write in progress: what the transaction saw and what the index gets
  * after COMMIT. */
@@ -47,7 +50,11 @@ struct st_job {
 	change ch;
 	store_history h; /* rollback: the entry restored */
 	hc_err err;
-	int done;
+	int done;	       /* synchronous jobs: set under q_lock when complete */
+	store_done_fn done_fn; /* asynchronous jobs: called when complete */
+	void *done_cls;
+	store_write w_copy;   /* asynchronous jobs: w points here */
+	store_result res_own; /* asynchronous jobs: res points here */
 	struct st_job *next;
 };
 
@@ -543,38 +550,83 @@ static void run_batch(store *st, st_job *batch)
 	pthread_mutex_unlock(&st->db_lock);
 }
 
-/* Queues j and returns once a batch holding it has committed or failed. The
- * writer that finds no leader leads one batch of everything queued, itself
- * included, then hands over to whoever is still waiting. */
-static hc_err submit(store *st, st_job *j)
+static void job_release(st_job *j)
 {
-	pthread_mutex_lock(&st->q_lock);
-	if (st->q_tail)
-		st->q_tail->next = j;
-	else
-		st->q_head = j;
-	st->q_tail = j;
-	while (!j->done) {
-		st_job *batch, *next;
-		if (st->q_leader) {
-			pthread_cond_wait(&st->q_cond, &st->q_lock);
+	change_release(&j->ch);
+	store_history_release(&j->h);
+}
+
+/* Completes a batch: asynchronous jobs get their callbacks (without q_lock,
+ * so callbacks may take locks of their own), synchronous ones are marked
+ * done and their waiters woken. */
+static void complete(store *st, st_job *batch)
+{
+	st_job *j, *next;
+	int any_sync = 0;
+
+	for (j = batch; j; j = next) {
+		next = j->next;
+		if (!j->done_fn) {
+			any_sync = 1;
 			continue;
 		}
-		st->q_leader = 1;
+		j->done_fn(j->done_cls, j->err, j->res);
+		job_release(j);
+		free(j);
+	}
+	if (!any_sync)
+		return;
+	pthread_mutex_lock(&st->q_lock);
+	for (j = batch; j; j = next) {
+		next = j->next;
+		if (!j->done_fn)
+			j->done = 1; /* its writer may return and reuse the memory now */
+	}
+	pthread_cond_broadcast(&st->q_done);
+	pthread_mutex_unlock(&st->q_lock);
+}
+
+void *st_writer_main(void *arg)
+{
+	store *st = arg;
+	st_job *batch;
+
+	pthread_mutex_lock(&st->q_lock);
+	for (;;) {
+		while (!st->q_head && !st->q_stop)
+			pthread_cond_wait(&st->q_work, &st->q_lock);
+		if (!st->q_head)
+			break; /* stopping, and nothing is left to write */
 		batch = st->q_head;
-		st->q_head = st->q_tail = NULL;
+		st->q_head = NULL;
+		st->q_tail = &st->q_head;
 		pthread_mutex_unlock(&st->q_lock);
 		run_batch(st, batch);
+		complete(st, batch);
 		pthread_mutex_lock(&st->q_lock);
-		for (; batch; batch = next) {
-			next = batch->next;
-			batch->done = 1;
-		}
-		st->q_leader = 0;
-		pthread_cond_broadcast(&st->q_cond);
 	}
 	pthread_mutex_unlock(&st->q_lock);
-	return j->err;
+	return NULL;
+}
+
+static void enqueue(store *st, st_job *j)
+{
+	pthread_mutex_lock(&st->q_lock);
+	*st->q_tail = j;
+	st->q_tail = &j->next;
+	pthread_cond_signal(&st->q_work);
+}
+
+/* Checks what can be checked before queueing; fills res on failure. */
+static hc_err precheck(job_kind kind, const store_write *w, store_result *res)
+{
+	if (kind == JOB_PUBLISH)
+		return check_write(w, res);
+	if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
+		set_detail(res, "no such config");
+		return HC_ERR_NOT_FOUND;
+	}
+	return HC_OK;
 }
 
 static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t version,
@@ -588,23 +640,44 @@ static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t 
 	if (!res)
 		res = &ignored;
 	memset(res, 0, sizeof(*res));
-	if (kind == JOB_PUBLISH) {
-		err = check_write(w, res);
-		if (err)
-			return err;
-	} else if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
-		set_detail(res, "no such config");
-		return HC_ERR_NOT_FOUND;
-	}
+	err = precheck(kind, w, res);
+	if (err)
+		return err;
 	j.kind = kind;
 	j.w = w;
 	j.version = version;
 	j.res = res;
 	st_key_init(&j.ch.key, w->ns, w->group, w->data_id);
-	err = submit(st, &j);
-	change_release(&j.ch);
-	store_history_release(&j.h);
-	return err;
+	enqueue(st, &j); /* returns holding q_lock */
+	while (!j.done)
+		pthread_cond_wait(&st->q_done, &st->q_lock);
+	pthread_mutex_unlock(&st->q_lock);
+	job_release(&j);
+	return j.err;
+}
+
+static void write_async(store *st, job_kind kind, const store_write *w, int64_t version,
+			store_done_fn done, void *cls)
+{
+	st_job *j = xcalloc(1, sizeof(*j));
+	hc_err err;
+
+	err = precheck(kind, w, &j->res_own);
+	if (err) {
+		done(cls, err, &j->res_own);
+		free(j);
+		return;
+	}
+	j->kind = kind;
+	j->w_copy = *w;
+	j->w = &j->w_copy;
+	j->version = version;
+	j->res = &j->res_own;
+	j->done_fn = done;
+	j->done_cls = cls;
+	st_key_init(&j->ch.key, w->ns, w->group, w->data_id);
+	enqueue(st, j);
+	pthread_mutex_unlock(&st->q_lock);
 }
 
 hc_err store_publish(store *st, const store_write *w, store_result *res)
@@ -620,4 +693,20 @@ hc_err store_delete(store *st, const store_write *w, store_result *res)
 hc_err store_rollback(store *st, const store_write *w, int64_t version, store_result *res)
 {
 	return write_job(st, JOB_ROLLBACK, w, version, res);
+}
+
+void store_publish_async(store *st, const store_write *w, store_done_fn done, void *cls)
+{
+	write_async(st, JOB_PUBLISH, w, 0, done, cls);
+}
+
+void store_delete_async(store *st, const store_write *w, store_done_fn done, void *cls)
+{
+	write_async(st, JOB_DELETE, w, 0, done, cls);
+}
+
+void store_rollback_async(store *st, const store_write *w, int64_t version, store_done_fn done,
+			  void *cls)
+{
+	write_async(st, JOB_ROLLBACK, w, version, done, cls);
 }

@@ -1021,6 +1021,84 @@ static void test_group_commit_cas(void)
 	fx_close(&fx);
 }
 
+/* ---- asynchronous writes ---- */
+
+#define ASYNC_WRITES 200
+
+typedef struct async_seen {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int calls, failures;
+	int64_t last_version, last_revision;
+} async_seen;
+
+static void on_async_done(void *cls, hc_err err, const store_result *res)
+{
+	async_seen *a = cls;
+
+	pthread_mutex_lock(&a->mu);
+	/* Completions come in queue order, each with the next version. */
+	if (err != HC_OK || res->version != a->last_version + 1 ||
+	    res->revision != a->last_revision + 1)
+		a->failures++;
+	a->last_version = res->version;
+	a->last_revision = res->revision;
+	a->calls++;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void on_refused(void *cls, hc_err err, const store_result *res)
+{
+	int *called = cls;
+
+	*called = err == HC_ERR_INVALID && res->detail[0] ? 1 : -1;
+}
+
+static void test_async_writes(void)
+{
+	static char contents[ASYNC_WRITES][16];
+	async_seen a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	store_write ws[ASYNC_WRITES], bad;
+	fixture fx;
+	int i, refused = 0;
+
+	REQUIRE(fx_open(&fx));
+	/* Queue them all without waiting: the writer batches them. */
+	for (i = 0; i < ASYNC_WRITES; i++) {
+		snprintf(contents[i], sizeof(contents[i]), "v%d", i + 1);
+		ws[i] = wr("public", "DEFAULT_GROUP", "async", contents[i], i + 1);
+		store_publish_async(fx.st, &ws[i], on_async_done, &a);
+	}
+	pthread_mutex_lock(&a.mu);
+	while (a.calls < ASYNC_WRITES)
+		pthread_cond_wait(&a.cond, &a.mu);
+	pthread_mutex_unlock(&a.mu);
+	CHECK_EQ_INT(a.calls, ASYNC_WRITES);
+	CHECK_EQ_INT(a.failures, 0);
+	check_content(fx.st, "async", contents[ASYNC_WRITES - 1], "text", ASYNC_WRITES);
+	CHECK_EQ_INT(history_total(fx.st, "public", "async"), ASYNC_WRITES);
+
+	/* Refused before queueing: the callback runs at once, on this thread. */
+	bad = wr("public", "DEFAULT_GROUP", "a/b", "x", 1);
+	store_publish_async(fx.st, &bad, on_refused, &refused);
+	CHECK_EQ_INT(refused, 1);
+
+	/* Queued writes are finished, not dropped, when the store closes. */
+	a.calls = 0;
+	for (i = 0; i < 20; i++) {
+		ws[i] = wr("public", "DEFAULT_GROUP", "async", contents[i], 1000 + i);
+		store_publish_async(fx.st, &ws[i], on_async_done, &a);
+	}
+	store_close(fx.st);
+	fx.st = NULL;
+	CHECK_EQ_INT(a.calls, 20);
+	CHECK_EQ_INT(a.failures, 0);
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	check_content(fx.st, "async", contents[19], "text", ASYNC_WRITES + 20);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
@@ -1043,5 +1121,6 @@ int main(void)
 	RUN(test_binary_content);
 	RUN(test_threads);
 	RUN(test_group_commit_cas);
+	RUN(test_async_writes);
 	return hc_test_report();
 }
