@@ -126,16 +126,21 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		goto out;
 	}
 	watching = r->deadline_ms != 0;
-	/* A watch checks and holds under s->mu, the lock publishers take to wake
-	 * watchers: a change lands either before the check or after the hold. */
-	if (watching)
-		pthread_mutex_lock(&s->mu);
 	err = store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &c);
 	current = c ? client_current(r, c) : r->want_version == 0;
-	if (current && watching && srv_watch_may_hold(r, clock_mono_ms()))
-		held = srv_watch_hold(r);
-	if (watching)
+	if (current && watching) {
+		/* Check again and hold under s->mu, the lock the watch thread takes
+		 * to wake watchers: a change lands either before this check or after
+		 * the hold. The check above, without the lock, answers a stale copy
+		 * (every woken watcher) without waiting for a wake-up in progress. */
+		store_config_unref(c);
+		pthread_mutex_lock(&s->mu);
+		err = store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &c);
+		current = c ? client_current(r, c) : r->want_version == 0;
+		if (current && srv_watch_may_hold(r, clock_mono_ms()))
+			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
+	}
 	if (held) {
 		store_config_unref(c);
 		ret = MHD_YES;
@@ -183,9 +188,10 @@ static enum MHD_Result reply_write(srv_req *r, unsigned status, const store_resu
 static void write_init(srv_req *r)
 {
 	const char *im = srv_header(r, "If-Match");
-	store_write *w = &r->w;
+	store_write *w;
 
-	memset(w, 0, sizeof(*w));
+	r->wr = xcalloc(1, sizeof(*r->wr));
+	w = &r->wr->w;
 	w->ns = NS(r);
 	w->group = GROUP(r);
 	w->data_id = DATA_ID(r);
@@ -194,8 +200,8 @@ static void write_init(srv_req *r)
 	w->now_ms = clock_wall_ms();
 	if (im) {
 		/* An If-Match that names no tag can match nothing: "" is never an md5. */
-		val_etag_first(im, r->if_match);
-		w->if_match = r->if_match;
+		val_etag_first(im, r->wr->if_match);
+		w->if_match = r->wr->if_match;
 	}
 }
 
@@ -205,35 +211,44 @@ static void on_write_done(void *cls, hc_err err, const store_result *res)
 {
 	srv_req *r = cls;
 
-	r->write_err = err;
-	r->write_res = *res;
-	r->write_done = 1;
-	if (!err && res->changed) {
-		metrics_publish(r->s->m);
-		srv_notify(r->s, NS(r), GROUP(r), DATA_ID(r), r->write_kind == WRITE_DELETE);
-	}
+	srv *s = r->s;
+	int notify = !err && res->changed, deleted = r->wr->kind == WRITE_DELETE;
+	char key[3 * STORE_NAME_MAX + 3];
+
+	r->wr->err = err;
+	r->wr->res = *res;
+	r->wr->done = 1;
+	if (notify)
+		snprintf(key, sizeof(key), "%s/%s/%s", NS(r), GROUP(r), DATA_ID(r));
+	/* Resume the writer first, so its answer is not queued behind the
+	 * watchers the notice is about to wake. r may be answered and freed from
+	 * here on, so nothing below touches it. */
 	MHD_resume_connection(r->conn);
+	if (notify) {
+		metrics_publish(s->m);
+		srv_notify_key(s, key, deleted);
+	}
 }
 
 /*
- * Hands r->w to the store and suspends the connection until the write is
+ * Hands r->wr->w to the store and suspends the connection until the write is
  * durable: the worker thread goes on serving other connections meanwhile, and
  * concurrent writes share one commit. Suspend comes first, so the resume in
  * on_write_done always finds the connection suspended.
  */
 static enum MHD_Result queue_write(srv_req *r, srv_write_kind kind, int64_t version)
 {
-	r->write_kind = kind;
+	r->wr->kind = kind;
 	MHD_suspend_connection(r->conn);
 	switch (kind) {
 	case WRITE_PUBLISH:
-		store_publish_async(r->s->st, &r->w, on_write_done, r);
+		store_publish_async(r->s->st, &r->wr->w, on_write_done, r);
 		break;
 	case WRITE_DELETE:
-		store_delete_async(r->s->st, &r->w, on_write_done, r);
+		store_delete_async(r->s->st, &r->wr->w, on_write_done, r);
 		break;
 	case WRITE_ROLLBACK:
-		store_rollback_async(r->s->st, &r->w, version, on_write_done, r);
+		store_rollback_async(r->s->st, &r->wr->w, version, on_write_done, r);
 		break;
 	}
 	return MHD_YES;
@@ -242,13 +257,13 @@ static enum MHD_Result queue_write(srv_req *r, srv_write_kind kind, int64_t vers
 /* Answers a completed write: 201 when it created the config, else 200. */
 static enum MHD_Result reply_written(srv_req *r)
 {
-	const store_result *res = &r->write_res;
+	const store_result *res = &r->wr->res;
 
-	if (r->write_err)
-		return srv_reply_err(r, r->write_err, "%s",
-				     res->detail[0] ? res->detail : hc_err_code(r->write_err));
+	if (r->wr->err)
+		return srv_reply_err(r, r->wr->err, "%s",
+				     res->detail[0] ? res->detail : hc_err_code(r->wr->err));
 	return reply_write(r, res->created ? MHD_HTTP_CREATED : MHD_HTTP_OK, res,
-			   r->write_kind != WRITE_DELETE);
+			   r->wr->kind != WRITE_DELETE);
 }
 
 enum MHD_Result srv_h_config_put(srv_req *r)
@@ -261,7 +276,7 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	enum MHD_Result ret;
 	hc_err err;
 
-	if (r->write_done)
+	if (r->wr && r->wr->done)
 		return reply_written(r);
 	if (refused(r, &ret))
 		goto out;
@@ -291,12 +306,12 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 		goto out;
 	}
 	write_init(r);
-	r->w.content = r->body.buf;
-	r->w.len = r->body.len;
-	r->w.format = format;
-	r->w.description = srv_arg(r, "description");
-	r->w.message = srv_arg(r, "message");
-	r->w.create_only = inm && val_etag_match(inm, "", 1);
+	r->wr->w.content = r->body.buf;
+	r->wr->w.len = r->body.len;
+	r->wr->w.format = format;
+	r->wr->w.description = srv_arg(r, "description");
+	r->wr->w.message = srv_arg(r, "message");
+	r->wr->w.create_only = inm && val_etag_match(inm, "", 1);
 	ret = queue_write(r, WRITE_PUBLISH, 0);
 out:
 	sbuf_release(&why);
@@ -307,12 +322,12 @@ enum MHD_Result srv_h_config_delete(srv_req *r)
 {
 	enum MHD_Result ret;
 
-	if (r->write_done)
+	if (r->wr && r->wr->done)
 		return reply_written(r);
 	if (refused(r, &ret))
 		return ret;
 	write_init(r);
-	r->w.message = srv_arg(r, "message");
+	r->wr->w.message = srv_arg(r, "message");
 	return queue_write(r, WRITE_DELETE, 0);
 }
 
@@ -321,7 +336,7 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 	cJSON *doc = NULL, *ver, *msg;
 	enum MHD_Result ret;
 
-	if (r->write_done)
+	if (r->wr && r->wr->done)
 		return reply_written(r);
 	if (refused(r, &ret))
 		return ret;
@@ -339,8 +354,8 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 	}
 	write_init(r);
 	/* The message must outlive the parsed body: the write completes later. */
-	r->message = msg ? xstrdup(msg->valuestring) : NULL;
-	r->w.message = r->message;
+	r->wr->message = msg ? xstrdup(msg->valuestring) : NULL;
+	r->wr->w.message = r->wr->message;
 	ret = queue_write(r, WRITE_ROLLBACK, (int64_t)ver->valuedouble);
 out:
 	cJSON_Delete(doc);

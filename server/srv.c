@@ -182,7 +182,9 @@ static void req_free(srv_req *r)
 	sbuf_release(&r->body);
 	sbuf_release(&r->labels);
 	free(r->instance);
-	free(r->message);
+	if (r->wr)
+		free(r->wr->message);
+	free(r->wr);
 	free(r->path_cut);
 	free(r->path);
 	free(r);

@@ -82,6 +82,18 @@ typedef struct srv_watch_item {
 
 typedef enum srv_write_kind { WRITE_PUBLISH, WRITE_DELETE, WRITE_ROLLBACK } srv_write_kind;
 
+/* A write's state: the connection is suspended from queue_write() until the
+ * store's callback has filled in the outcome and resumed it. */
+typedef struct srv_write {
+	store_write w; /* what was queued; its pointers live as long as the request */
+	char if_match[33];
+	char *message; /* owned copy, when the body held it */
+	srv_write_kind kind;
+	int done;
+	hc_err err;
+	store_result res;
+} srv_write;
+
 /*
  * Per-request state, in *req_cls: allocated on the first callback, freed in
  * the completion callback and nowhere else.
@@ -116,15 +128,8 @@ typedef struct srv_req {
 	int woken;	      /* set by the hub callback, cleared on re-entry */
 	watch_event ev;
 
-	/* Write state: the connection is suspended from queue_write() until the
-	 * store's callback has filled in the outcome and resumed it. */
-	store_write w; /* what was queued; its pointers live as long as r */
-	char if_match[33];
-	char *message; /* owned copy, when the body held it */
-	srv_write_kind write_kind;
-	int write_done;
-	hc_err write_err;
-	store_result write_res;
+	/* A write in progress; NULL for other requests (it is large). */
+	struct srv_write *wr;
 } srv_req;
 
 /* Replies; each queues a response, records its status and returns the
@@ -156,9 +161,9 @@ hc_err srv_caller(srv_req *r, sbuf *why);
 void srv_json_time(sbuf *out, const char *key, int64_t ms);
 void srv_json_config_meta(sbuf *out, const store_config *c);
 
-/* Wakes the watchers of a config after a committed change (deleted: the
- * change removed it, so its cached response goes too). */
-void srv_notify(srv *s, const char *ns, const char *group, const char *data_id, int deleted);
+/* Wakes the watchers of a config ("ns/group/dataId") after a committed
+ * change (deleted: the change removed it, so its cached response goes too). */
+void srv_notify_key(srv *s, const char *key, int deleted);
 
 /* Handlers, one per route; called on the final callback of a request. */
 enum MHD_Result srv_h_config_get(srv_req *r);

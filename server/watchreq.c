@@ -86,20 +86,15 @@ struct srv_notice {
 	char key[];
 };
 
-void srv_notify(srv *s, const char *ns, const char *group, const char *data_id, int deleted)
+void srv_notify_key(srv *s, const char *key, int deleted)
 {
-	sbuf key = SBUF_INIT(SBUF_NOMAX);
-	struct srv_notice *n;
-	size_t len;
+	size_t len = strlen(key) + 1;
+	struct srv_notice *n = xmalloc(sizeof(*n) + len);
 
-	sbuf_addf(&key, "%s/%s/%s", ns, group, data_id);
 	if (deleted)
-		respcache_drop(s->cache, key.buf);
-	len = key.len + 1;
-	n = xmalloc(sizeof(*n) + len);
+		respcache_drop(s->cache, key);
 	n->next = NULL;
-	memcpy(n->key, key.buf, len);
-	sbuf_release(&key);
+	memcpy(n->key, key, len);
 	/* The watch thread resumes the watchers, so the publisher's reply does
 	 * not wait for thousands of resumes. The index already holds the change,
 	 * so a watch that arrives before the notice is handled sees it anyway. */
@@ -323,13 +318,15 @@ enum MHD_Result srv_h_watch(srv_req *r)
 		r->watch_ready = 1;
 	}
 	watching = r->deadline_ms != 0;
-	if (watching)
-		pthread_mutex_lock(&s->mu);
 	changed = collect_changed(r, &body);
-	if (!changed && watching && srv_watch_may_hold(r, clock_mono_ms()))
-		held = srv_watch_hold(r);
-	if (watching)
+	if (!changed && watching) {
+		/* As for a single watch: check again and hold under s->mu. */
+		pthread_mutex_lock(&s->mu);
+		changed = collect_changed(r, &body);
+		if (!changed && srv_watch_may_hold(r, clock_mono_ms()))
+			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
+	}
 	if (held)
 		ret = MHD_YES;
 	else if (changed)
