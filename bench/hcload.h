@@ -1,0 +1,212 @@
+/*
+ * hcload.h: the pieces of hcload, the benchmark load generator (bench/), that
+ * its files share. hcload.c parses the command line and prints results,
+ * http.c parses responses and builds requests for hotconf and etcd, net.c
+ * runs the non-blocking sockets on one epoll set, proc.c reads the server's
+ * memory and CPU from /proc, watchers.c holds the watch scenarios (park,
+ * reconnect, soak) and publish.c the publish scenario.
+ *
+ * Threading: hcload is single-threaded; nothing here is thread-safe.
+ * Everything talks to 127.0.0.0/8 only (the --addr parser in hcload.c refuses
+ * any other address) and every loop is bounded in count and in time.
+ */
+#ifndef HCLOAD_H
+#define HCLOAD_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+
+/* ---- options (hcload.c) ---- */
+
+typedef enum hl_target { HL_HOTCONF, HL_ETCD } hl_target;
+
+typedef struct hl_opts {
+	const char *cmd;	 /* park, publish, reconnect, soak, seed, ping */
+	const char *name;	 /* scenario name in RESULT lines (default: cmd) */
+	hl_target target;	 /* --target */
+	struct sockaddr_in addr; /* --addr, always inside 127.0.0.0/8 */
+	char host[80];		 /* "127.0.0.1:PORT", for the Host header */
+	long pid;		 /* --pid of the server, 0 when unknown */
+	long watchers;		 /* --watchers */
+	long keys;		 /* --keys */
+	int publish;		 /* --publish: park, then publish to key 0 */
+	long count;		 /* --count: publishes in all (0: use --seconds) */
+	double seconds;		 /* --seconds: publish or soak duration */
+	long concurrency;	 /* --concurrency */
+	long size;		 /* --size of published content in bytes */
+	int etcd_v3;		 /* --etcd-api v3: publish through the v3 gateway */
+	long per_source;	 /* --per-source connections per source address */
+	long window;		 /* --window: watches sent but not yet parked */
+	double idle_seconds;	 /* --idle-seconds for the idle CPU sample */
+	double timeout;		 /* --timeout: hard limit of every phase, seconds */
+	long grace_ms;		 /* --grace-ms to wait for wrong wakes */
+	double rate;		 /* --rate: soak publishes per second */
+	const char *wait;	 /* --wait: hotconf long-poll wait, e.g. "120s" */
+	const char *prefix;	 /* --prefix of key names ("k": k0, k1, ...) */
+	int quiet;		 /* --quiet: RESULT lines only */
+} hl_opts;
+
+/* ---- results (hcload.c) ---- */
+
+/* Prints "RESULT scenario=.. target=.. metric=.. value=.. unit=.. better=..";
+ * better is "low", "high" or "none". */
+void hl_result(const hl_opts *o, const char *metric, double value, const char *unit,
+	       const char *better);
+/* Prints a human line unless --quiet. */
+void hl_say(const hl_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "hotconf" or "etcd", a static string. */
+const char *hl_target_name(hl_target t);
+
+/* Sorts v[0..n) in place; later calls of hl_pct read it. */
+void hl_sort_u64(uint64_t *v, size_t n);
+/* The p-th percentile (0..100, nearest rank) of sorted v[0..n); 0 when n is 0. */
+uint64_t hl_pct(const uint64_t *v, size_t n, double p);
+
+/* ---- HTTP (http.c) ---- */
+
+#define HL_MAX_RESPONSE (16u << 20) /* bytes; a bigger response is an error */
+
+typedef struct hl_resp {
+	int status;	       /* from the status line */
+	size_t hdr_len;	       /* status line and headers, blank line included */
+	long long content_len; /* -1 when absent */
+	int chunked;
+	int close;	  /* the server will close after this response */
+	size_t body_used; /* bytes of the body on the wire, once complete */
+	char etag[40];	  /* ETag without quotes, "" when absent */
+} hl_resp;
+
+/* Parses a response's status line and headers at the start of buf[0..len)
+ * into r. Returns 1 when they are complete (r->hdr_len is their length), 0
+ * when more bytes are needed, -1 if malformed. */
+int hl_http_head(const char *buf, size_t len, hl_resp *r);
+/* Parses the body of the response whose head is in r from buf[0..len), the
+ * bytes after the head (Content-Length, chunked, or ending at close). eof:
+ * the peer has closed. Returns 1 when complete (r->body_used is its length
+ * on the wire; the decoded body is appended to body unless NULL), 0 when
+ * more bytes are needed (body is left as it was), -1 if malformed. */
+int hl_http_body(const char *buf, size_t len, int eof, hl_resp *r, sbuf *body);
+
+/* Content of exactly size bytes (at least 48) that no other call in any run
+ * produces: "hcload-<tag>-<seq>-<nonce>-xxxx". Only [a-z0-9-], so it is safe
+ * in a URL form as well. */
+void hl_content(sbuf *out, size_t size, const char *tag, uint64_t seq);
+/* The path of key i (prefix + i) for the target: hotconf
+ * /api/v1/configs/public/hcload/<key>, etcd /v2/keys/hcload/<key>. */
+void hl_key_path(const hl_opts *o, sbuf *out, const char *key);
+/* A watch of key name: hotconf GET ?wait= with If-None-Match of md5; etcd
+ * GET ?wait=true. */
+void hl_req_watch(const hl_opts *o, sbuf *out, const char *key, const char *md5);
+/* A durable publish of content to key: hotconf PUT, etcd v2 PUT (form) or v3
+ * POST /v3/kv/put (JSON, base64), per o->etcd_v3. */
+void hl_req_put(const hl_opts *o, sbuf *out, const char *key, const char *content, size_t n);
+/* A plain GET of path. */
+void hl_req_get(const hl_opts *o, sbuf *out, const char *path);
+/* Checks the parser on fixed responses, cut at every byte; 0 when all pass. */
+int hl_http_selftest(void);
+/* Reads "name value" from a Prometheus text body; -1 when absent. */
+long long hl_metric(const char *body, const char *name);
+
+/* ---- connections (net.c) ---- */
+
+enum hl_state { HL_CLOSED, HL_CONNECTING, HL_OPEN };
+enum hl_ev_kind { HL_EV_HEADERS, HL_EV_RESPONSE, HL_EV_CLOSED };
+
+typedef struct hl_conn {
+	int fd;
+	enum hl_state state;
+	int src;	 /* source address index, -1 for the kernel's choice */
+	int keep_body;	 /* decode response bodies into body */
+	long id;	 /* the caller's: watcher number, client number */
+	long key;	 /* the caller's: which key this connection is about */
+	sbuf out;	 /* the request being written */
+	size_t out_off;	 /* bytes of out already written */
+	sbuf in;	 /* received bytes not yet a complete response */
+	sbuf body;	 /* the last response's decoded body, if keep_body */
+	hl_resp resp;	 /* the last (or the in-progress) response */
+	int in_body;	 /* resp holds the head of the response in progress */
+	int busy;	 /* a request was sent and its response has not come */
+	int err;	 /* errno of the last failure, for HL_EV_CLOSED */
+	int ev_out;	 /* EPOLLOUT is in the registered interest */
+	uint64_t t_sent; /* us: the request's first byte went out */
+	uint64_t t_done; /* us: the response's last byte came in */
+	/* Scenario state, kept here so a watcher is one allocation. */
+	int parked;   /* etcd: headers came, the watch is held */
+	int answered; /* responses received */
+	int dead;     /* failed and given up on */
+	int reopened; /* soak: reconnects so far */
+	char md5[33]; /* hotconf: the content this watcher has */
+} hl_conn;
+
+typedef struct hl_ev {
+	hl_conn *c;
+	enum hl_ev_kind kind;
+} hl_ev;
+
+typedef struct hl_net hl_net;
+
+/* A new engine for connections to o->addr; per_source connections go on
+ * each source address 127.0.0.2, 127.0.0.3, ... Caller owns; hl_net_free. */
+hl_net *hl_net_new(const hl_opts *o);
+void hl_net_free(hl_net *net); /* NULL is a no-op */
+/* Sets c to a closed connection with empty buffers. */
+void hl_conn_init(hl_conn *c);
+/* Closes c if open and frees its buffers. */
+void hl_conn_release(hl_net *net, hl_conn *c);
+/* Starts a non-blocking connect; use_src spreads it over the source
+ * addresses. Returns 0, or -1 with c->err set (c stays closed). */
+int hl_conn_open(hl_net *net, hl_conn *c, int use_src);
+/* Queues a request (copied) and writes what the socket takes now. The
+ * response comes as an HL_EV_RESPONSE from hl_net_wait. Returns 0, or -1 if
+ * c is closed or the write failed (then c is closed, c->err set). */
+int hl_conn_send(hl_net *net, hl_conn *c, const char *req, size_t n);
+/* Closes c; rst sends a reset instead of a FIN (no TIME_WAIT left behind). */
+void hl_conn_close(hl_net *net, hl_conn *c, int rst);
+/* Waits up to timeout_ms for socket activity and handles it. Fills evs with
+ * at most max events, at most one per connection, and returns how many. An
+ * event's connection stays valid until the caller closes or reuses it. */
+int hl_net_wait(hl_net *net, int timeout_ms, hl_ev *evs, int max);
+/* Connections currently open or connecting. */
+long hl_net_open_count(const hl_net *net);
+
+/* Sends req on c (opening it if closed) and waits up to timeout_ms for the
+ * response; for control requests when no other connection is active (events
+ * of other connections are dropped). Returns the status, or -1. */
+int hl_roundtrip(hl_net *net, hl_conn *c, const char *req, size_t n, int timeout_ms);
+
+/* ---- the server process (proc.c) ---- */
+
+/* VmRSS of pid in bytes; -1 if unreadable. */
+long long hl_proc_rss(long pid);
+/* CPU time of pid (all threads) in nanoseconds; -1 if unreadable. */
+long long hl_proc_cpu_ns(long pid);
+
+/* ---- clock and limits (hcload.c) ---- */
+
+uint64_t hl_now_us(void);
+/* Raises RLIMIT_NOFILE's soft limit to the hard one; returns the soft limit. */
+long hl_raise_nofile(void);
+
+/* ---- scenarios ---- */
+
+/* Each returns 0, or 1 on a functional failure (not parked, not woken,
+ * wrong wakes, failed requests). Times are reported, never judged. */
+int hl_park(const hl_opts *o);
+int hl_reconnect(const hl_opts *o);
+int hl_soak(const hl_opts *o);
+int hl_publish(const hl_opts *o);
+/* Publishes keys prefix0..prefix(keys-1) with content of o->size bytes. */
+int hl_seed_cmd(const hl_opts *o);
+/* Waits (up to --timeout) until the server answers its health URL. */
+int hl_ping(const hl_opts *o);
+
+/* Publishes keys[0..nkeys) on c, one after another, and writes each key's
+ * md5 (hotconf's ETag) into md5s[i] if md5s is not NULL. Returns 0 or -1. */
+int hl_seed(const hl_opts *o, hl_net *net, hl_conn *c, long nkeys, char (*md5s)[33]);
+/* The name of key i: prefix + i. */
+void hl_key_name(const hl_opts *o, long i, char out[64]);
+
+#endif
