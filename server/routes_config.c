@@ -228,6 +228,9 @@ static void on_write_done(void *cls, hc_err err, const store_result *res)
 		metrics_publish(s->m);
 		srv_notify_key(s, key, deleted);
 	}
+	/* Last: srv_stop waits for this count before it stops the daemon and
+	 * the watch thread. */
+	atomic_fetch_sub(&s->writes, 1);
 }
 
 /*
@@ -239,6 +242,7 @@ static void on_write_done(void *cls, hc_err err, const store_result *res)
 static enum MHD_Result queue_write(srv_req *r, srv_write_kind kind, int64_t version)
 {
 	r->wr->kind = kind;
+	atomic_fetch_add(&r->s->writes, 1);
 	MHD_suspend_connection(r->conn);
 	switch (kind) {
 	case WRITE_PUBLISH:

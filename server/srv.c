@@ -475,6 +475,11 @@ static void drain(srv *s, uint64_t ms)
 
 	while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < until)
 		nanosleep(&pause, NULL);
+	/* A write still committing holds a suspended connection that its
+	 * callback will resume: the daemon must outlive that, however slow the
+	 * disk. The store finishes or fails every queued write. */
+	while (atomic_load(&s->writes) > 0)
+		nanosleep(&pause, NULL);
 }
 
 void srv_stop(srv *s)

@@ -50,6 +50,7 @@ struct srv {
 	int timer_started;
 
 	atomic_int inflight; /* requests between first callback and completion */
+	atomic_int writes;   /* writes queued to the store and not yet resumed */
 
 	pthread_mutex_t prune_mu;
 	pthread_cond_t prune_cond;
