@@ -143,3 +143,44 @@ test('kill -9 right after a write reply loses nothing', async (t) => {
 		`namespace created just before kill -9 survives: ${r.text}`
 	);
 });
+
+test('concurrent writes sharing commits: every acknowledged one survives kill -9', async (t) => {
+	const srv = await withServer(t);
+	const N = 200;
+	const acked = new Map(); // dataId -> content, for every PUT answered 201
+	let killed = false;
+	// Many writers at once, so the server batches them into shared commits.
+	// kill -9 lands while some are still in flight; only answers matter.
+	const writes = Array.from({ length: N }, async (_, i) => {
+		const id = `c${i}`;
+		const content = `write ${i} ${'y'.repeat(512)}`;
+		try {
+			const r = await request(srv, 'PUT', cfgPath('public', G, id), { body: content });
+			if (r.status === 201) acked.set(id, content);
+			else assert.fail(`PUT ${id}: unexpected ${r.status} ${r.text}`);
+		} catch (err) {
+			if (!killed) throw err; // cut off by the kill: never acknowledged
+		}
+		if (acked.size === N / 2 && !killed) {
+			killed = true;
+			await srv.kill9();
+		}
+	});
+	await Promise.all(writes);
+	assert.ok(killed, 'the server was killed while writes were in flight');
+	assert.ok(acked.size >= N / 2, `at least ${N / 2} writes were acknowledged (${acked.size})`);
+	await srv.restart();
+	for (const [id, content] of acked) {
+		const r = await get(srv, 'public', G, id);
+		assertStatus(r, 200, `acknowledged ${id} after kill -9`);
+		assert.equal(r.text, content, `content of ${id}`);
+	}
+	// Whatever else landed is whole, never half-written.
+	const list = await request(srv, 'GET', '/api/v1/configs?size=500');
+	assertStatus(list, 200);
+	assert.ok(list.json.total >= acked.size);
+	for (const it of list.json.items) {
+		const r = await get(srv, 'public', G, it.dataId);
+		assert.match(r.text, /^write \d+ y{512}$/, `${it.dataId} is whole`);
+	}
+});
