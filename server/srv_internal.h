@@ -5,8 +5,10 @@
  *
  * Threading: libmicrohttpd worker threads run handlers for different
  * requests at once. s->mu guards the watch hub, `stopping`, and every
- * suspend and resume of a connection, as ../shared/README.md requires; the
- * store and metrics are safe to call from any thread on their own.
+ * suspend and resume of a held watch, as ../shared/README.md requires. A
+ * write is suspended before it is queued to the store, so the store's
+ * callback always resumes a suspended connection and needs no lock. The
+ * store, metrics and response cache are safe from any thread on their own.
  */
 #ifndef HC_SRV_INTERNAL_H
 #define HC_SRV_INTERNAL_H
