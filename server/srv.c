@@ -224,8 +224,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)toe;
 	if (!r)
 		return;
-	if (r->waiter) {
-		/* Only if libmicrohttpd dropped a held connection itself. */
+	if (r->was_held) {
+		/* waiter is cleared under s->mu by the hub's callback; it is still
+		 * set only if libmicrohttpd dropped a held connection itself. */
 		pthread_mutex_lock(&s->mu);
 		if (r->waiter)
 			watch_cancel(s->hub, r->waiter);
