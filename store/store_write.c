@@ -40,8 +40,10 @@ typedef struct change {
 
 typedef enum job_kind { JOB_PUBLISH, JOB_DELETE, JOB_ROLLBACK } job_kind;
 
-/* One queued write. It lives on its writer's stack; the leader fills in err
- * and res and sets done under q_lock, after which it never touches it. */
+/* One queued write. A synchronous one lives on its caller's stack: the writer
+ * thread fills in err and res and sets done under q_lock, after which it
+ * never touches it. An asynchronous one is the store's, freed after its
+ * callback. */
 struct st_job {
 	job_kind kind;
 	const store_write *w;
