@@ -366,6 +366,14 @@ out:
 	return ret;
 }
 
+/* Opens a paged answer: {"total","page","size","items":[ ... closed by "]}". */
+static void page_open(sbuf *body, int64_t total, int64_t page, int64_t size)
+{
+	sbuf_addf(body,
+		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
+		  total, page, size);
+}
+
 static void json_history(sbuf *out, const store_history *h)
 {
 	sbuf_addf(out,
@@ -412,9 +420,7 @@ enum MHD_Result srv_h_history(srv_req *r)
 				    DATA_ID(r));
 		goto out;
 	}
-	sbuf_addf(&body,
-		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
-		  total, page, size);
+	page_open(&body, total, page, size);
 	for (i = 0; i < n; i++) {
 		if (i)
 			sbuf_addch(&body, ',');
@@ -491,12 +497,12 @@ enum MHD_Result srv_h_configs_list(srv_req *r)
 	err = store_list(r->s->st, ns && *ns ? ns : NULL, group && *group ? group : NULL,
 			 q && *q ? q : NULL, (page - 1) * size, size, &items, &n, &total);
 	if (err) {
-		ret = srv_reply_err(r, err, "namespace '%s' does not exist", ns ? ns : "");
+		ret = err == HC_ERR_NOT_FOUND
+			  ? srv_reply_err(r, err, "namespace '%s' does not exist", ns ? ns : "")
+			  : srv_reply_err(r, err, "cannot list configs");
 		goto out;
 	}
-	sbuf_addf(&body,
-		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
-		  total, page, size);
+	page_open(&body, total, page, size);
 	for (i = 0; i < n; i++) {
 		if (i)
 			sbuf_addch(&body, ',');

@@ -173,6 +173,16 @@ void st_bind_int(sqlite3_stmt *s, int i, int64_t v, int *rc)
 		*rc = sqlite3_bind_int64(s, i, v);
 }
 
+int st_bind_key(sqlite3_stmt *s, const char *ns, const char *group, const char *data_id)
+{
+	int rc = SQLITE_OK;
+
+	st_bind_text(s, 1, ns, &rc);
+	st_bind_text(s, 2, group, &rc);
+	st_bind_text(s, 3, data_id, &rc);
+	return rc;
+}
+
 const char *st_col_text(sqlite3_stmt *s, int i)
 {
 	const char *p = (const char *)sqlite3_column_text(s, i);

@@ -121,6 +121,8 @@ hc_err st_run_bound(store *st, sqlite3_stmt *s, int bind_rc);
 void st_bind_text(sqlite3_stmt *s, int i, const char *v, int *rc); /* NULL binds "" */
 void st_bind_blob(sqlite3_stmt *s, int i, const void *v, size_t n, int *rc);
 void st_bind_int(sqlite3_stmt *s, int i, int64_t v, int *rc);
+/* Binds ?1..?3 to a config's key; returns the first failing code or SQLITE_OK. */
+int st_bind_key(sqlite3_stmt *s, const char *ns, const char *group, const char *data_id);
 
 /* Column helpers: the text is SQLite's, valid until the next step or reset. */
 const char *st_col_text(sqlite3_stmt *s, int i); /* never NULL */

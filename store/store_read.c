@@ -62,16 +62,6 @@ static void *grow(void *items, size_t n, size_t *cap, size_t size)
 }
 
 /* Binds ?1..?3 to a config's key; returns the first failing SQLite code. */
-static int bind_key(sqlite3_stmt *s, const char *ns, const char *group, const char *data_id)
-{
-	int rc = SQLITE_OK;
-
-	st_bind_text(s, 1, ns, &rc);
-	st_bind_text(s, 2, group, &rc);
-	st_bind_text(s, 3, data_id, &rc);
-	return rc;
-}
-
 /* Negative offsets start at 0; a negative limit means no limit (SQLite's rule). */
 static void bind_page(sqlite3_stmt *s, int i, int64_t offset, int64_t limit, int *rc)
 {
@@ -393,7 +383,7 @@ hc_err st_history_load(store *st, const char *ns, const char *group, const char 
 		      &s);
 	if (err)
 		return err;
-	rc = bind_key(s, ns, group, data_id);
+	rc = st_bind_key(s, ns, group, data_id);
 	st_bind_int(s, 4, version, &rc);
 	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, found);
 	if (!err && *found)
@@ -440,7 +430,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 	    "SELECT COUNT(*) FROM history WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3", &s);
 	if (err)
 		goto fail;
-	rc = bind_key(s, ns, group, data_id);
+	rc = st_bind_key(s, ns, group, data_id);
 	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, &row);
 	if (err)
 		goto fail;
@@ -458,7 +448,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 		      &s);
 	if (err)
 		goto fail;
-	rc = bind_key(s, ns, group, data_id);
+	rc = st_bind_key(s, ns, group, data_id);
 	bind_page(s, 4, offset, limit, &rc);
 	if (rc != SQLITE_OK) {
 		err = st_sqlerr(st, rc, "bind");

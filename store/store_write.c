@@ -179,9 +179,7 @@ static hc_err next_version(store *st, const store_write *w, int64_t *version)
 		      &s);
 	if (err)
 		return err;
-	st_bind_text(s, 1, w->ns, &rc);
-	st_bind_text(s, 2, w->group, &rc);
-	st_bind_text(s, 3, w->data_id, &rc);
+	rc = st_bind_key(s, w->ns, w->group, w->data_id);
 	if (rc != SQLITE_OK)
 		err = st_sqlerr(st, rc, "bind");
 	else
@@ -206,9 +204,7 @@ static hc_err insert_history(store *st, const store_write *w, store_op op, const
 		    &s);
 	if (err)
 		return err;
-	st_bind_text(s, 1, w->ns, &rc);
-	st_bind_text(s, 2, w->group, &rc);
-	st_bind_text(s, 3, w->data_id, &rc);
+	rc = st_bind_key(s, w->ns, w->group, w->data_id);
 	st_bind_int(s, 4, t->version, &rc);
 	st_bind_int(s, 5, t->revision, &rc);
 	st_bind_text(s, 6, store_op_name(op), &rc);
@@ -269,9 +265,7 @@ static hc_err run_keyed(store *st, st_id id, const char *sql, const store_write 
 	err = st_stmt(st, id, sql, &s);
 	if (err)
 		return err;
-	st_bind_text(s, 1, w->ns, &rc);
-	st_bind_text(s, 2, w->group, &rc);
-	st_bind_text(s, 3, w->data_id, &rc);
+	rc = st_bind_key(s, w->ns, w->group, w->data_id);
 	if (extra)
 		st_bind_text(s, 4, extra, &rc);
 	return st_run_bound(st, s, rc);
