@@ -8,6 +8,8 @@
 
 #include "base64.h"
 #include "clock.h"
+#include "cfgkey.h"
+#include "format.h"
 #include "harness.h"
 #include "hmap.h"
 #include "md5.h"
@@ -168,6 +170,97 @@ static void test_clock_format(void)
 	CHECK_EQ_STR(http, "Sat, 21 Nov 2026 22:26:40 GMT");
 }
 
+static void test_formats(void)
+{
+	static const char *const all[] = {"text", "json", "yaml", "properties", "xml"};
+	size_t i;
+
+	CHECK(fmt_ok("yaml"));
+	CHECK(fmt_ok("properties"));
+	CHECK(!fmt_ok("toml"));
+	CHECK(!fmt_ok(""));
+	CHECK(!fmt_ok(NULL));
+	CHECK_EQ_STR(fmt_mime("json"), "application/json");
+	CHECK_EQ_STR(fmt_mime("text"), "text/plain; charset=utf-8");
+	CHECK_EQ_STR(fmt_mime("toml"), "application/octet-stream");
+	/* The list in messages names every format, and only formats. */
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		CHECK(fmt_ok(all[i]));
+		CHECK(strstr(fmt_list(), all[i]) != NULL);
+	}
+}
+
+static void test_cfgkey(void)
+{
+	cfgkey k = CFGKEY_INIT, c = CFGKEY_INIT;
+	char ns[CFGKEY_NAME_MAX + 1], g[CFGKEY_NAME_MAX + 1], d[CFGKEY_NAME_MAX + 1];
+	sbuf json = SBUF_INIT(SBUF_NOMAX);
+
+	CHECK_EQ_INT(cfgkey_init(&k, "public", "DEFAULT_GROUP", "app.yaml"), HC_OK);
+	CHECK_EQ_STR(k.s, "public/DEFAULT_GROUP/app.yaml");
+	CHECK_EQ_INT(k.len, strlen(k.s));
+	CHECK(!memcmp(cfgkey_ns(&k), "public", cfgkey_ns_len(&k)) && cfgkey_ns_len(&k) == 6);
+	CHECK(!memcmp(cfgkey_group(&k), "DEFAULT_GROUP", 13) && cfgkey_group_len(&k) == 13);
+	CHECK_EQ_STR(cfgkey_data_id(&k), "app.yaml");
+	CHECK_EQ_INT(cfgkey_data_id_len(&k), 8);
+	cfgkey_split(&k, ns, g, d);
+	CHECK_EQ_STR(ns, "public");
+	CHECK_EQ_STR(g, "DEFAULT_GROUP");
+	CHECK_EQ_STR(d, "app.yaml");
+	CHECK_EQ_INT(cfgkey_json(&k, &json), HC_OK);
+	CHECK_EQ_STR(
+	    json.buf,
+	    "\"namespace\":\"public\",\"group\":\"DEFAULT_GROUP\",\"dataId\":\"app.yaml\"");
+	cfgkey_copy(&c, &k);
+	CHECK(c.s != k.s);
+	CHECK_EQ_STR(c.s, k.s);
+	cfgkey_release(&k);
+	CHECK(k.s == NULL);
+	CHECK_EQ_INT(cfgkey_parse(&k, c.s, c.len), HC_OK);
+	CHECK_EQ_STR(k.s, c.s);
+	CHECK_EQ_INT(k.ns_len, 6);
+	CHECK_EQ_INT(k.group_len, 13);
+	cfgkey_release(&k);
+	cfgkey_release(&c);
+	CHECK_EQ_INT(cfgkey_parse(&k, "a/b", 3), HC_ERR_INVALID);
+	CHECK_EQ_INT(cfgkey_parse(&k, "a/b/c/d", 7), HC_ERR_INVALID); /* '/' is no name char */
+	CHECK_EQ_INT(cfgkey_parse(&k, "a//c", 4), HC_ERR_INVALID);
+	CHECK(k.s == NULL);
+	sbuf_release(&json);
+}
+
+/* Every name rule, at both ends of each limit. */
+static void test_cfgkey_names(void)
+{
+	char name[CFGKEY_NAME_MAX + 2];
+	cfgkey k = CFGKEY_INIT;
+
+	memset(name, 'n', sizeof(name));
+	CHECK(cfgkey_name_ok(name, 1));
+	CHECK(cfgkey_name_ok(name, CFGKEY_NAME_MAX));
+	CHECK(!cfgkey_name_ok(name, CFGKEY_NAME_MAX + 1));
+	CHECK(!cfgkey_name_ok(name, 0));
+	CHECK(cfgkey_name_ok("A.b_c:d-9", 9));
+	CHECK(!cfgkey_name_ok(".", 1));
+	CHECK(!cfgkey_name_ok("..", 2));
+	CHECK(cfgkey_name_ok("...", 3));
+	CHECK(cfgkey_name_ok(".hidden", 7));
+	CHECK(!cfgkey_name_ok("a\0b", 3)); /* a NUL inside is never cut short */
+	CHECK(!cfgkey_name_ok("a/b", 3));
+	CHECK(!cfgkey_name_ok("a b", 3));
+	CHECK(!cfgkey_name_ok("caf\xc3\xa9", 5));
+	CHECK(!cfgkey_name_ok("100%", 4));
+	name[CFGKEY_NAME_MAX] = '\0';
+	CHECK_EQ_INT(cfgkey_init(&k, "public", "g", name), HC_OK);
+	cfgkey_release(&k);
+	name[CFGKEY_NAME_MAX] = 'n';
+	name[CFGKEY_NAME_MAX + 1] = '\0';
+	CHECK_EQ_INT(cfgkey_init(&k, "public", "g", name), HC_ERR_INVALID);
+	CHECK_EQ_INT(cfgkey_init(&k, "public", "..", "x"), HC_ERR_INVALID);
+	CHECK_EQ_INT(cfgkey_init(&k, NULL, "g", "x"), HC_ERR_INVALID);
+	CHECK(k.s == NULL);
+}
+
 int main(void)
 {
 	RUN(test_sbuf_cap);
@@ -178,5 +271,8 @@ int main(void)
 	RUN(test_utf8);
 	RUN(test_base64);
 	RUN(test_clock_format);
+	RUN(test_formats);
+	RUN(test_cfgkey);
+	RUN(test_cfgkey_names);
 	return hc_test_report();
 }
