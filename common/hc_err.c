@@ -24,6 +24,10 @@ const char *hc_err_code(hc_err err)
 		return "too_large";
 	case HC_ERR_UNAVAILABLE:
 		return "unavailable";
+	case HC_ERR_READ_ONLY:
+		return "read_only";
+	case HC_ERR_NO_SPACE:
+		return "insufficient_storage";
 	case HC_ERR_SCHEMA:
 		return "schema_too_new";
 	case HC_ERR_IO:

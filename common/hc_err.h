@@ -20,6 +20,8 @@ typedef enum hc_err {
 	HC_ERR_PRECONDITION, /* If-Match / If-None-Match did not hold */
 	HC_ERR_TOO_BIG,	     /* over a size cap (sbuf max, --max-content) */
 	HC_ERR_UNAVAILABLE,  /* shutting down, or the store cannot answer */
+	HC_ERR_READ_ONLY,    /* the database cannot be written (read-only file or disk) */
+	HC_ERR_NO_SPACE,     /* the disk is full */
 	HC_ERR_SCHEMA,	     /* the database is newer than this binary */
 	HC_ERR_IO,	     /* the disk or SQLite failed */
 	HC_ERR_INTERNAL,     /* a bug: an invariant did not hold */

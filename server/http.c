@@ -4,6 +4,7 @@
  * libmicrohttpd worker threads; touches only its own request.
  */
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,29 +83,8 @@ static enum MHD_Result reply_errmsg(srv_req *r, hc_err err, const char *msg)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	if (err == HC_ERR_METHOD) {
-		const char *allow = "GET, HEAD";
-		switch (r->route) {
-		case ROUTE_NAMESPACES:
-			allow = "GET, HEAD, POST";
-			break;
-		case ROUTE_NAMESPACE:
-			allow = "DELETE";
-			break;
-		case ROUTE_CONFIG:
-			allow = "GET, HEAD, PUT, DELETE";
-			break;
-		case ROUTE_ROLLBACK:
-		case ROUTE_WATCH:
-			allow = "POST";
-			break;
-		case ROUTE_NONE:
-		case ROUTE_HEALTH:
-		case ROUTE_METRICS:
-		case ROUTE_CONFIGS:
-		case ROUTE_HISTORY:
-		case ROUTE_HISTORY_ONE:
-			break;
-		}
+		char allow[64];
+		srv_methods_str(r->allowed, allow);
 		MHD_add_response_header(resp, "Allow", allow);
 	}
 	return srv_queue(r, status, resp);
@@ -222,6 +202,38 @@ hc_err srv_caller(srv_req *r, sbuf *why)
 	if (labels)
 		return val_labels(labels, &r->labels, why);
 	return HC_OK;
+}
+
+/* 1 when a JSON text holds a NUL inside a string, raw or as \u0000: cJSON
+ * would hand back a C string cut short at it. */
+static int json_has_nul(const char *p, size_t n)
+{
+	size_t i;
+	int in_str = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\0')
+			return 1;
+		if (!in_str) {
+			in_str = p[i] == '"';
+			continue;
+		}
+		if (p[i] == '"') {
+			in_str = 0;
+		} else if (p[i] == '\\' && i + 1 < n) {
+			i++;
+			if (p[i] == 'u' && i + 4 < n && !memcmp(p + i + 1, "0000", 4))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+cJSON *srv_json_body(srv_req *r)
+{
+	if (r->body_too_big || json_has_nul(r->body.buf, r->body.len))
+		return NULL;
+	return cJSON_ParseWithLength(r->body.buf, r->body.len);
 }
 
 void srv_json_time(sbuf *out, const char *key, int64_t ms)

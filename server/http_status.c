@@ -27,7 +27,10 @@ unsigned srv_http_status(hc_err err)
 	case HC_ERR_TOO_BIG:
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	case HC_ERR_UNAVAILABLE:
+	case HC_ERR_READ_ONLY:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case HC_ERR_NO_SPACE:
+		return MHD_HTTP_INSUFFICIENT_STORAGE;
 	case HC_ERR_SCHEMA:
 	case HC_ERR_IO:
 	case HC_ERR_INTERNAL:

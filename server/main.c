@@ -34,7 +34,8 @@ static void usage(FILE *to)
 		"  --prune-interval      how often old history is pruned (10m)\n"
 		"  --trusted-proxy       believe X-Forwarded-For from peers in this range\n"
 		"  --threads             HTTP worker threads (4)\n"
-		"  --conn-memory         memory per connection in bytes (4096)\n");
+		"  --conn-memory         memory per connection in bytes (4096)\n"
+		"  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
 /* Parses a positive integer flag value within [min, max]. */
@@ -70,6 +71,11 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 		if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
 			usage(stdout);
 			exit(0);
+		}
+		if (!strcmp(f, "--test-faults")) {
+			/* Tests only: lets POST /api/v1/debug/faults fail the store. */
+			cfg->test_faults = 1;
+			continue;
 		}
 		if (!v) {
 			fprintf(stderr, "hotconf: %s needs a value (see --help)\n", f);

@@ -19,6 +19,7 @@ static const uint64_t bucket_us[] = {500,    1000,   2500,   5000,    10000,   2
 struct metrics {
 	atomic_uint_fast64_t publishes;
 	atomic_uint_fast64_t wakeups;
+	atomic_uint_fast64_t expired;
 	atomic_uint_fast64_t prune_runs;
 	atomic_uint_fast64_t pruned;
 	atomic_uint_fast64_t status[STATUS_MAX - STATUS_MIN + 1];
@@ -54,6 +55,11 @@ void metrics_wakeups(metrics *m, uint64_t n)
 	atomic_fetch_add_explicit(&m->wakeups, n, memory_order_relaxed);
 }
 
+void metrics_expired(metrics *m, uint64_t n)
+{
+	atomic_fetch_add_explicit(&m->expired, n, memory_order_relaxed);
+}
+
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us)
 {
 	size_t i;
@@ -74,7 +80,7 @@ static uint64_t get(atomic_uint_fast64_t *a)
 	return (uint64_t)atomic_load_explicit(a, memory_order_relaxed);
 }
 
-void metrics_render(metrics *m, uint64_t held, int64_t revision, sbuf *out)
+void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out)
 {
 	uint64_t cum = 0;
 	size_t i;
@@ -84,18 +90,23 @@ void metrics_render(metrics *m, uint64_t held, int64_t revision, sbuf *out)
 		  "# TYPE hotconf_watches_held gauge\nhotconf_watches_held %llu\n"
 		  "# HELP hotconf_revision Changes committed since the store was created.\n"
 		  "# TYPE hotconf_revision gauge\nhotconf_revision %lld\n"
+		  "# HELP hotconf_writes_queued Writes handed to the store, not yet answered.\n"
+		  "# TYPE hotconf_writes_queued gauge\nhotconf_writes_queued %llu\n"
 		  "# HELP hotconf_publishes_total Committed changes (publish, delete, rollback).\n"
 		  "# TYPE hotconf_publishes_total counter\nhotconf_publishes_total %llu\n"
 		  "# HELP hotconf_watch_wakeups_total Held watches woken by a change.\n"
 		  "# TYPE hotconf_watch_wakeups_total counter\nhotconf_watch_wakeups_total %llu\n"
+		  "# HELP hotconf_watch_expired_total Held watches that reached their deadline.\n"
+		  "# TYPE hotconf_watch_expired_total counter\nhotconf_watch_expired_total %llu\n"
 		  "# HELP hotconf_prune_runs_total Finished history pruning passes.\n"
 		  "# TYPE hotconf_prune_runs_total counter\nhotconf_prune_runs_total %llu\n"
 		  "# HELP hotconf_history_pruned_total History entries removed by retention.\n"
 		  "# TYPE hotconf_history_pruned_total counter\nhotconf_history_pruned_total %llu\n"
 		  "# HELP hotconf_http_responses_total HTTP responses by status.\n"
 		  "# TYPE hotconf_http_responses_total counter\n",
-		  (unsigned long long)held, (long long)revision,
-		  (unsigned long long)get(&m->publishes), (unsigned long long)get(&m->wakeups),
+		  (unsigned long long)g->held, (long long)g->revision,
+		  (unsigned long long)g->writes_queued, (unsigned long long)get(&m->publishes),
+		  (unsigned long long)get(&m->wakeups), (unsigned long long)get(&m->expired),
 		  (unsigned long long)get(&m->prune_runs), (unsigned long long)get(&m->pruned));
 	for (i = 0; i <= STATUS_MAX - STATUS_MIN; i++) {
 		uint64_t v = get(&m->status[i]);

@@ -20,10 +20,19 @@ void metrics_publish(metrics *m);
 /* One finished pruning pass that deleted `deleted` history entries. */
 void metrics_prune(metrics *m, uint64_t deleted);
 void metrics_wakeups(metrics *m, uint64_t n);
+/* n held watches reached their deadline (answered 304). */
+void metrics_expired(metrics *m, uint64_t n);
 /* One HTTP response with this status; latency_us is recorded in the
  * histogram unless the request was a held watch (pass UINT64_MAX). */
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us);
-/* Appends the exposition text; held is the current number of held watches. */
-void metrics_render(metrics *m, uint64_t held, int64_t revision, sbuf *out);
+/* The gauges a render reads from the server at that moment. */
+typedef struct metrics_gauges {
+	uint64_t held;		/* held watches */
+	int64_t revision;	/* the store's revision */
+	uint64_t writes_queued; /* writes handed to the store and not yet answered */
+} metrics_gauges;
+
+/* Appends the exposition text. */
+void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out);
 
 #endif

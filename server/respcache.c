@@ -11,7 +11,7 @@
 
 #include "clock.h"
 #include "hmap.h"
-#include "validate.h"
+#include "format.h"
 #include "xmalloc.h"
 
 struct respcache {
@@ -94,20 +94,19 @@ static struct MHD_Response *build(store_config *c)
 		return NULL;
 	}
 	respcache_config_headers(resp, c);
-	MHD_add_response_header(resp, "Content-Type", val_format_mime(c->format));
+	MHD_add_response_header(resp, "Content-Type", fmt_mime(c->format));
 	return resp;
 }
 
-enum MHD_Result respcache_queue(respcache *rc, const char *key, store_config *c,
+enum MHD_Result respcache_queue(respcache *rc, const cfgkey *key, store_config *c,
 				struct MHD_Connection *conn)
 {
-	size_t klen = strlen(key);
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	entry *e;
 
 	pthread_mutex_lock(&rc->mu);
-	e = hmap_get(rc->map, key, klen);
+	e = hmap_get(rc->map, key->s, key->len);
 	if (e && e->c != c && e->c->revision > c->revision) {
 		/* A reader still holding an older snapshot: answer it alone. */
 		pthread_mutex_unlock(&rc->mu);
@@ -126,7 +125,7 @@ enum MHD_Result respcache_queue(respcache *rc, const char *key, store_config *c,
 		}
 		if (!e) {
 			e = xcalloc(1, sizeof(*e));
-			hmap_put(rc->map, key, klen, e);
+			hmap_put(rc->map, key->s, key->len, e);
 		} else {
 			MHD_destroy_response(e->resp);
 			store_config_unref(e->c);
@@ -139,12 +138,15 @@ enum MHD_Result respcache_queue(respcache *rc, const char *key, store_config *c,
 	return ret;
 }
 
-void respcache_drop(respcache *rc, const char *key)
+void respcache_on_change(void *ctx, const store_change *ch)
 {
+	respcache *rc = ctx;
 	entry *e;
 
+	if (ch->kind == STORE_CHANGE_META)
+		return; /* the response carries nothing a metadata change touches */
 	pthread_mutex_lock(&rc->mu);
-	e = hmap_del(rc->map, key, strlen(key));
+	e = hmap_del(rc->map, ch->key->s, ch->key->len);
 	pthread_mutex_unlock(&rc->mu);
 	entry_free(e);
 }

@@ -20,14 +20,16 @@ typedef struct respcache respcache;
 respcache *respcache_new(void);
 void respcache_free(respcache *rc);
 
-/* The 200 response for snapshot c, stored under key ("ns/group/dataId"),
- * queued on conn. Builds and keeps it on first use; a snapshot older than the
- * one kept gets a response of its own that is not kept. c stays the caller's.
- * Returns what MHD_queue_response returned. */
-enum MHD_Result respcache_queue(respcache *rc, const char *key, store_config *c,
+/* The 200 response for snapshot c of config key, queued on conn. Builds and
+ * keeps it on first use; a snapshot older than the one kept gets a response
+ * of its own that is not kept. c stays the caller's. Returns what
+ * MHD_queue_response returned. */
+enum MHD_Result respcache_queue(respcache *rc, const cfgkey *key, store_config *c,
 				struct MHD_Connection *conn);
-/* Forgets key (after a delete), releasing its snapshot once sent. */
-void respcache_drop(respcache *rc, const char *key);
+/* A subscriber of the store's change feed (ctx is the cache): forgets the
+ * response of a config whose content changed or that was deleted, so the old
+ * snapshot is released once its last answer is sent. */
+void respcache_on_change(void *ctx, const store_change *ch);
 /* Adds the headers every config response carries (ETag, X-Hotconf-*,
  * Last-Modified) to resp. */
 void respcache_config_headers(struct MHD_Response *resp, const store_config *c);

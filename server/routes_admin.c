@@ -56,7 +56,7 @@ static const char *opt_string(const cJSON *o, const char *name)
 
 enum MHD_Result srv_h_namespace_create(srv_req *r)
 {
-	cJSON *doc = cJSON_ParseWithLength(r->body.buf, r->body.len);
+	cJSON *doc = srv_json_body(r);
 	const char *id = opt_string(doc, "id"), *name = opt_string(doc, "name"),
 		   *desc = opt_string(doc, "description");
 	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
@@ -64,8 +64,8 @@ enum MHD_Result srv_h_namespace_create(srv_req *r)
 	enum MHD_Result ret;
 	hc_err err;
 
-	if (r->body_too_big || !cJSON_IsObject(doc) || !id || !name || !desc ||
-	    strlen(name) > 256 || strlen(desc) > 4096) {
+	if (!cJSON_IsObject(doc) || !id || !name || !desc || strlen(name) > 256 ||
+	    strlen(desc) > 4096) {
 		ret =
 		    srv_reply_err(r, HC_ERR_INVALID,
 				  "body must be {\"id\": <name>, \"name\": <string, at most 256>, "
@@ -99,7 +99,7 @@ out:
 
 enum MHD_Result srv_h_namespace_delete(srv_req *r)
 {
-	const char *id = r->seg[3];
+	const char *id = srv_param(r, "ns");
 	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
 	enum MHD_Result ret;
 	hc_err err = val_name("namespace id", id, &why);
@@ -151,11 +151,87 @@ enum MHD_Result srv_h_health(srv_req *r)
 enum MHD_Result srv_h_metrics(srv_req *r)
 {
 	sbuf body = SBUF_INIT(SBUF_NOMAX);
-	size_t held;
+	metrics_gauges g;
 
 	pthread_mutex_lock(&r->s->mu);
-	held = watch_count(r->s->hub);
+	g.held = watch_count(r->s->hub);
 	pthread_mutex_unlock(&r->s->mu);
-	metrics_render(r->s->m, held, store_revision(r->s->st), &body);
+	g.revision = store_revision(r->s->st);
+	g.writes_queued = (uint64_t)atomic_load(&r->s->writes);
+	metrics_render(r->s->m, &g, &body);
 	return srv_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &body);
+}
+
+/* One of the names a fault request may use; -1 when it is not among them. */
+static int pick(const cJSON *o, const char *field, const char *const *names, size_t n, int def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+	size_t i;
+
+	if (!v)
+		return def;
+	for (i = 0; cJSON_IsString(v) && i < n; i++)
+		if (!strcmp(v->valuestring, names[i]))
+			return (int)i;
+	return -1;
+}
+
+/* A non-negative integer member below 1e6, def when absent; -1 when bad. */
+static int small_int(const cJSON *o, const char *field, int def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+
+	if (!v)
+		return def;
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e6 ||
+	    v->valuedouble != (double)(int)v->valuedouble)
+		return -1;
+	return (int)v->valuedouble;
+}
+
+/*
+ * POST /api/v1/debug/faults, for tests, only with --test-faults:
+ * {"point":"commit|write","error":"io|busy|full|readonly","after":N,"count":N}
+ * arms the store's fault hook; {"hold":true|false} holds the writer so the
+ * writes queued meanwhile commit as one batch.
+ */
+enum MHD_Result srv_h_debug_faults(srv_req *r)
+{
+	static const char *const points[] = {"commit", "write"};
+	static const char *const kinds[] = {"io", "busy", "full", "readonly"};
+	cJSON *doc = NULL;
+	const cJSON *hold;
+	enum MHD_Result ret;
+	int point, kind, after, count;
+
+	if (!r->s->cfg.test_faults)
+		return srv_reply_err(r, HC_ERR_NOT_FOUND,
+				     "fault injection is off (it exists for tests: --test-faults)");
+	doc = srv_json_body(r);
+	hold = cJSON_GetObjectItemCaseSensitive(doc, "hold");
+	point = pick(doc, "point", points, 2, 0);
+	kind = pick(doc, "error", kinds, 4, 0);
+	after = small_int(doc, "after", 0);
+	count = small_int(doc, "count", 1);
+	if (!cJSON_IsObject(doc) || point < 0 || kind < 0 || after < 0 || count < 0 ||
+	    (hold && !cJSON_IsBool(hold))) {
+		ret = srv_reply_err(r, HC_ERR_INVALID,
+				    "body must be {\"point\": \"commit|write\", \"error\": "
+				    "\"io|busy|full|readonly\", \"after\": N, \"count\": N} or "
+				    "{\"hold\": true|false}");
+		goto out;
+	}
+	if (hold)
+		store_fault_hold(r->s->st, cJSON_IsTrue(hold));
+	else
+		store_fault_arm(r->s->st, (store_fault_point)point, (store_fault_kind)kind, after,
+				count);
+	{
+		sbuf body = SBUF_INIT(SBUF_NOMAX);
+		sbuf_addstr(&body, "{\"ok\":true}\n");
+		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	}
+out:
+	cJSON_Delete(doc);
+	return ret;
 }

@@ -2,7 +2,9 @@
  * routes_config.c: one config: read (and watch), publish, delete, its history
  * and rollback; and the paged list of configs. Handlers run on libmicrohttpd
  * worker threads; reads come from the store's in-memory index, writes commit
- * before they answer and then wake the config's watchers.
+ * on the store's writer thread before they answer. A handler only answers its
+ * own request: the watchers of a changed config hear of it from the store's
+ * change feed (srv_on_change), whatever made the change.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -18,10 +20,11 @@
 #include "utf8.h"
 #include "xmalloc.h"
 
-#define NS(r) ((r)->seg[3])
-#define GROUP(r) ((r)->seg[4])
-#define DATA_ID(r) ((r)->seg[5])
+#define NS(r) srv_param(r, "ns")
+#define GROUP(r) srv_param(r, "group")
+#define DATA_ID(r) srv_param(r, "dataId")
 
+/* Checks the path's names and builds r->key from them. */
 static hc_err check_names(srv_req *r, sbuf *why)
 {
 	hc_err err = val_name("namespace", NS(r), why);
@@ -30,6 +33,8 @@ static hc_err check_names(srv_req *r, sbuf *why)
 		err = val_name("group", GROUP(r), why);
 	if (!err)
 		err = val_name("dataId", DATA_ID(r), why);
+	if (!err && !r->key.s)
+		err = cfgkey_init(&r->key, NS(r), GROUP(r), DATA_ID(r));
 	return err;
 }
 
@@ -63,7 +68,7 @@ static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modifie
 		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
 	}
 	r->status = MHD_HTTP_OK;
-	ret = respcache_queue(r->s->cache, r->items[0].key, c, r->conn);
+	ret = respcache_queue(r->s->cache, &r->key, c, r->conn);
 	store_config_unref(c);
 	return ret;
 }
@@ -90,13 +95,7 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 		wait_ms = r->s->cfg.max_wait_ms;
 	r->items = xcalloc(1, sizeof(*r->items));
 	r->nitems = 1;
-	r->items[0].ns_len = strlen(NS(r));
-	r->items[0].group_len = strlen(GROUP(r));
-	{
-		sbuf key = SBUF_INIT(SBUF_NOMAX);
-		sbuf_addf(&key, "%s/%s/%s", NS(r), GROUP(r), DATA_ID(r));
-		r->items[0].key = sbuf_detach(&key, NULL);
-	}
+	cfgkey_copy(&r->items[0].key, &r->key);
 	r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
 	r->watch_ready = 1;
 	return HC_OK;
@@ -126,7 +125,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		goto out;
 	}
 	watching = r->deadline_ms != 0;
-	err = store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &c);
+	err = store_get_key(s->st, &r->key, &c);
 	current = c ? client_current(r, c) : r->want_version == 0;
 	if (current && watching) {
 		/* Check again and hold under s->mu, the lock the watch thread takes
@@ -135,7 +134,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		 * (every woken watcher) without waiting for a wake-up in progress. */
 		store_config_unref(c);
 		pthread_mutex_lock(&s->mu);
-		err = store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &c);
+		err = store_get_key(s->st, &r->key, &c);
 		current = c ? client_current(r, c) : r->want_version == 0;
 		if (current && srv_watch_may_hold(r, clock_mono_ms()))
 			held = srv_watch_hold(r);
@@ -150,8 +149,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		/* It was absent, the client knew, and the wait ended. */
 		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED, srv_response(0, NULL, NULL, NULL));
 	} else {
-		ret =
-		    srv_reply_err(r, err, "config %s/%s/%s not found", NS(r), GROUP(r), DATA_ID(r));
+		ret = srv_reply_err(r, err, "config %s not found", r->key.s);
 	}
 out:
 	sbuf_release(&why);
@@ -205,32 +203,36 @@ static void write_init(srv_req *r)
 	}
 }
 
-/* Runs on the store's writer thread once the write is durable (or failed):
- * keeps the outcome, wakes the config's watchers, resumes the connection. */
+/* Runs on the store's writer thread once the write is durable (or failed),
+ * after the feed has announced it: keeps the outcome, resumes the
+ * connection. */
 static void on_write_done(void *cls, hc_err err, const store_result *res)
 {
 	srv_req *r = cls;
-
 	srv *s = r->s;
-	int notify = !err && res->changed, deleted = r->wr->kind == WRITE_DELETE;
-	char key[3 * STORE_NAME_MAX + 3];
 
 	r->wr->err = err;
 	r->wr->res = *res;
 	r->wr->done = 1;
-	if (notify)
-		snprintf(key, sizeof(key), "%s/%s/%s", NS(r), GROUP(r), DATA_ID(r));
-	/* Resume the writer first, so its answer is not queued behind the
-	 * watchers the notice is about to wake. r may be answered and freed from
-	 * here on, so nothing below touches it. */
+	/* r may be answered and freed once resumed, so nothing below touches it. */
 	MHD_resume_connection(r->conn);
-	if (notify) {
-		metrics_publish(s->m);
-		srv_notify_key(s, key, deleted);
-	}
 	/* Last: srv_stop waits for this count before it stops the daemon and
 	 * the watch thread. */
 	atomic_fetch_sub(&s->writes, 1);
+}
+
+/* The store's second look at content, inside the write's transaction, when a
+ * concurrent write changed the format it is to be committed as. */
+static hc_err check_in_tx(const char *format, const char *content, size_t len, char *detail,
+			  size_t cap)
+{
+	sbuf why = SBUF_INIT(cap > 0 ? cap - 1 : 0);
+	hc_err err = val_content(format, content, len, &why);
+
+	if (err && cap)
+		snprintf(detail, cap, "%s", why.len ? why.buf : hc_err_code(err));
+	sbuf_release(&why);
+	return err;
 }
 
 /*
@@ -275,7 +277,7 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	srv *s = r->s;
 	sbuf why = SBUF_INIT(1024);
 	const char *format = srv_arg(r, "format"), *inm = srv_header(r, "If-None-Match");
-	const char *check_format = format;
+	char check_format[STORE_FORMAT_MAX];
 	store_config *cur = NULL;
 	enum MHD_Result ret;
 	hc_err err;
@@ -284,32 +286,28 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 		return reply_written(r);
 	if (refused(r, &ret))
 		goto out;
-	if (r->body_too_big) {
-		ret = srv_reply_err(r, HC_ERR_TOO_BIG,
-				    "content is larger than the limit of %zu bytes (--max-content)",
-				    s->cfg.max_content);
+	if (format && !fmt_ok(format)) {
+		ret = srv_reply_err(r, HC_ERR_INVALID, "format '%.40s' is invalid: use %s", format,
+				    fmt_list());
 		goto out;
 	}
-	if (format && !val_format_ok(format)) {
-		ret = srv_reply_err(
-		    r, HC_ERR_INVALID,
-		    "format '%.40s' is invalid: use text, json, yaml, properties or xml", format);
-		goto out;
-	}
-	if (!check_format) {
-		/* Omitted format keeps the previous one, so validate against it. */
-		if (!store_get(s->st, NS(r), GROUP(r), DATA_ID(r), &cur))
-			check_format = cur->format;
-		else
-			check_format = "text";
-	}
-	err = val_content(check_format, r->body.buf, r->body.len, &why);
+	/* An omitted format keeps the current one, so validate against that; if
+	 * a concurrent write changes it before this one commits, the store
+	 * validates again inside the transaction (check_in_tx). */
+	if (!format && !store_get_key(s->st, &r->key, &cur))
+		snprintf(check_format, sizeof(check_format), "%s", cur->format);
+	else
+		snprintf(check_format, sizeof(check_format), "%s", format ? format : "text");
 	store_config_unref(cur);
+	err = val_content(check_format, r->body.buf, r->body.len, &why);
 	if (err) {
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
 	write_init(r);
+	memcpy(r->wr->checked_format, check_format, sizeof(check_format));
+	r->wr->w.checked_format = r->wr->checked_format;
+	r->wr->w.check = check_in_tx;
 	r->wr->w.content = r->body.buf;
 	r->wr->w.len = r->body.len;
 	r->wr->w.format = format;
@@ -344,12 +342,11 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 		return reply_written(r);
 	if (refused(r, &ret))
 		return ret;
-	doc = cJSON_ParseWithLength(r->body.buf, r->body.len);
+	doc = srv_json_body(r);
 	ver = cJSON_GetObjectItemCaseSensitive(doc, "version");
 	msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
-	if (r->body_too_big || !cJSON_IsObject(doc) || !cJSON_IsNumber(ver) ||
-	    ver->valuedouble < 1 || ver->valuedouble > 9e15 ||
-	    ver->valuedouble != (double)(int64_t)ver->valuedouble ||
+	if (!cJSON_IsObject(doc) || !cJSON_IsNumber(ver) || ver->valuedouble < 1 ||
+	    ver->valuedouble > 9e15 || ver->valuedouble != (double)(int64_t)ver->valuedouble ||
 	    (msg && !cJSON_IsString(msg))) {
 		ret = srv_reply_err(r, HC_ERR_INVALID,
 				    "body must be {\"version\": <positive integer>, \"message\": "
@@ -416,8 +413,7 @@ enum MHD_Result srv_h_history(srv_req *r)
 	err = store_history_list(r->s->st, NS(r), GROUP(r), DATA_ID(r), (page - 1) * size, size,
 				 &items, &n, &total);
 	if (err) {
-		ret = srv_reply_err(r, err, "config %s/%s/%s has no history", NS(r), GROUP(r),
-				    DATA_ID(r));
+		ret = srv_reply_err(r, err, "config %s has no history", r->key.s);
 		goto out;
 	}
 	page_open(&body, total, page, size);
@@ -447,16 +443,16 @@ enum MHD_Result srv_h_history_one(srv_req *r)
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
-	if (val_int(r->seg[7], &version) || version < 1) {
-		ret =
-		    srv_reply_err(r, HC_ERR_INVALID,
-				  "version '%.40s' is invalid: use a positive integer", r->seg[7]);
+	if (val_int(srv_param(r, "version"), &version) || version < 1) {
+		ret = srv_reply_err(r, HC_ERR_INVALID,
+				    "version '%.40s' is invalid: use a positive integer",
+				    srv_param(r, "version"));
 		goto out;
 	}
 	err = store_history_get(r->s->st, NS(r), GROUP(r), DATA_ID(r), version, &h);
 	if (err) {
-		ret = srv_reply_err(r, err, "version %" PRId64 " of %s/%s/%s not found", version,
-				    NS(r), GROUP(r), DATA_ID(r));
+		ret =
+		    srv_reply_err(r, err, "version %" PRId64 " of %s not found", version, r->key.s);
 		goto out;
 	}
 	json_history(&body, &h);

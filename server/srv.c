@@ -40,152 +40,132 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->conn_memory = 4096;
 }
 
-/* ---- routing ---- */
-
-static int seg_is(const srv_req *r, size_t i, const char *s)
-{
-	return i < r->nseg && !strcmp(r->seg[i], s);
-}
-
-/* Cuts the path into segments and picks the route. */
-static void route(srv_req *r)
-{
-	char *p = r->path_cut, *save = NULL, *tok;
-
-	r->nseg = 0;
-	/* An empty segment ("//", a trailing "/") matches no route. */
-	if (strstr(p, "//") || (strlen(p) > 1 && p[strlen(p) - 1] == '/'))
-		return;
-	for (tok = strtok_r(p, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-		if (r->nseg == SRV_MAX_SEGS)
-			return;
-		r->seg[r->nseg++] = tok;
-	}
-	if (r->nseg == 1 && seg_is(r, 0, "healthz"))
-		r->route = ROUTE_HEALTH;
-	else if (r->nseg == 1 && seg_is(r, 0, "metrics"))
-		r->route = ROUTE_METRICS;
-	if (r->nseg < 3 || !seg_is(r, 0, "api") || !seg_is(r, 1, "v1"))
-		return;
-	if (seg_is(r, 2, "namespaces"))
-		r->route = r->nseg == 3	  ? ROUTE_NAMESPACES
-			   : r->nseg == 4 ? ROUTE_NAMESPACE
-					  : ROUTE_NONE;
-	else if (seg_is(r, 2, "watch") && r->nseg == 3)
-		r->route = ROUTE_WATCH;
-	else if (seg_is(r, 2, "configs") && r->nseg == 3)
-		r->route = ROUTE_CONFIGS;
-	else if (seg_is(r, 2, "configs") && r->nseg == 6)
-		r->route = ROUTE_CONFIG;
-	else if (seg_is(r, 2, "configs") && r->nseg == 7 && seg_is(r, 6, "history"))
-		r->route = ROUTE_HISTORY;
-	else if (seg_is(r, 2, "configs") && r->nseg == 8 && seg_is(r, 6, "history"))
-		r->route = ROUTE_HISTORY_ONE;
-	else if (seg_is(r, 2, "configs") && r->nseg == 7 && seg_is(r, 6, "rollback"))
-		r->route = ROUTE_ROLLBACK;
-}
-
-static int is(const srv_req *r, const char *method)
-{
-	return !strcmp(r->method, method);
-}
-
-static int is_get(const srv_req *r)
-{
-	return is(r, "GET") || is(r, "HEAD");
-}
-
-static enum MHD_Result dispatch(srv_req *r)
-{
-	switch (r->route) {
-	case ROUTE_NONE:
-		return srv_reply_err(r, HC_ERR_NOT_FOUND, "no route for %s %.200s", r->method,
-				     r->path);
-	case ROUTE_HEALTH:
-		if (is_get(r))
-			return srv_h_health(r);
-		break;
-	case ROUTE_METRICS:
-		if (is_get(r))
-			return srv_h_metrics(r);
-		break;
-	case ROUTE_NAMESPACES:
-		if (is_get(r))
-			return srv_h_namespaces(r);
-		if (is(r, "POST"))
-			return srv_h_namespace_create(r);
-		break;
-	case ROUTE_NAMESPACE:
-		if (is(r, "DELETE"))
-			return srv_h_namespace_delete(r);
-		break;
-	case ROUTE_CONFIGS:
-		if (is_get(r))
-			return srv_h_configs_list(r);
-		break;
-	case ROUTE_CONFIG:
-		if (is_get(r))
-			return srv_h_config_get(r);
-		if (is(r, "PUT"))
-			return srv_h_config_put(r);
-		if (is(r, "DELETE"))
-			return srv_h_config_delete(r);
-		break;
-	case ROUTE_HISTORY:
-		if (is_get(r))
-			return srv_h_history(r);
-		break;
-	case ROUTE_HISTORY_ONE:
-		if (is_get(r))
-			return srv_h_history_one(r);
-		break;
-	case ROUTE_ROLLBACK:
-		if (is(r, "POST"))
-			return srv_h_rollback(r);
-		break;
-	case ROUTE_WATCH:
-		if (is(r, "POST"))
-			return srv_h_watch(r);
-		break;
-	}
-	return srv_reply_err(r, HC_ERR_METHOD, "%s is not allowed here", r->method);
-}
-
 /* ---- libmicrohttpd callbacks ---- */
 
-static srv_req *req_new(srv *s, struct MHD_Connection *conn, const char *url, const char *method)
+static unsigned method_bit(const char *m)
 {
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} methods[] = {{"GET", SRV_GET}, {"HEAD", SRV_HEAD},	 {"POST", SRV_POST},
+		       {"PUT", SRV_PUT}, {"DELETE", SRV_DELETE}, {"PATCH", SRV_PATCH}};
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (!strcmp(m, methods[i].name))
+			return methods[i].bit;
+	return 0;
+}
+
+/*
+ * The first callback of a request: libmicrohttpd's URI logger, which sees
+ * the request target as the client sent it, before any decoding. The request
+ * state is born here (libmicrohttpd hands what this returns to the access
+ * handler as *req_cls, and to the completion callback whatever happens).
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	srv *s = cls;
 	srv_req *r = xcalloc(1, sizeof(*r));
 
 	r->s = s;
 	r->conn = conn;
-	r->method = method;
-	r->path = xstrdup(url);
-	r->path_cut = xstrdup(url);
+	r->path = xmemdupz(uri, strcspn(uri, "?"));
 	r->start_us = clock_mono_us();
 	r->want_version = -1;
 	sbuf_init(&r->labels, 4096);
-	route(r);
-	if (r->route == ROUTE_CONFIG && is(r, "PUT"))
-		sbuf_init(&r->body, s->cfg.max_content);
-	else if (r->route == ROUTE_WATCH)
-		sbuf_init(&r->body, SRV_WATCH_BODY);
-	else
-		sbuf_init(&r->body, SRV_SMALL_BODY);
+	sbuf_init(&r->body, SRV_SMALL_BODY);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
+}
+
+/* The access handler's first call: the method is known, so the route is. */
+static void req_start(srv_req *r, const char *method)
+{
+	r->method = method;
+	r->method_bit = method_bit(method);
+	srv_route_request(r);
+	if (!r->route)
+		return;
+	if (r->route->body == SRV_BODY_CONTENT)
+		sbuf_init(&r->body, r->s->cfg.max_content);
+	else if (r->route->body == SRV_BODY_WATCH)
+		sbuf_init(&r->body, SRV_WATCH_BODY);
+}
+
+/* 1 when a query argument holds a NUL byte (a decoded %00): refused for
+ * every route, so no name read from the query can be cut short. */
+static enum MHD_Result arg_has_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+				   size_t key_size, const char *value, size_t value_size)
+{
+	int *bad = cls;
+
+	(void)kind;
+	if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+		*bad = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* 413 for a body over its route's cap, whichever route: never a shape error. */
+static enum MHD_Result reply_too_big(srv_req *r)
+{
+	switch (r->route->body) {
+	case SRV_BODY_CONTENT:
+		return srv_reply_err(
+		    r, HC_ERR_TOO_BIG,
+		    "content is larger than the limit of %zu bytes (--max-content)",
+		    r->s->cfg.max_content);
+	case SRV_BODY_WATCH:
+		return srv_reply_err(r, HC_ERR_TOO_BIG, "watch body is larger than %d bytes",
+				     SRV_WATCH_BODY);
+	case SRV_BODY_SMALL:
+		break;
+	}
+	return srv_reply_err(r, HC_ERR_TOO_BIG, "the request body is larger than %d bytes",
+			     SRV_SMALL_BODY);
+}
+
+static enum MHD_Result dispatch(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+	enum MHD_Result ret;
+	int bad_arg = 0;
+	hc_err err;
+
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, arg_has_nul, &bad_arg);
+	if (r->path_err || bad_arg) {
+		ret = srv_reply_err(
+		    r, HC_ERR_INVALID,
+		    "the request target %.200s has a malformed %%-escape or a NUL byte", r->path);
+	} else if (!r->route && r->allowed) {
+		ret = srv_reply_err(r, HC_ERR_METHOD, "%s is not allowed here", r->method);
+	} else if (!r->route) {
+		ret = srv_reply_err(r, HC_ERR_NOT_FOUND, "no route for %s %.200s", r->method,
+				    r->path);
+	} else if ((err = srv_authorize(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+	} else if (r->body_too_big) {
+		ret = reply_too_big(r);
+	} else {
+		ret = r->route->handler(r);
+	}
+	sbuf_release(&why);
+	return ret;
 }
 
 static void req_free(srv_req *r)
 {
 	srv_watch_free_items(r);
+	srv_params_free(r);
+	cfgkey_release(&r->key);
 	sbuf_release(&r->body);
 	sbuf_release(&r->labels);
 	free(r->instance);
 	if (r->wr)
 		free(r->wr->message);
 	free(r->wr);
-	free(r->path_cut);
 	free(r->path);
 	free(r);
 }
@@ -197,8 +177,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	srv_req *r = *req_cls;
 
 	(void)version;
-	if (!r) {
-		*req_cls = req_new(cls, conn, url, method);
+	if (!r) /* the URI logger always runs first; this is only a safety net */
+		*req_cls = r = on_uri(cls, url, conn);
+	if (!r->method) {
+		req_start(r, method);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -425,6 +407,10 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	sbuf_addf(&dbpath, "%s/hotconf.db", cfg->data_dir);
 	if ((err = store_open(dbpath.buf, &s->st)))
 		goto fail;
+	/* The feed's subscribers: cached responses go stale first, then the
+	 * watchers are woken; both hear of every change, whatever caused it. */
+	store_subscribe(s->st, respcache_on_change, s->cache);
+	store_subscribe(s->st, srv_on_change, s);
 	if ((err = srv_timer_start(s)))
 		goto fail;
 	rc = pthread_create(&s->prune_thread, NULL, prune_main, s);
@@ -447,6 +433,7 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_END);
 	/* clang-format on */

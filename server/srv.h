@@ -1,8 +1,9 @@
 /*
- * srv: the hotconf HTTP server. It owns the store, the watch hub, the
- * libmicrohttpd daemon and two helper threads (watch deadlines, history
- * pruning). main.c parses flags into an srv_config, starts a server, waits for
- * a signal and stops it.
+ * srv: the hotconf HTTP server. It owns the store (with its writer thread),
+ * the watch hub, the libmicrohttpd daemon and two helper threads (the watch
+ * thread, which wakes and expires held watches, and the history pruner).
+ * main.c parses flags into an srv_config, starts a server, waits for a signal
+ * and stops it. docs/architecture.md draws the whole.
  *
  * Threading: srv_start and srv_stop are called from one thread (main).
  */
@@ -30,6 +31,7 @@ typedef struct srv_config {
 	size_t conn_memory;		   /* bytes of memory per connection */
 	val_cidr trusted[SRV_MAX_TRUSTED]; /* peers whose X-Forwarded-For is believed */
 	size_t ntrusted;
+	int test_faults; /* POST /api/v1/debug/faults arms the store's fault hook */
 } srv_config;
 
 typedef struct srv srv;

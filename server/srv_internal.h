@@ -1,14 +1,15 @@
 /*
  * srv_internal.h: what the server's files share: the server struct, the
- * per-request state, reply helpers and the route handlers. Not for other
- * modules.
+ * route table's types, the per-request state, reply helpers and the route
+ * handlers. Not for other modules.
  *
  * Threading: libmicrohttpd worker threads run handlers for different
  * requests at once. s->mu guards the watch hub, `stopping`, and every
- * suspend and resume of a held watch, as ../shared/README.md requires. A
- * write is suspended before it is queued to the store, so the store's
- * callback always resumes a suspended connection and needs no lock. The
- * store, metrics and response cache are safe from any thread on their own.
+ * suspend and resume of a held watch (libmicrohttpd 0.9.75 needs a suspend
+ * and its resume serialised; see docs/architecture.md). A write is suspended
+ * before it is queued to the store, so the store's callback always resumes a
+ * suspended connection and needs no lock. The store, metrics and response
+ * cache are safe from any thread on their own. Lock order: docs/architecture.md.
  */
 #ifndef HC_SRV_INTERNAL_H
 #define HC_SRV_INTERNAL_H
@@ -17,13 +18,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "cfgkey.h"
 #include "metrics.h"
 #include "sbuf.h"
 #include "srv.h"
 #include "store.h"
 #include "watch.h"
 
-#define SRV_MAX_SEGS 10
 #define SRV_SMALL_BODY (64 * 1024)
 #define SRV_WATCH_BODY (8 * 1024 * 1024)
 #define SRV_WATCH_MAX_KEYS 10000
@@ -61,26 +62,69 @@ struct srv {
 	int prune_started;
 };
 
-typedef enum srv_route {
-	ROUTE_NONE,
-	ROUTE_HEALTH,
-	ROUTE_METRICS,
-	ROUTE_NAMESPACES,
-	ROUTE_NAMESPACE,
-	ROUTE_CONFIGS,
-	ROUTE_CONFIG,
-	ROUTE_HISTORY,
-	ROUTE_HISTORY_ONE,
-	ROUTE_ROLLBACK,
-	ROUTE_WATCH,
+/* HTTP methods, as bits, so one route can allow several. */
+typedef enum srv_method {
+	SRV_GET = 1 << 0,
+	SRV_HEAD = 1 << 1,
+	SRV_POST = 1 << 2,
+	SRV_PUT = 1 << 3,
+	SRV_DELETE = 1 << 4,
+	SRV_PATCH = 1 << 5,
+} srv_method;
+
+/* How large a request body a route accepts. */
+typedef enum srv_body_cap {
+	SRV_BODY_SMALL,	  /* SRV_SMALL_BODY: JSON documents */
+	SRV_BODY_CONTENT, /* --max-content: a config's content */
+	SRV_BODY_WATCH,	  /* SRV_WATCH_BODY: a many-config watch */
+} srv_body_cap;
+
+/*
+ * Who may call a route: the object a permission is checked on, and the
+ * action. srv_authorize() enforces it, in one place, before any handler runs;
+ * a route cannot be added to the table without saying both.
+ */
+typedef enum srv_scope {
+	SRV_SCOPE_OPEN = 1, /* anyone, without a credential (health) */
+	SRV_SCOPE_METRICS,  /* metrics: open only when the operator says so */
+	SRV_SCOPE_NS,	    /* the namespace named by the path's {ns} */
+	SRV_SCOPE_NS_EACH,  /* namespaces named in the query or body: the handler asks
+			     * srv_allowed() for each one */
+	SRV_SCOPE_GLOBAL,   /* not tied to a namespace */
+} srv_scope;
+
+typedef enum srv_action {
+	SRV_ACT_READ = 1, /* read, watch, list, history */
+	SRV_ACT_WRITE,	  /* publish, delete, rollback */
+	SRV_ACT_OWN,	  /* change who may do what in a namespace */
+	SRV_ACT_ADMIN,	  /* the whole server */
+} srv_action;
+
+typedef struct srv_req srv_req;
+typedef enum MHD_Result (*srv_handler)(srv_req *r);
+
+/* One row of the route table (router.c). */
+typedef struct srv_route {
+	const char *pattern; /* "/api/v1/configs/{ns}/{group}/{dataId}"; a last
+			      * segment "{*name}" takes the rest of the path */
+	unsigned methods;    /* srv_method bits; HEAD goes with GET */
+	srv_handler handler;
+	srv_body_cap body;
+	srv_scope scope;
+	srv_action action;
 } srv_route;
+
+/* The route table and its length, for tests and `hotconf routes`. */
+const srv_route *srv_routes(size_t *n);
+/* "GET, HEAD, PUT" for a set of method bits, into out[64]. */
+void srv_methods_str(unsigned methods, char out[64]);
+
+#define SRV_MAX_PARAMS 8
 
 /* One watched config of a request (a single GET watch has one). */
 typedef struct srv_watch_item {
-	char *key;	  /* "ns/group/dataId", owned */
-	char md5[33];	  /* the client's copy; "" when it has none */
-	size_t ns_len;	  /* key[0..ns_len) is the namespace */
-	size_t group_len; /* then '/', the group, '/', the dataId */
+	cfgkey key;
+	char md5[33]; /* the client's copy; "" when it has none */
 } srv_watch_item;
 
 typedef enum srv_write_kind { WRITE_PUBLISH, WRITE_DELETE, WRITE_ROLLBACK } srv_write_kind;
@@ -90,6 +134,7 @@ typedef enum srv_write_kind { WRITE_PUBLISH, WRITE_DELETE, WRITE_ROLLBACK } srv_
 typedef struct srv_write {
 	store_write w; /* what was queued; its pointers live as long as the request */
 	char if_match[33];
+	char checked_format[STORE_FORMAT_MAX];
 	char *message; /* owned copy, when the body held it */
 	srv_write_kind kind;
 	int done;
@@ -98,25 +143,31 @@ typedef struct srv_write {
 } srv_write;
 
 /*
- * Per-request state, in *req_cls: allocated on the first callback, freed in
- * the completion callback and nowhere else.
+ * Per-request state, in *req_cls: allocated by the first callback
+ * libmicrohttpd makes for a request (the URI logger, which sees the raw
+ * request target), freed in the completion callback and nowhere else.
  */
-typedef struct srv_req {
+struct srv_req {
 	srv *s;
 	struct MHD_Connection *conn;
-	const char *method; /* borrowed from libmicrohttpd for the request */
-	char *path;	    /* the URL path, for messages and logs */
-	char *path_cut;	    /* a copy cut into seg[] */
-	char *seg[SRV_MAX_SEGS];
-	size_t nseg;
-	srv_route route;
+	const char *method; /* borrowed from libmicrohttpd; NULL until the access handler */
+	unsigned method_bit;
+	char *path;		/* the raw (still percent-encoded) path, for messages and logs */
+	const srv_route *route; /* NULL: no route matched */
+	unsigned allowed;	/* methods the path's routes allow (for 405 and Allow) */
+	hc_err path_err;	/* a malformed path: answered 400 */
+	size_t nparams;
+	const char *param_name[SRV_MAX_PARAMS]; /* borrowed from the route table */
+	char *param[SRV_MAX_PARAMS];		/* decoded, owned */
+	cfgkey key; /* the config of a /configs/{ns}/{group}/{dataId}... route */
 	sbuf body;
 	int body_too_big;
 	uint64_t start_us;
 	unsigned status; /* of the queued response, 0 until then */
 	int was_held;
 
-	/* Who is asking: peer or forwarded address, and what it says of itself. */
+	/* Who is asking: peer or forwarded address, and what it says of itself
+	 * (parsed and checked now; gray rules and the listeners view read them). */
 	char ip[64];
 	char *instance;
 	sbuf labels;
@@ -133,7 +184,21 @@ typedef struct srv_req {
 
 	/* A write in progress; NULL for other requests (it is large). */
 	struct srv_write *wr;
-} srv_req;
+};
+
+/* Matches r->path and r->method_bit against the table: fills r->route (or
+ * leaves it NULL), r->allowed and the params; a malformed path sets
+ * r->path_err. */
+void srv_route_request(srv_req *r);
+/* The decoded path parameter called name, or NULL. */
+const char *srv_param(const srv_req *r, const char *name);
+/* Frees the parameters (at the end of a request). */
+void srv_params_free(srv_req *r);
+/* HC_OK when the caller may use r->route; else the error to answer with and
+ * a message in why. The one place permissions are enforced. */
+hc_err srv_authorize(srv_req *r, sbuf *why);
+/* For SRV_SCOPE_NS_EACH routes: may the caller do action in namespace ns? */
+int srv_allowed(srv_req *r, const char *ns, srv_action action);
 
 /* Replies; each queues a response, records its status and returns the
  * result for the access handler. body is taken over (left empty). */
@@ -160,13 +225,18 @@ hc_err srv_paging(srv_req *r, int64_t *page, int64_t *size, sbuf *why);
 /* Reads the caller's identity headers into r (400 on malformed labels). */
 hc_err srv_caller(srv_req *r, sbuf *why);
 
+/* The request body parsed as JSON, or NULL when it is too big, is not JSON,
+ * or holds a NUL in a string (raw or \u0000: no name may, and a C string
+ * would be cut short at it). The caller cJSON_Delete()s it. */
+struct cJSON *srv_json_body(srv_req *r);
+
 /* JSON pieces shared by handlers. */
 void srv_json_time(sbuf *out, const char *key, int64_t ms);
 void srv_json_config_meta(sbuf *out, const store_config *c);
 
-/* Wakes the watchers of a config ("ns/group/dataId") after a committed
- * change (deleted: the change removed it, so its cached response goes too). */
-void srv_notify_key(srv *s, const char *key, int deleted);
+/* The store's change feed, as the server hears it: queues the wake-up of the
+ * config's watchers for the watch thread (watchreq.c). Writer thread. */
+void srv_on_change(void *ctx, const store_change *ch);
 
 /* Handlers, one per route; called on the final callback of a request. */
 enum MHD_Result srv_h_config_get(srv_req *r);
@@ -182,8 +252,9 @@ enum MHD_Result srv_h_namespace_create(srv_req *r);
 enum MHD_Result srv_h_namespace_delete(srv_req *r);
 enum MHD_Result srv_h_health(srv_req *r);
 enum MHD_Result srv_h_metrics(srv_req *r);
+enum MHD_Result srv_h_debug_faults(srv_req *r);
 
-/* Watch plumbing (watchreq.c). srv_watch_decide runs with s->mu held when the
+/* Watch plumbing (watchreq.c). srv_watch_hold runs with s->mu held when the
  * request may block: it either holds the request (returns 1) or leaves it. */
 void srv_watch_free_items(srv_req *r);
 int srv_watch_hold(srv_req *r);

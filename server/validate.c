@@ -231,34 +231,6 @@ int val_etag_first(const char *header, char out[33])
 	return etag_each(header, etag_copy, out);
 }
 
-static const char *const formats[][2] = {
-    {"text", "text/plain; charset=utf-8"},
-    {"json", "application/json"},
-    {"yaml", "application/yaml"},
-    {"properties", "text/plain; charset=utf-8"},
-    {"xml", "application/xml"},
-};
-
-int val_format_ok(const char *format)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-		if (!strcmp(format, formats[i][0]))
-			return 1;
-	return 0;
-}
-
-const char *val_format_mime(const char *format)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-		if (!strcmp(format, formats[i][0]))
-			return formats[i][1];
-	return "application/octet-stream";
-}
-
 /* 1-based line and column of offset off in data. */
 static void line_col(const char *data, size_t off, unsigned long *line, unsigned long *col)
 {

@@ -46,10 +46,6 @@ int val_etag_match(const char *header, const char *md5, int any_ok);
 /* Copies the first md5 of an ETag list into out[33]; 0 when there is none. */
 int val_etag_first(const char *header, char out[33]);
 
-/* 1 for text, json, yaml, properties, xml. */
-int val_format_ok(const char *format);
-/* The Content-Type for a format. */
-const char *val_format_mime(const char *format);
 /* Validates json and yaml content; other formats always pass. On failure
  * HC_ERR_INVALID and *why says "invalid <format> at line L, column C: ...". */
 hc_err val_content(const char *format, const char *data, size_t len, sbuf *why);

@@ -3,10 +3,15 @@
  * copy current is registered in the watch hub and its connection suspended,
  * both under s->mu; the hub's callback (run by the watch thread after a
  * change or at a deadline, or by shutdown, all under s->mu) resumes it
- * exactly once, and
- * libmicrohttpd then calls the handler again, which answers from the current
- * state. Suspended connections never time out in libmicrohttpd, so every
- * waiter has a deadline; the watch thread here expires them.
+ * exactly once, and libmicrohttpd then calls the handler again, which
+ * answers from the current state. Suspended connections never time out in
+ * libmicrohttpd, so every waiter has a deadline; the watch thread here
+ * expires them.
+ *
+ * Changes reach the watch thread from the store's change feed
+ * (srv_on_change, on the store's writer thread): each change that can alter
+ * an answer queues a notice, and the last change of a commit wakes the watch
+ * thread, which then wakes the watchers of every noticed config in one pass.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,7 +22,6 @@
 
 #include "clock.h"
 #include "hc_log.h"
-#include "respcache.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
 
@@ -26,7 +30,7 @@ void srv_watch_free_items(srv_req *r)
 	size_t i;
 
 	for (i = 0; i < r->nitems; i++)
-		free(r->items[i].key);
+		cfgkey_release(&r->items[i].key);
 	free(r->items);
 	r->items = NULL;
 	r->nitems = 0;
@@ -61,7 +65,7 @@ int srv_watch_hold(srv_req *r)
 	hc_err err;
 
 	for (i = 0; i < r->nitems; i++)
-		keys[i] = r->items[i].key;
+		keys[i] = r->items[i].key.s;
 	err = watch_add(s->hub, keys, r->nitems, r->deadline_ms, on_watch_event, r, &r->waiter);
 	if (keys != stack_keys)
 		free(keys);
@@ -86,22 +90,33 @@ struct srv_notice {
 	char key[];
 };
 
-void srv_notify_key(srv *s, const char *key, int deleted)
+void srv_on_change(void *ctx, const store_change *ch)
 {
-	size_t len = strlen(key) + 1;
-	struct srv_notice *n = xmalloc(sizeof(*n) + len);
+	srv *s = ctx;
+	struct srv_notice *n = NULL;
 
-	if (deleted)
-		respcache_drop(s->cache, key);
-	n->next = NULL;
-	memcpy(n->key, key, len);
-	/* The watch thread resumes the watchers, so the publisher's reply does
-	 * not wait for thousands of resumes. The index already holds the change,
-	 * so a watch that arrives before the notice is handled sees it anyway. */
+	/* A metadata-only change leaves every watcher's answer as it was: it
+	 * wakes nobody, rather than every watcher re-checking and re-parking. */
+	if (ch->kind != STORE_CHANGE_META) {
+		metrics_publish(s->m);
+		n = xmalloc(sizeof(*n) + ch->key->len + 1);
+		n->next = NULL;
+		memcpy(n->key, ch->key->s, ch->key->len + 1);
+	}
+	if (!n && !ch->batch_end)
+		return;
+	/* The watch thread resumes the watchers, so no writer waits for
+	 * thousands of resumes. The index already holds the whole commit, so a
+	 * watch that arrives before the notice is handled sees it anyway; the
+	 * thread is woken once per commit, so it wakes all of a commit's
+	 * watchers in one pass. */
 	pthread_mutex_lock(&s->notice_mu);
-	*s->notices_tail = n;
-	s->notices_tail = &n->next;
-	pthread_cond_signal(&s->notice_cond);
+	if (n) {
+		*s->notices_tail = n;
+		s->notices_tail = &n->next;
+	}
+	if (ch->batch_end && s->notices)
+		pthread_cond_signal(&s->notice_cond);
 	pthread_mutex_unlock(&s->notice_mu);
 }
 
@@ -136,6 +151,7 @@ static void *timer_main(void *arg)
 	srv *s = arg;
 	struct srv_notice *batch;
 	uint64_t now, next;
+	size_t expired;
 
 	pthread_mutex_lock(&s->notice_mu);
 	while (!s->timer_stop) {
@@ -147,9 +163,11 @@ static void *timer_main(void *arg)
 
 		run_notices(s, batch);
 		pthread_mutex_lock(&s->mu);
-		watch_expire(s->hub, clock_mono_ms());
+		expired = watch_expire(s->hub, clock_mono_ms());
 		next = watch_next_deadline(s->hub);
 		pthread_mutex_unlock(&s->mu);
+		if (expired)
+			metrics_expired(s->m, expired);
 
 		pthread_mutex_lock(&s->notice_mu);
 		if (next < s->timer_at)
@@ -211,7 +229,7 @@ static const char *member(const cJSON *o, const char *name, const char *def)
 /* Parses {"configs":[{namespace, group, dataId, md5}]} into r->items. */
 static hc_err parse_watch_body(srv_req *r, sbuf *why)
 {
-	cJSON *doc = cJSON_ParseWithLength(r->body.buf, r->body.len), *list, *e;
+	cJSON *doc = srv_json_body(r), *list, *e;
 	hc_err err = HC_ERR_INVALID;
 	size_t n, i = 0;
 
@@ -233,7 +251,6 @@ static hc_err parse_watch_body(srv_req *r, sbuf *why)
 		const char *ns = member(e, "namespace", "public");
 		const char *group = member(e, "group", "DEFAULT_GROUP");
 		const char *id = member(e, "dataId", NULL), *md5 = member(e, "md5", "");
-		sbuf key = SBUF_INIT(SBUF_NOMAX);
 
 		if (!cJSON_IsObject(e) || !ns || !group || !id || !md5 || strlen(md5) > 32) {
 			sbuf_addf(why,
@@ -245,11 +262,10 @@ static hc_err parse_watch_body(srv_req *r, sbuf *why)
 		if ((err = val_name("namespace", ns, why)) ||
 		    (err = val_name("group", group, why)) || (err = val_name("dataId", id, why)))
 			goto fail;
+		err = cfgkey_init(&r->items[i].key, ns, group, id);
+		if (err)
+			goto fail;
 		err = HC_ERR_INVALID;
-		sbuf_addf(&key, "%s/%s/%s", ns, group, id);
-		r->items[i].key = sbuf_detach(&key, NULL);
-		r->items[i].ns_len = strlen(ns);
-		r->items[i].group_len = strlen(group);
 		memcpy(r->items[i].md5, md5, strlen(md5) + 1);
 		r->nitems = ++i;
 	}
@@ -266,22 +282,15 @@ static size_t collect_changed(srv_req *r, sbuf *out)
 
 	for (i = 0; i < r->nitems; i++) {
 		const srv_watch_item *it = &r->items[i];
-		const char *group = it->key + it->ns_len + 1;
-		const char *id = group + it->group_len + 1;
 		char md5[33] = "";
 		int64_t version = 0;
 
-		if (store_peek(r->s->st, it->key, md5, &version))
+		if (store_peek(r->s->st, &it->key, md5, &version))
 			md5[0] = '\0';
 		if (!strcmp(md5, it->md5))
 			continue;
-		sbuf_addstr(out, n++ ? "," : "{\"changed\":[");
-		sbuf_addstr(out, "{\"namespace\":");
-		sbuf_add_json_str(out, it->key, it->ns_len);
-		sbuf_addstr(out, ",\"group\":");
-		sbuf_add_json_str(out, group, it->group_len);
-		sbuf_addstr(out, ",\"dataId\":");
-		sbuf_add_json_str(out, id, strlen(id));
+		sbuf_addstr(out, n++ ? ",{" : "{\"changed\":[{");
+		cfgkey_json(&it->key, out);
 		sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64 "}", md5, version);
 	}
 	if (n)
@@ -301,11 +310,6 @@ enum MHD_Result srv_h_watch(srv_req *r)
 	hc_err err;
 
 	if (!r->watch_ready) {
-		if (r->body_too_big) {
-			ret = srv_reply_err(r, HC_ERR_TOO_BIG, "watch body is larger than %d bytes",
-					    SRV_WATCH_BODY);
-			goto out;
-		}
 		if ((err = srv_caller(r, &why)) ||
 		    (wait && (err = val_duration(wait, &wait_ms, &why))) ||
 		    (err = parse_watch_body(r, &why))) {

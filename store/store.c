@@ -28,7 +28,10 @@ extern const hc_embedded hc_migrations[];
 
 hc_err st_sqlerr(store *st, int rc, const char *what)
 {
-	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+	/* The connection's message belongs to this failure unless the fault
+	 * hook made it up. */
+	const char *msg = st && st->db && sqlite3_errcode(st->db) == rc ? sqlite3_errmsg(st->db)
+									: sqlite3_errstr(rc);
 	hc_err err;
 
 	switch (rc & 0xff) {
@@ -46,6 +49,12 @@ hc_err st_sqlerr(store *st, int rc, const char *what)
 	case SQLITE_TOOBIG:
 		err = HC_ERR_TOO_BIG;
 		break;
+	case SQLITE_FULL:
+		err = HC_ERR_NO_SPACE;
+		break;
+	case SQLITE_READONLY:
+		err = HC_ERR_READ_ONLY;
+		break;
 	case SQLITE_ERROR:
 	case SQLITE_INTERNAL:
 	case SQLITE_MISUSE:
@@ -56,7 +65,7 @@ hc_err st_sqlerr(store *st, int rc, const char *what)
 		err = HC_ERR_INTERNAL;
 		break;
 	default:
-		/* IOERR, FULL, CORRUPT, NOTADB, CANTOPEN, READONLY, PERM, NOMEM... */
+		/* IOERR, CORRUPT, NOTADB, CANTOPEN, PERM, NOMEM... */
 		err = HC_ERR_IO;
 		break;
 	}
@@ -66,36 +75,7 @@ hc_err st_sqlerr(store *st, int rc, const char *what)
 
 int st_name_ok(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-
-	return n > 0 && n <= STORE_NAME_MAX && !memchr(name, '/', n);
-}
-
-void st_key_init(st_key *k, const char *ns, const char *group, const char *data_id)
-{
-	size_t a = strlen(ns), b = strlen(group), c = strlen(data_id);
-	char *p;
-
-	k->len = a + b + c + 2;
-	k->heap = NULL;
-	p = k->small;
-	if (k->len >= sizeof(k->small))
-		p = k->heap = xmalloc(k->len + 1);
-	memcpy(p, ns, a);
-	p[a] = '/';
-	memcpy(p + a + 1, group, b);
-	p[a + 1 + b] = '/';
-	memcpy(p + a + b + 2, data_id, c);
-	p[k->len] = '\0';
-	k->s = p;
-}
-
-void st_key_release(st_key *k)
-{
-	free(k->heap);
-	k->heap = NULL;
-	k->s = NULL;
-	k->len = 0;
+	return name && cfgkey_name_ok(name, strnlen(name, CFGKEY_NAME_MAX + 1));
 }
 
 /* ---- statements ---- */
@@ -125,7 +105,10 @@ void st_done(sqlite3_stmt *s)
 
 hc_err st_step(store *st, sqlite3_stmt *s, int *row)
 {
-	int rc = sqlite3_step(s);
+	int rc = st_fault_check(st, s);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
 
 	*row = rc == SQLITE_ROW;
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
@@ -135,8 +118,11 @@ hc_err st_step(store *st, sqlite3_stmt *s, int *row)
 
 hc_err st_run(store *st, sqlite3_stmt *s)
 {
-	int rc = sqlite3_step(s);
+	int rc = st_fault_check(st, s);
 	hc_err err = HC_OK;
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
 
 	if (rc != SQLITE_DONE)
 		err = st_sqlerr(st, rc == SQLITE_ROW ? SQLITE_MISUSE : rc, sqlite3_sql(s));
@@ -173,13 +159,16 @@ void st_bind_int(sqlite3_stmt *s, int i, int64_t v, int *rc)
 		*rc = sqlite3_bind_int64(s, i, v);
 }
 
-int st_bind_key(sqlite3_stmt *s, const char *ns, const char *group, const char *data_id)
+int st_bind_key(sqlite3_stmt *s, const cfgkey *key)
 {
-	int rc = SQLITE_OK;
+	int rc = sqlite3_bind_text(s, 1, cfgkey_ns(key), (int)cfgkey_ns_len(key), SQLITE_STATIC);
 
-	st_bind_text(s, 1, ns, &rc);
-	st_bind_text(s, 2, group, &rc);
-	st_bind_text(s, 3, data_id, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(s, 2, cfgkey_group(key), (int)cfgkey_group_len(key),
+				       SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(s, 3, cfgkey_data_id(key), (int)cfgkey_data_id_len(key),
+				       SQLITE_STATIC);
 	return rc;
 }
 
@@ -314,52 +303,60 @@ const char *store_op_name(store_op op)
 	return "publish";
 }
 
-store_config *st_index_ref(store *st, const char *key, size_t klen)
+store_config *st_index_ref(store *st, const cfgkey *key)
 {
 	store_config *c;
 
 	pthread_mutex_lock(&st->index_lock);
-	c = hmap_get(st->index, key, klen);
+	c = hmap_get(st->index, key->s, key->len);
 	if (c)
 		store_config_ref(c);
 	pthread_mutex_unlock(&st->index_lock);
 	return c;
 }
 
-void st_index_set(store *st, const char *key, size_t klen, store_config *c, int64_t revision)
+void st_index_set(store *st, const cfgkey *key, store_config *c, int64_t revision)
 {
 	store_config *old;
 
 	pthread_mutex_lock(&st->index_lock);
-	old = c ? hmap_put(st->index, key, klen, c) : hmap_del(st->index, key, klen);
-	st->revision = revision;
+	old = c ? hmap_put(st->index, key->s, key->len, c) : hmap_del(st->index, key->s, key->len);
+	/* A metadata-only change keeps the revision it found. */
+	if (revision > st->revision)
+		st->revision = revision;
 	pthread_mutex_unlock(&st->index_lock);
 	/* Readers may still hold the old snapshot; the last of them frees it. */
 	store_config_unref(old);
 }
 
-hc_err store_get(store *st, const char *ns, const char *group, const char *data_id,
-		 store_config **out)
+hc_err store_get_key(store *st, const cfgkey *key, store_config **out)
 {
-	st_key k;
-
-	*out = NULL;
-	/* A name with '/' could alias another key; no stored config has one. */
-	if (!st_name_ok(ns) || !st_name_ok(group) || !st_name_ok(data_id))
-		return HC_ERR_NOT_FOUND;
-	st_key_init(&k, ns, group, data_id);
-	*out = st_index_ref(st, k.s, k.len);
-	st_key_release(&k);
+	*out = st_index_ref(st, key);
 	return *out ? HC_OK : HC_ERR_NOT_FOUND;
 }
 
-hc_err store_peek(store *st, const char *key, char md5[33], int64_t *version)
+hc_err store_get(store *st, const char *ns, const char *group, const char *data_id,
+		 store_config **out)
+{
+	cfgkey k;
+	hc_err err;
+
+	*out = NULL;
+	/* A name no config can have could alias another key: it finds nothing. */
+	if (cfgkey_init(&k, ns, group, data_id))
+		return HC_ERR_NOT_FOUND;
+	err = store_get_key(st, &k, out);
+	cfgkey_release(&k);
+	return err;
+}
+
+hc_err store_peek(store *st, const cfgkey *key, char md5[33], int64_t *version)
 {
 	store_config *c;
 	hc_err err = HC_ERR_NOT_FOUND;
 
 	pthread_mutex_lock(&st->index_lock);
-	c = hmap_get(st->index, key, strlen(key));
+	c = hmap_get(st->index, key->s, key->len);
 	if (c) {
 		if (md5)
 			memcpy(md5, c->md5, sizeof(c->md5));
@@ -548,7 +545,7 @@ static hc_err load_index(store *st)
 	static const char sql[] = "SELECT " ST_CONFIG_COLS ", content FROM configs";
 	sqlite3_stmt *s = NULL;
 	store_config *c;
-	st_key k;
+	cfgkey k;
 	hc_err err;
 	int rc;
 
@@ -559,10 +556,17 @@ static hc_err load_index(store *st)
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		c = st_config_from_row(s, 1);
-		st_key_init(&k, c->ns, c->group, c->data_id);
+		if (cfgkey_init(&k, c->ns, c->group, c->data_id)) {
+			/* Written by a hotconf whose name rules were looser: keep
+			 * it in the database, readable by SQL, but out of reach. */
+			hc_log("config %s/%s/%s has a name hotconf no longer accepts; skipped",
+			       c->ns, c->group, c->data_id);
+			store_config_unref(c);
+			continue;
+		}
 		/* The primary key makes keys unique, so nothing is replaced. */
 		store_config_unref(hmap_put(st->index, k.s, k.len, c));
-		st_key_release(&k);
+		cfgkey_release(&k);
 	}
 	if (rc != SQLITE_DONE) {
 		err = st_sqlerr(st, rc, sql);
@@ -602,7 +606,10 @@ hc_err store_open(const char *path, store **out)
 	pthread_cond_init(&st->q_done, NULL);
 	st->q_ok = 1;
 	st->q_tail = &st->q_head;
-	st->pending = hmap_new();
+	pthread_mutex_init(&st->feed_lock, NULL);
+	pthread_mutex_init(&st->fault_lock, NULL);
+	st->feed_ok = 1;
+	st->fault.point = -1;
 	rc = sqlite3_open_v2(
 	    path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -667,7 +674,11 @@ void store_close(store *st)
 		hmap_foreach(st->index, unref_entry, NULL);
 		hmap_free(st->index);
 	}
-	hmap_free(st->pending); /* empty: every batch clears it */
+	if (st->feed_ok) {
+		free(st->subs);
+		pthread_mutex_destroy(&st->feed_lock);
+		pthread_mutex_destroy(&st->fault_lock);
+	}
 	if (st->q_ok) {
 		pthread_cond_destroy(&st->q_work);
 		pthread_cond_destroy(&st->q_done);

@@ -2,17 +2,20 @@
  * store: durable, versioned config storage on SQLite, with an in-memory index
  * of every current config so reads and watch checks never run SQL.
  *
- * A config is identified by (namespace, group, dataId); its key is the string
- * "ns/group/dataId" (names never contain '/'). Every change (publish, delete,
- * rollback) commits to SQLite first (WAL, synchronous=FULL), appending a
- * history entry and bumping the server-wide revision, and only then replaces
- * the config's snapshot in the index. A function that returns HC_OK for a
- * write has made the write durable.
+ * A config is identified by a cfgkey (namespace, group, dataId). Every change
+ * (publish, delete, rollback) is decided and committed inside one SQLite
+ * transaction (WAL, synchronous=FULL): the preconditions, the no-op check,
+ * the next version and the server-wide revision are read from the database
+ * there, never from memory. Only after the COMMIT does the change replace the
+ * config's snapshot in the index, and then the store announces it on its
+ * change feed (store_subscribe): whatever caused a change, its subscribers
+ * hear of it. A function that returns HC_OK for a write has made it durable.
  *
  * Threading: a store handle may be used from any number of threads at once.
  * Writes run on the store's own writer thread, in batches that share one
  * commit; SQL reads share the one connection under an internal mutex; index
  * lookups take a separate short lock and never wait for a write's fsync.
+ * Feed subscribers run on the writer thread (see store_subscribe).
  */
 #ifndef HC_STORE_H
 #define HC_STORE_H
@@ -20,13 +23,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfgkey.h"
+#include "format.h"
 #include "hc_err.h"
 
 typedef struct store store;
 
-#define STORE_NAME_MAX 128
-#define STORE_FORMAT_MAX 16
-#define STORE_DETAIL_MAX 200
+#define STORE_NAME_MAX CFGKEY_NAME_MAX
+#define STORE_FORMAT_MAX FMT_NAME_MAX
+#define STORE_DETAIL_MAX 512
 
 /*
  * One config at one version: an immutable, reference-counted snapshot.
@@ -80,12 +85,26 @@ typedef struct store_namespace {
 
 void store_namespaces_free(store_namespace *items, size_t n);
 
+/*
+ * Validates content as format inside the write's transaction; on failure it
+ * returns an error and writes a sentence for the user into detail[cap].
+ */
+typedef hc_err (*store_check_fn)(const char *format, const char *content, size_t len, char *detail,
+				 size_t cap);
+
 /* A change to one config. Pointers are borrowed for the call only. */
 typedef struct store_write {
 	const char *ns, *group, *data_id;
 	const char *content; /* publish only; len bytes */
 	size_t len;
-	const char *format;	 /* publish: NULL keeps the previous, "text" when new */
+	const char *format; /* publish: NULL keeps the previous, "text" when new */
+	/* publish: the format the caller validated content as (NULL: none). When
+	 * the format resolved inside the transaction differs (format NULL and a
+	 * concurrent write changed it), check runs there before anything is
+	 * written, so what is committed is always valid for its committed format.
+	 * check NULL means the content needs no validation. */
+	const char *checked_format;
+	store_check_fn check;
 	const char *description; /* publish: NULL keeps the previous, "" when new */
 	const char *author;	 /* NULL means "" */
 	const char *message;	 /* NULL means "" */
@@ -114,6 +133,48 @@ hc_err store_open(const char *path, store **out);
 /* Closes the database cleanly (checkpointing the WAL). NULL is a no-op. */
 void store_close(store *st);
 
+/*
+ * The change feed. One entry per change installed in the index; see
+ * store_subscribe for when and where subscribers hear of it.
+ */
+typedef enum store_change_kind {
+	STORE_CHANGE_CONTENT, /* a new version (publish, rollback): content may differ */
+	STORE_CHANGE_DELETE,  /* the config is gone (its delete entry is in history) */
+	STORE_CHANGE_META,    /* metadata only (description): same version and content, so
+			       * no watcher's answer can change */
+} store_change_kind;
+
+typedef struct store_change {
+	store_change_kind kind;
+	store_op op;		      /* the history op of the version (publish for META) */
+	const cfgkey *key;	      /* the config */
+	store_config *config;	      /* the new snapshot, NULL after a delete; borrowed:
+				       * take a reference to keep it past the call */
+	const store_config *previous; /* the snapshot replaced, NULL when it was created */
+	int64_t revision;	      /* the server revision after the change */
+	const char *message;	      /* the write's message, "" when none */
+	const char *author;	      /* the write's author, "" when none */
+	int batch_end;		      /* 1 on the last change of one COMMIT */
+} store_change;
+
+/* Called once per change; ch and everything it points to is valid only
+ * during the call. */
+typedef void (*store_feed_fn)(void *ctx, const store_change *ch);
+
+/*
+ * Adds fn to the subscribers of the change feed; they are never removed, and
+ * should be added before writes begin (a write committed earlier is not
+ * replayed). Every subscriber is called once for every change, on the
+ * store's writer thread, after the COMMIT that made it durable and after the
+ * index holds every change of that COMMIT (so a reader woken by the first
+ * change of a batch already sees the last), without any store lock held,
+ * strictly in revision order (META changes carry the revision they left in
+ * place), and before the writes of that commit complete. A subscriber must
+ * be quick and must not call the synchronous write functions (the writer
+ * thread would wait for itself); reads and the _async writes are fine.
+ */
+void store_subscribe(store *st, store_feed_fn fn, void *ctx);
+
 /* HC_OK when the database answers a query. */
 hc_err store_ping(store *st);
 /* The server revision: the number of changes ever committed. */
@@ -121,11 +182,13 @@ int64_t store_revision(store *st);
 
 /* The current version of a config from memory, no SQL. *out gets a reference
  * the caller drops with store_config_unref(). HC_ERR_NOT_FOUND when absent. */
+hc_err store_get_key(store *st, const cfgkey *key, store_config **out);
+/* store_get_key by names (HC_ERR_NOT_FOUND for a name no config can have). */
 hc_err store_get(store *st, const char *ns, const char *group, const char *data_id,
 		 store_config **out);
-/* Like store_get by key "ns/group/dataId"; copies md5 and version out (either
- * may be NULL). HC_ERR_NOT_FOUND when absent. Cheap: for watch checks. */
-hc_err store_peek(store *st, const char *key, char md5[33], int64_t *version);
+/* Like store_get_key but copies md5 and version out (either may be NULL).
+ * HC_ERR_NOT_FOUND when absent. Cheap: for watch checks. */
+hc_err store_peek(store *st, const cfgkey *key, char md5[33], int64_t *version);
 
 /* Publishes content as the next version. Identical content and format (and no
  * new description) is a no-op that returns the current version with changed 0.
@@ -143,8 +206,9 @@ hc_err store_rollback(store *st, const store_write *w, int64_t version, store_re
 
 /* Called once when an asynchronous write is complete: committed (err HC_OK)
  * or failed. It runs on the store's writer thread (or, for arguments refused
- * before queueing, on the caller's) after the index holds the change; res is
- * valid only during the call. It must not call the store's write functions. */
+ * before queueing, on the caller's) after the index holds the change and the
+ * feed has announced it; res is valid only during the call. It must not call
+ * the store's synchronous write functions. */
 typedef void (*store_done_fn)(void *cls, hc_err err, const store_result *res);
 
 /* Like store_publish, store_delete and store_rollback, but they return at
@@ -190,5 +254,30 @@ hc_err store_namespace_delete(store *st, const char *id);
  * the number removed. */
 hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int64_t max_rows,
 		   int64_t *deleted);
+
+/*
+ * Fault injection, for tests (as SQLite's test VFS does for its own): the
+ * store answers as if SQLite had failed, so tests can show every error path
+ * and that a failed batch changes nothing. Harmless when never armed.
+ */
+typedef enum store_fault_point {
+	STORE_FAULT_COMMIT, /* the COMMIT of a write batch */
+	STORE_FAULT_WRITE,  /* any statement that changes the database inside a batch */
+} store_fault_point;
+
+typedef enum store_fault_kind {
+	STORE_FAULT_IO,	      /* SQLITE_IOERR: the disk failed */
+	STORE_FAULT_BUSY,     /* SQLITE_BUSY: another connection holds the lock */
+	STORE_FAULT_FULL,     /* SQLITE_FULL: no space left */
+	STORE_FAULT_READONLY, /* SQLITE_READONLY: the database cannot be written */
+} store_fault_kind;
+
+/* Makes the executions of point number after+1 .. after+count fail with
+ * kind; count 0 disarms. Any thread. */
+void store_fault_arm(store *st, store_fault_point point, store_fault_kind kind, int after,
+		     int count);
+/* While held, the writer thread takes no new batch: writes queued meanwhile
+ * all run as one batch after store_fault_hold(st, 0). Any thread. */
+void store_fault_hold(store *st, int hold);
 
 #endif

@@ -6,7 +6,9 @@
  * prepared statements in stmts[]; index_lock guards index and revision and is
  * held only for a hash operation, never across SQL. Lock order: db_lock, then
  * index_lock. The index and revision change only while both are held, so a
- * thread holding db_lock may read them without index_lock.
+ * thread holding db_lock may read them without index_lock. q_lock guards the
+ * write queue; it is never held with the other two. feed_lock guards the
+ * subscriber list and is taken alone.
  */
 #ifndef HC_STORE_INT_H
 #define HC_STORE_INT_H
@@ -34,6 +36,8 @@ typedef enum st_id {
 	ST_NS_INSERT,
 	ST_NS_DELETE,
 	ST_NEXT_VERSION,
+	ST_CONFIG_GET,
+	ST_REVISION_BUMP,
 	ST_HIST_INSERT,
 	ST_HIST_COUNT,
 	ST_HIST_LIST,
@@ -41,7 +45,6 @@ typedef enum st_id {
 	ST_CONFIG_UPSERT,
 	ST_CONFIG_DESCRIBE,
 	ST_CONFIG_DELETE,
-	ST_META_REVISION,
 	ST_PRUNE,
 	/* store_list: 8 filter combinations, each as a page query and a count */
 	ST_LIST_FIRST,
@@ -52,27 +55,49 @@ typedef enum st_id {
 /* A queued write; see store_write.c. */
 typedef struct st_job st_job;
 
+typedef struct st_subscriber {
+	store_feed_fn fn;
+	void *ctx;
+} st_subscriber;
+
+/* The fault hook's state (store_fault_arm); under fault_lock but armed,
+ * which is read without it first. */
+typedef struct st_fault {
+	int point; /* store_fault_point, or -1 when disarmed */
+	int rc;	   /* the SQLite code to answer with */
+	int skip;  /* matching executions still to let through */
+	int count; /* matching executions still to fail */
+	int armed; /* atomic: count > 0 */
+} st_fault;
+
 struct store {
 	sqlite3 *db;
 	pthread_mutex_t db_lock;
 	pthread_mutex_t index_lock;
 	int db_lock_ok, index_lock_ok; /* initialised, so store_close may destroy them */
-	hmap *index;		       /* "ns/group/dataId" -> store_config *, one reference each */
+	hmap *index;		       /* cfgkey string -> store_config *, one reference each */
 	int64_t revision;	       /* meta's revision as of the last COMMIT */
 	sqlite3_stmt *stmts[ST__COUNT];
 
-	/* Group commit (store_write.c). q_lock guards the queue and q_stop; the
-	 * writer thread waits on q_work, synchronous writers on q_done. pending
-	 * and pending_revision belong to the batch under db_lock. */
+	/* Group commit (store_write.c). q_lock guards the queue, q_stop and
+	 * q_hold; the writer thread waits on q_work, synchronous writers on
+	 * q_done. */
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_work, q_done;
 	int q_ok; /* q_lock, q_work and q_done initialised */
 	st_job *q_head, **q_tail;
 	int q_stop;
+	int q_hold; /* store_fault_hold */
 	pthread_t writer;
 	int writer_started;
-	hmap *pending;		  /* key -> the batch's latest snapshot (or a delete mark) */
-	int64_t pending_revision; /* the revision after the batch's jobs so far */
+
+	pthread_mutex_t feed_lock;
+	st_subscriber *subs;
+	size_t nsubs;
+	int feed_ok;
+
+	pthread_mutex_t fault_lock;
+	st_fault fault;
 };
 
 /* The columns st_config_from_row() reads, in order; content, when wanted, follows. */
@@ -80,19 +105,7 @@ struct store {
 	"namespace, grp, data_id, md5, format, version, revision, created_ms, updated_ms, "        \
 	"author, description"
 
-/* An index key "ns/group/dataId", on the stack unless the names are long. */
-typedef struct st_key {
-	const char *s;
-	size_t len;
-	char *heap;
-	char small[3 * STORE_NAME_MAX + 3];
-} st_key;
-
-void st_key_init(st_key *k, const char *ns, const char *group, const char *data_id);
-void st_key_release(st_key *k);
-
-/* 1 when name can be a namespace, group or dataId here: 1..STORE_NAME_MAX
- * bytes without '/' (the key separator). Full validation is server/'s job. */
+/* 1 when name can be a namespace, group or dataId (cfgkey_name_ok). */
 int st_name_ok(const char *name);
 
 /*
@@ -121,8 +134,9 @@ hc_err st_run_bound(store *st, sqlite3_stmt *s, int bind_rc);
 void st_bind_text(sqlite3_stmt *s, int i, const char *v, int *rc); /* NULL binds "" */
 void st_bind_blob(sqlite3_stmt *s, int i, const void *v, size_t n, int *rc);
 void st_bind_int(sqlite3_stmt *s, int i, int64_t v, int *rc);
-/* Binds ?1..?3 to a config's key; returns the first failing code or SQLITE_OK. */
-int st_bind_key(sqlite3_stmt *s, const char *ns, const char *group, const char *data_id);
+/* Binds ?1..?3 to a config's key; returns the first failing code or SQLITE_OK.
+ * The key's string must live until st_done(). */
+int st_bind_key(sqlite3_stmt *s, const cfgkey *key);
 
 /* Column helpers: the text is SQLite's, valid until the next step or reset. */
 const char *st_col_text(sqlite3_stmt *s, int i); /* never NULL */
@@ -142,11 +156,18 @@ store_config *st_config_make(const store_config *t);
 store_config *st_config_from_row(sqlite3_stmt *s, int with_content);
 
 /* A new reference to the index's snapshot under key, or NULL. */
-store_config *st_index_ref(store *st, const char *key, size_t klen);
+store_config *st_index_ref(store *st, const cfgkey *key);
 /* After a COMMIT: makes c (its reference is handed over) the snapshot under
  * key, or removes the key when c is NULL, and records the revision. Called
  * with db_lock held. */
-void st_index_set(store *st, const char *key, size_t klen, store_config *c, int64_t revision);
+void st_index_set(store *st, const cfgkey *key, store_config *c, int64_t revision);
+
+/* Announces ch to every subscriber; see store_subscribe. */
+void st_feed(store *st, const store_change *ch);
+
+/* The fault hook: the SQLite code a step of s should fail with, or
+ * SQLITE_OK. Cheap when nothing is armed. */
+int st_fault_check(store *st, sqlite3_stmt *s);
 
 /* The writer thread: runs queued writes in batches until q_stop and the
  * queue is empty. */
@@ -156,7 +177,7 @@ void *st_writer_main(void *arg);
 hc_err st_namespace_exists(store *st, const char *id, int *exists);
 /* Loads one history entry with its content into *out, which the caller
  * releases; *found gets 0 when there is none. Caller holds db_lock. */
-hc_err st_history_load(store *st, const char *ns, const char *group, const char *data_id,
-		       int64_t version, store_history *out, int *found);
+hc_err st_history_load(store *st, const cfgkey *key, int64_t version, store_history *out,
+		       int *found);
 
 #endif

@@ -61,7 +61,6 @@ static void *grow(void *items, size_t n, size_t *cap, size_t size)
 	return xrealloc(items, *cap * size);
 }
 
-/* Binds ?1..?3 to a config's key; returns the first failing SQLite code. */
 /* Negative offsets start at 0; a negative limit means no limit (SQLite's rule). */
 static void bind_page(sqlite3_stmt *s, int i, int64_t offset, int64_t limit, int *rc)
 {
@@ -368,8 +367,8 @@ static void history_from_row(sqlite3_stmt *s, int with_content, store_history *h
 	}
 }
 
-hc_err st_history_load(store *st, const char *ns, const char *group, const char *data_id,
-		       int64_t version, store_history *out, int *found)
+hc_err st_history_load(store *st, const cfgkey *key, int64_t version, store_history *out,
+		       int *found)
 {
 	sqlite3_stmt *s;
 	hc_err err;
@@ -383,7 +382,7 @@ hc_err st_history_load(store *st, const char *ns, const char *group, const char 
 		      &s);
 	if (err)
 		return err;
-	rc = st_bind_key(s, ns, group, data_id);
+	rc = st_bind_key(s, key);
 	st_bind_int(s, 4, version, &rc);
 	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, found);
 	if (!err && *found)
@@ -395,15 +394,17 @@ hc_err st_history_load(store *st, const char *ns, const char *group, const char 
 hc_err store_history_get(store *st, const char *ns, const char *group, const char *data_id,
 			 int64_t version, store_history *out)
 {
+	cfgkey key;
 	hc_err err;
 	int found = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!st_name_ok(ns) || !st_name_ok(group) || !st_name_ok(data_id))
+	if (cfgkey_init(&key, ns, group, data_id))
 		return HC_ERR_NOT_FOUND;
 	pthread_mutex_lock(&st->db_lock);
-	err = st_history_load(st, ns, group, data_id, version, out, &found);
+	err = st_history_load(st, &key, version, out, &found);
 	pthread_mutex_unlock(&st->db_lock);
+	cfgkey_release(&key);
 	if (!err && !found)
 		err = HC_ERR_NOT_FOUND;
 	return err;
@@ -416,13 +417,14 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 	store_history *v = NULL;
 	size_t cnt = 0, cap = 0;
 	sqlite3_stmt *s = NULL;
+	cfgkey key;
 	hc_err err;
 	int row, rc;
 
 	*items = NULL;
 	*n = 0;
 	*total = 0;
-	if (!st_name_ok(ns) || !st_name_ok(group) || !st_name_ok(data_id))
+	if (cfgkey_init(&key, ns, group, data_id))
 		return HC_ERR_NOT_FOUND;
 	pthread_mutex_lock(&st->db_lock);
 	err = st_stmt(
@@ -430,7 +432,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 	    "SELECT COUNT(*) FROM history WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3", &s);
 	if (err)
 		goto fail;
-	rc = st_bind_key(s, ns, group, data_id);
+	rc = st_bind_key(s, &key);
 	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, &row);
 	if (err)
 		goto fail;
@@ -448,7 +450,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 		      &s);
 	if (err)
 		goto fail;
-	rc = st_bind_key(s, ns, group, data_id);
+	rc = st_bind_key(s, &key);
 	bind_page(s, 4, offset, limit, &rc);
 	if (rc != SQLITE_OK) {
 		err = st_sqlerr(st, rc, "bind");
@@ -465,6 +467,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 	}
 	st_done(s);
 	pthread_mutex_unlock(&st->db_lock);
+	cfgkey_release(&key);
 	*items = v;
 	*n = cnt;
 	return HC_OK;
@@ -472,6 +475,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 fail:
 	st_done(s);
 	pthread_mutex_unlock(&st->db_lock);
+	cfgkey_release(&key);
 	store_history_free(v, cnt);
 	*total = 0;
 	return err;

@@ -1,22 +1,28 @@
 /*
- * store_write.c: publish, delete and rollback, with group commit.
+ * store_write.c: publish, delete and rollback, with group commit and the
+ * change feed.
  *
  * A write becomes a job on a queue served by the store's writer thread. The
  * writer takes every job queued so far and runs them as one batch under
  * db_lock, in one BEGIN IMMEDIATE transaction with one SAVEPOINT per job, so a
- * job that fails (a precondition, a missing namespace) is rolled back alone
- * while the others stand. One COMMIT, so one fsync, makes the whole batch
- * durable; only then do the new snapshots replace the old ones in the index
- * and the jobs complete: a synchronous caller wakes up, an asynchronous one
- * gets its callback. Writes that arrive during a commit queue up for the next
- * batch, so under load each fsync carries many writes, and alone a write
- * costs what it did before: a batch of one. Nothing completes before its
- * COMMIT has succeeded; if the COMMIT fails, every job of the batch fails.
+ * job that fails on its own account (a precondition, a missing namespace,
+ * invalid content) is rolled back alone while the others stand. A failure of
+ * the database itself (I/O, a full disk, a lock held elsewhere) fails the whole
+ * batch: SQLite may already have rolled the transaction back, and nothing of
+ * a suspect transaction is kept. One COMMIT, so one fsync, makes the batch
+ * durable; only then do the new snapshots replace the old ones in the index,
+ * the feed announces each change, and the jobs complete: a synchronous caller
+ * wakes up, an asynchronous one gets its callback. Writes that arrive during a
+ * commit queue up for the next batch, so under load each fsync carries many
+ * writes, and alone a write costs what it did before: a batch of one.
  *
- * Inside a batch, a job must see the jobs before it: the batch keeps an
- * overlay of the snapshots it has written (st->pending) and its running
- * revision (st->pending_revision), consulted before the index. Readers of
- * the index are never blocked by any of this except for the swaps.
+ * Every decision is taken inside the transaction, from the database: the
+ * current row (for If-Match, create-only and the no-op check), the next
+ * version and the server revision. A job sees the jobs before it in its batch
+ * because they wrote to the same transaction, and a second writer on the same
+ * database (another process) could not make it decide on stale state. The
+ * index is only ever the read path. Readers of the index are never blocked by
+ * any of this except for the swaps.
  */
 #include "store_int.h"
 
@@ -25,17 +31,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hc_log.h"
 #include "md5.h"
 #include "xmalloc.h"
 
 /* One write in progress: what the transaction saw and what the index gets
  * after COMMIT. */
 typedef struct change {
-	st_key key;
-	store_config *cur;  /* a reference to the current snapshot, or NULL */
+	cfgkey key;
+	store_config *cur;  /* the config's row as the transaction read it, or NULL */
 	store_config *next; /* installed after COMMIT; NULL removes the key */
-	int64_t revision;   /* the server revision after the change */
-	int noop;	    /* nothing written: the index stays as it is */
+	store_change_kind kind;
+	store_op op;
+	int64_t revision; /* the server revision after the change */
+	int noop;	  /* nothing written: the index stays as it is */
 } change;
 
 typedef enum job_kind { JOB_PUBLISH, JOB_DELETE, JOB_ROLLBACK } job_kind;
@@ -60,11 +69,6 @@ struct st_job {
 	struct st_job *next;
 };
 
-/* Marks a key the batch has deleted, in st->pending. */
-static char deleted_mark;
-
-static const char *const formats[] = {"text", "json", "yaml", "properties", "xml"};
-
 static void set_detail(store_result *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -77,32 +81,37 @@ static void set_detail(store_result *res, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int format_ok(const char *format)
+/* 1 when err means the database failed, not the write: the batch cannot
+ * commit any of its jobs. */
+static int db_failure(hc_err err)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-		if (!strcmp(format, formats[i]))
-			return 1;
-	return 0;
+	switch (err) {
+	case HC_ERR_IO:
+	case HC_ERR_INTERNAL:
+	case HC_ERR_UNAVAILABLE:
+	case HC_ERR_NO_SPACE:
+	case HC_ERR_READ_ONLY:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
-static hc_err check_write(const store_write *w, store_result *res)
+/* What a failed batch tells each of its writers. */
+static const char *db_failure_words(hc_err err)
 {
-	if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
-		set_detail(res, "namespace, group and dataId must be 1-%d characters without '/'",
-			   STORE_NAME_MAX);
-		return HC_ERR_INVALID;
+	switch (err) {
+	case HC_ERR_UNAVAILABLE:
+		return "the database is locked by another process";
+	case HC_ERR_NO_SPACE:
+		return "the disk is full";
+	case HC_ERR_READ_ONLY:
+		return "the database cannot be written (read-only file or file system)";
+	case HC_ERR_IO:
+		return "the disk failed (I/O error)";
+	default:
+		return "the database failed";
 	}
-	if (!w->content && w->len) {
-		set_detail(res, "content is NULL but its length is %zu", w->len);
-		return HC_ERR_INVALID;
-	}
-	if (w->format && !format_ok(w->format)) {
-		set_detail(res, "unknown format '%.20s'", w->format);
-		return HC_ERR_INVALID;
-	}
-	return HC_OK;
 }
 
 static void result_from(store_result *res, const store_config *c, int changed)
@@ -113,18 +122,29 @@ static void result_from(store_result *res, const store_config *c, int changed)
 	res->changed = changed;
 }
 
-/* The snapshot a job sees: the batch's own latest write of key, else the
- * index's. A new reference, or NULL when absent or deleted. */
-static store_config *current(store *st, const st_key *key)
+/* The config's row, as this transaction sees it: a new snapshot or NULL. */
+static hc_err load_current(store *st, const cfgkey *key, store_config **out)
 {
-	store_config *c = hmap_get(st->pending, key->s, key->len);
+	sqlite3_stmt *s;
+	hc_err err;
+	int rc, row = 0;
 
-	if (c == (store_config *)&deleted_mark)
-		return NULL;
-	return c ? store_config_ref(c) : st_index_ref(st, key->s, key->len);
+	*out = NULL;
+	err = st_stmt(st, ST_CONFIG_GET,
+		      "SELECT " ST_CONFIG_COLS ", content FROM configs"
+		      " WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3",
+		      &s);
+	if (err)
+		return err;
+	rc = st_bind_key(s, key);
+	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, &row);
+	if (!err && row)
+		*out = st_config_from_row(s, 1);
+	st_done(s);
+	return err;
 }
 
-/* Inside the batch: the namespace must exist; ch->cur gets the snapshot. */
+/* Inside the batch: the namespace must exist; ch->cur gets the row. */
 static hc_err job_begin(store *st, const store_write *w, change *ch, store_result *res)
 {
 	hc_err err;
@@ -137,15 +157,15 @@ static hc_err job_begin(store *st, const store_write *w, change *ch, store_resul
 		set_detail(res, "namespace '%s' does not exist", w->ns);
 		return HC_ERR_NOT_FOUND;
 	}
-	ch->cur = current(st, &ch->key);
-	return HC_OK;
+	return load_current(st, &ch->key, &ch->cur);
 }
 
 static void change_release(change *ch)
 {
 	store_config_unref(ch->cur);
 	store_config_unref(ch->next);
-	st_key_release(&ch->key);
+	ch->cur = ch->next = NULL;
+	cfgkey_release(&ch->key);
 }
 
 static hc_err check_if_match(const store_write *w, const change *ch, store_result *res)
@@ -167,11 +187,11 @@ static hc_err check_if_match(const store_write *w, const change *ch, store_resul
 
 /* The config's next version: one past the highest in its history, so
  * versions keep counting after a delete and a re-create. */
-static hc_err next_version(store *st, const store_write *w, int64_t *version)
+static hc_err next_version(store *st, const cfgkey *key, int64_t *version)
 {
 	sqlite3_stmt *s;
 	hc_err err;
-	int rc = SQLITE_OK, row;
+	int rc, row;
 
 	err = st_stmt(st, ST_NEXT_VERSION,
 		      "SELECT COALESCE(MAX(version), 0) + 1 FROM history"
@@ -179,22 +199,43 @@ static hc_err next_version(store *st, const store_write *w, int64_t *version)
 		      &s);
 	if (err)
 		return err;
-	rc = st_bind_key(s, w->ns, w->group, w->data_id);
-	if (rc != SQLITE_OK)
-		err = st_sqlerr(st, rc, "bind");
-	else
-		err = st_step(st, s, &row);
+	rc = st_bind_key(s, key);
+	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, &row);
 	if (!err)
 		*version = sqlite3_column_int64(s, 0);
 	st_done(s);
 	return err;
 }
 
-static hc_err insert_history(store *st, const store_write *w, store_op op, const store_config *t)
+/* Counts one more change in the database and reads back the new revision. */
+static hc_err bump_revision(store *st, int64_t *revision)
 {
 	sqlite3_stmt *s;
 	hc_err err;
-	int rc = SQLITE_OK;
+	int row = 0;
+
+	err =
+	    st_stmt(st, ST_REVISION_BUMP,
+		    "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value", &s);
+	if (err)
+		return err;
+	err = st_step(st, s, &row);
+	if (!err && !row) {
+		hc_log("the meta table has no revision row");
+		err = HC_ERR_INTERNAL;
+	}
+	if (!err)
+		*revision = sqlite3_column_int64(s, 0);
+	st_done(s);
+	return err;
+}
+
+static hc_err insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
+			     const store_config *t)
+{
+	sqlite3_stmt *s;
+	hc_err err;
+	int rc;
 
 	err =
 	    st_stmt(st, ST_HIST_INSERT,
@@ -204,7 +245,7 @@ static hc_err insert_history(store *st, const store_write *w, store_op op, const
 		    &s);
 	if (err)
 		return err;
-	rc = st_bind_key(s, w->ns, w->group, w->data_id);
+	rc = st_bind_key(s, key);
 	st_bind_int(s, 4, t->version, &rc);
 	st_bind_int(s, 5, t->revision, &rc);
 	st_bind_text(s, 6, store_op_name(op), &rc);
@@ -220,11 +261,11 @@ static hc_err insert_history(store *st, const store_write *w, store_op op, const
 
 /* Inserts or replaces the configs row with t; an existing row keeps its
  * created_ms. */
-static hc_err upsert_config(store *st, const store_config *t)
+static hc_err upsert_config(store *st, const cfgkey *key, const store_config *t)
 {
 	sqlite3_stmt *s;
 	hc_err err;
-	int rc = SQLITE_OK;
+	int rc;
 
 	err = st_stmt(st, ST_CONFIG_UPSERT,
 		      "INSERT INTO configs (namespace, grp, data_id, content, md5, format, version,"
@@ -238,9 +279,7 @@ static hc_err upsert_config(store *st, const store_config *t)
 		      &s);
 	if (err)
 		return err;
-	st_bind_text(s, 1, t->ns, &rc);
-	st_bind_text(s, 2, t->group, &rc);
-	st_bind_text(s, 3, t->data_id, &rc);
+	rc = st_bind_key(s, key);
 	st_bind_blob(s, 4, t->content, t->len, &rc);
 	st_bind_text(s, 5, t->md5, &rc);
 	st_bind_text(s, 6, t->format, &rc);
@@ -255,34 +294,52 @@ static hc_err upsert_config(store *st, const store_config *t)
 
 /* Runs a statement whose parameters are ?1..?3 = the config's key and, when
  * extra is not NULL, ?4 = extra. */
-static hc_err run_keyed(store *st, st_id id, const char *sql, const store_write *w,
-			const char *extra)
+static hc_err run_keyed(store *st, st_id id, const char *sql, const cfgkey *key, const char *extra)
 {
 	sqlite3_stmt *s;
 	hc_err err;
-	int rc = SQLITE_OK;
+	int rc;
 
 	err = st_stmt(st, id, sql, &s);
 	if (err)
 		return err;
-	rc = st_bind_key(s, w->ns, w->group, w->data_id);
+	rc = st_bind_key(s, key);
 	if (extra)
 		st_bind_text(s, 4, extra, &rc);
 	return st_run_bound(st, s, rc);
 }
 
-static hc_err set_revision(store *st, int64_t revision)
+/* Validates content inside the transaction when the format resolved here is
+ * not the one the caller validated it as. */
+static hc_err check_content(const store_write *w, const char *format, const char *content,
+			    size_t len, store_result *res)
 {
-	sqlite3_stmt *s;
-	hc_err err;
-	int rc = SQLITE_OK;
+	if (!w->check || (w->checked_format && !strcmp(w->checked_format, format)))
+		return HC_OK;
+	return w->check(format, content, len, res->detail, sizeof(res->detail));
+}
 
-	err =
-	    st_stmt(st, ST_META_REVISION, "UPDATE meta SET value = ?1 WHERE key = 'revision'", &s);
+/* Only the description differs: it is updated in place, with no new version,
+ * history entry, revision or updated_ms (the content did not change, so
+ * watchers have nothing to see), but changed is 1. */
+static hc_err describe_tx(store *st, const char *description, change *ch, store_result *res)
+{
+	store_config t = *ch->cur;
+	hc_err err;
+
+	err = run_keyed(st, ST_CONFIG_DESCRIBE,
+			"UPDATE configs SET description = ?4"
+			" WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3",
+			&ch->key, description);
 	if (err)
 		return err;
-	st_bind_int(s, 1, revision, &rc);
-	return st_run_bound(st, s, rc);
+	t.description = (char *)description;
+	ch->next = st_config_make(&t);
+	ch->kind = STORE_CHANGE_META;
+	ch->op = STORE_OP_PUBLISH;
+	ch->revision = ch->cur->revision;
+	result_from(res, ch->next, 1);
+	return HC_OK;
 }
 
 /*
@@ -290,10 +347,6 @@ static hc_err set_revision(store *st, int64_t revision)
  * the next version (op), unless it is a no-op. format NULL keeps the current
  * one ("text" for a new config); description NULL keeps the current one (""
  * for a new config).
- *
- * When only the description differs, it is updated in place: no new version,
- * no history entry, no new revision and the same updated_ms (the content did
- * not change, so watchers have nothing to see), but changed is 1.
  */
 static hc_err publish_tx(store *st, const store_write *w, store_op op, const char *content,
 			 size_t len, const char *format, const char *description, change *ch,
@@ -314,19 +367,11 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 			result_from(res, cur, 0);
 			return HC_OK;
 		}
-		err = run_keyed(st, ST_CONFIG_DESCRIBE,
-				"UPDATE configs SET description = ?4"
-				" WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3",
-				w, description);
-		if (err)
-			return err;
-		t = *cur;
-		t.description = (char *)description;
-		ch->next = st_config_make(&t);
-		ch->revision = st->pending_revision;
-		result_from(res, ch->next, 1);
-		return HC_OK;
+		return describe_tx(st, description, ch, res);
 	}
+	err = check_content(w, format, content, len, res);
+	if (err)
+		return err;
 
 	memset(&t, 0, sizeof(t));
 	t.ns = (char *)w->ns;
@@ -336,23 +381,24 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 	t.len = len;
 	md5_hex(content, len, t.md5);
 	snprintf(t.format, sizeof(t.format), "%s", format);
-	t.revision = st->pending_revision + 1;
 	t.created_ms = cur ? cur->created_ms : w->now_ms;
 	t.updated_ms = w->now_ms;
 	t.author = (char *)(w->author ? w->author : "");
 	t.description = (char *)(description ? description : cur ? cur->description : "");
-	err = next_version(st, w, &t.version);
+	err = next_version(st, &ch->key, &t.version);
 	if (!err)
-		err = insert_history(st, w, op, &t);
+		err = bump_revision(st, &t.revision);
 	if (!err)
-		err = upsert_config(st, &t);
+		err = insert_history(st, w, &ch->key, op, &t);
 	if (!err)
-		err = set_revision(st, t.revision);
+		err = upsert_config(st, &ch->key, &t);
 	if (err)
 		return err;
 	/* Built before COMMIT so nothing after a durable COMMIT can fail; it
 	 * reaches the index only if the COMMIT succeeds. */
 	ch->next = st_config_make(&t);
+	ch->kind = STORE_CHANGE_CONTENT;
+	ch->op = op;
 	ch->revision = t.revision;
 	result_from(res, ch->next, 1);
 	res->created = !cur;
@@ -403,20 +449,21 @@ static hc_err delete_body(store *st, st_job *j)
 	t.content = "";
 	t.len = 0;
 	md5_hex("", 0, t.md5);
-	t.revision = st->pending_revision + 1;
-	err = next_version(st, w, &t.version);
+	err = next_version(st, &ch->key, &t.version);
 	if (!err)
-		err = insert_history(st, w, STORE_OP_DELETE, &t);
+		err = bump_revision(st, &t.revision);
+	if (!err)
+		err = insert_history(st, w, &ch->key, STORE_OP_DELETE, &t);
 	if (!err)
 		err = run_keyed(
 		    st, ST_CONFIG_DELETE,
-		    "DELETE FROM configs WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3", w,
-		    NULL);
-	if (!err)
-		err = set_revision(st, t.revision);
+		    "DELETE FROM configs WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3",
+		    &ch->key, NULL);
 	if (err)
 		return err;
 	ch->next = NULL;
+	ch->kind = STORE_CHANGE_DELETE;
+	ch->op = STORE_OP_DELETE;
 	ch->revision = t.revision;
 	j->res->version = t.version;
 	j->res->revision = t.revision;
@@ -433,7 +480,7 @@ static hc_err rollback_body(store *st, st_job *j)
 
 	if (err)
 		return err;
-	err = st_history_load(st, w->ns, w->group, w->data_id, j->version, &j->h, &found);
+	err = st_history_load(st, &j->ch.key, j->version, &j->h, &found);
 	if (err)
 		return err;
 	if (!found) {
@@ -481,6 +528,8 @@ static hc_err run_job(store *st, st_job *j)
 		j->err = rollback_body(st, j);
 		break;
 	}
+	if (db_failure(j->err))
+		return j->err; /* the whole transaction is suspect */
 	if (j->err) {
 		/* Undo this job alone; the jobs before it stand. */
 		err = exec_cached(st, ST_ROLLBACK_TO, "ROLLBACK TO hc_job");
@@ -488,62 +537,82 @@ static hc_err run_job(store *st, st_job *j)
 			err = exec_cached(st, ST_RELEASE, "RELEASE hc_job");
 		return err;
 	}
-	err = exec_cached(st, ST_RELEASE, "RELEASE hc_job");
-	if (err || j->ch.noop)
-		return err;
-	/* Later jobs of the batch see this one's result. */
-	store_config_unref(
-	    hmap_put(st->pending, j->ch.key.s, j->ch.key.len,
-		     j->ch.next ? store_config_ref(j->ch.next) : (store_config *)&deleted_mark));
-	st->pending_revision = j->ch.revision;
-	return HC_OK;
+	return exec_cached(st, ST_RELEASE, "RELEASE hc_job");
 }
 
-static void unref_pending(void *ctx, const void *key, size_t klen, void *val)
+static int announced(const st_job *j)
 {
-	(void)ctx;
-	(void)key;
-	(void)klen;
-	if (val != &deleted_mark)
-		store_config_unref(val);
+	return !j->err && !j->ch.noop;
+}
+
+/* After a COMMIT: each change to the index, in order, then to the feed. */
+static void install(store *st, st_job *batch)
+{
+	const st_job *last = NULL;
+	st_job *j;
+
+	for (j = batch; j; j = j->next) {
+		if (!announced(j))
+			continue;
+		st_index_set(st, &j->ch.key, j->ch.next ? store_config_ref(j->ch.next) : NULL,
+			     j->ch.revision);
+		last = j;
+	}
+	pthread_mutex_unlock(&st->db_lock);
+	for (j = batch; j; j = j->next) {
+		store_change c;
+		if (!announced(j))
+			continue;
+		c.kind = j->ch.kind;
+		c.op = j->ch.op;
+		c.key = &j->ch.key;
+		c.config = j->ch.next;
+		c.previous = j->ch.cur;
+		c.revision = j->ch.revision;
+		c.message = j->w->message ? j->w->message : "";
+		c.author = j->w->author ? j->w->author : "";
+		c.batch_end = j == last;
+		st_feed(st, &c);
+	}
+}
+
+/* Fails every job of a batch whose transaction did not commit. */
+static void fail_batch(st_job *batch, hc_err err)
+{
+	st_job *j;
+
+	for (j = batch; j; j = j->next) {
+		if (j->err && !db_failure(j->err))
+			continue; /* it failed on its own account; keep that answer */
+		j->err = err;
+		memset(j->res, 0, sizeof(*j->res));
+		set_detail(j->res,
+			   "the write was not committed and nothing changed: %s (%s; see "
+			   "the server log)",
+			   db_failure_words(err), hc_err_code(err));
+	}
 }
 
 /* Runs a batch of jobs in one transaction and, after its COMMIT, installs
- * their snapshots in the index in order. */
+ * their snapshots in the index and announces them, in order. */
 static void run_batch(store *st, st_job *batch)
 {
 	st_job *j;
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	st->pending_revision = st->revision;
 	err = st_begin(st);
 	for (j = batch; j && !err; j = j->next)
 		err = run_job(st, j);
 	if (!err)
 		err = st_commit(st);
-	if (err) {
-		st_rollback(st);
-		for (j = batch; j; j = j->next) {
-			if (j->err && j->err != HC_ERR_IO && j->err != HC_ERR_INTERNAL)
-				continue; /* it failed on its own account; keep that answer */
-			j->err = err;
-			memset(j->res, 0, sizeof(*j->res));
-			set_detail(j->res, "the database failed (%s); see the server log",
-				   hc_err_code(err));
-		}
-	} else {
-		for (j = batch; j; j = j->next) {
-			if (j->err || j->ch.noop)
-				continue;
-			st_index_set(st, j->ch.key.s, j->ch.key.len, j->ch.next, j->ch.revision);
-			j->ch.next = NULL; /* the index owns it now */
-		}
+	if (!err) {
+		install(st, batch); /* unlocks db_lock */
+		return;
 	}
-	hmap_foreach(st->pending, unref_pending, NULL);
-	hmap_free(st->pending);
-	st->pending = hmap_new();
+	st_rollback(st);
 	pthread_mutex_unlock(&st->db_lock);
+	fail_batch(batch, err);
 }
 
 static void job_release(st_job *j)
@@ -589,7 +658,9 @@ void *st_writer_main(void *arg)
 
 	pthread_mutex_lock(&st->q_lock);
 	for (;;) {
-		while (!st->q_head && !st->q_stop)
+		/* A held writer (store_fault_hold) lets the queue grow into one
+		 * batch; stopping overrides it, so nothing queued is left behind. */
+		while (!st->q_stop && (!st->q_head || st->q_hold))
 			pthread_cond_wait(&st->q_work, &st->q_lock);
 		if (!st->q_head)
 			break; /* stopping, and nothing is left to write */
@@ -613,14 +684,30 @@ static void enqueue(store *st, st_job *j)
 	pthread_cond_signal(&st->q_work);
 }
 
-/* Checks what can be checked before queueing; fills res on failure. */
-static hc_err precheck(job_kind kind, const store_write *w, store_result *res)
+/* Checks what can be checked before queueing and builds the job's key;
+ * fills res on failure. */
+static hc_err precheck(job_kind kind, const store_write *w, cfgkey *key, store_result *res)
 {
-	if (kind == JOB_PUBLISH)
-		return check_write(w, res);
-	if (!st_name_ok(w->ns) || !st_name_ok(w->group) || !st_name_ok(w->data_id)) {
-		set_detail(res, "no such config");
-		return HC_ERR_NOT_FOUND;
+	if (cfgkey_init(key, w->ns, w->group, w->data_id)) {
+		if (kind != JOB_PUBLISH) {
+			set_detail(res, "no such config");
+			return HC_ERR_NOT_FOUND;
+		}
+		set_detail(res,
+			   "namespace, group and dataId must be 1-%d characters of A-Z a-z 0-9 . _ "
+			   ": - (and not . or ..)",
+			   CFGKEY_NAME_MAX);
+		return HC_ERR_INVALID;
+	}
+	if (kind != JOB_PUBLISH)
+		return HC_OK;
+	if (!w->content && w->len) {
+		set_detail(res, "content is NULL but its length is %zu", w->len);
+		return HC_ERR_INVALID;
+	}
+	if (w->format && !fmt_ok(w->format)) {
+		set_detail(res, "unknown format '%.20s'", w->format);
+		return HC_ERR_INVALID;
 	}
 	return HC_OK;
 }
@@ -636,14 +723,15 @@ static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t 
 	if (!res)
 		res = &ignored;
 	memset(res, 0, sizeof(*res));
-	err = precheck(kind, w, res);
-	if (err)
+	err = precheck(kind, w, &j.ch.key, res);
+	if (err) {
+		job_release(&j);
 		return err;
+	}
 	j.kind = kind;
 	j.w = w;
 	j.version = version;
 	j.res = res;
-	st_key_init(&j.ch.key, w->ns, w->group, w->data_id);
 	enqueue(st, &j); /* returns holding q_lock */
 	while (!j.done)
 		pthread_cond_wait(&st->q_done, &st->q_lock);
@@ -658,9 +746,10 @@ static void write_async(store *st, job_kind kind, const store_write *w, int64_t 
 	st_job *j = xcalloc(1, sizeof(*j));
 	hc_err err;
 
-	err = precheck(kind, w, &j->res_own);
+	err = precheck(kind, w, &j->ch.key, &j->res_own);
 	if (err) {
 		done(cls, err, &j->res_own);
+		job_release(j);
 		free(j);
 		return;
 	}
@@ -671,7 +760,6 @@ static void write_async(store *st, job_kind kind, const store_write *w, int64_t 
 	j->res = &j->res_own;
 	j->done_fn = done;
 	j->done_cls = cls;
-	st_key_init(&j->ch.key, w->ns, w->group, w->data_id);
 	enqueue(st, j);
 	pthread_mutex_unlock(&st->q_lock);
 }
@@ -705,4 +793,93 @@ void store_rollback_async(store *st, const store_write *w, int64_t version, stor
 			  void *cls)
 {
 	write_async(st, JOB_ROLLBACK, w, version, done, cls);
+}
+
+/* ---- the change feed ---- */
+
+void store_subscribe(store *st, store_feed_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&st->feed_lock);
+	st->subs = xrealloc(st->subs, (st->nsubs + 1) * sizeof(*st->subs));
+	st->subs[st->nsubs].fn = fn;
+	st->subs[st->nsubs].ctx = ctx;
+	st->nsubs++;
+	pthread_mutex_unlock(&st->feed_lock);
+}
+
+void st_feed(store *st, const store_change *ch)
+{
+	size_t i, n;
+
+	/* Subscribers are only ever added, and only the writer thread calls
+	 * them, so the list can be walked without the lock once its length is
+	 * read: a subscriber added meanwhile hears from the next change on. */
+	pthread_mutex_lock(&st->feed_lock);
+	n = st->nsubs;
+	pthread_mutex_unlock(&st->feed_lock);
+	for (i = 0; i < n; i++) {
+		st_subscriber sub;
+		pthread_mutex_lock(&st->feed_lock);
+		sub = st->subs[i];
+		pthread_mutex_unlock(&st->feed_lock);
+		sub.fn(sub.ctx, ch);
+	}
+}
+
+/* ---- fault injection ---- */
+
+void store_fault_arm(store *st, store_fault_point point, store_fault_kind kind, int after,
+		     int count)
+{
+	static const int codes[] = {
+	    [STORE_FAULT_IO] = SQLITE_IOERR,
+	    [STORE_FAULT_BUSY] = SQLITE_BUSY,
+	    [STORE_FAULT_FULL] = SQLITE_FULL,
+	    [STORE_FAULT_READONLY] = SQLITE_READONLY,
+	};
+
+	pthread_mutex_lock(&st->fault_lock);
+	st->fault.point = count > 0 ? (int)point : -1;
+	st->fault.rc = codes[kind];
+	st->fault.skip = after > 0 ? after : 0;
+	st->fault.count = count > 0 ? count : 0;
+	__atomic_store_n(&st->fault.armed, count > 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&st->fault_lock);
+}
+
+void store_fault_hold(store *st, int hold)
+{
+	pthread_mutex_lock(&st->q_lock);
+	st->q_hold = hold != 0;
+	pthread_cond_signal(&st->q_work);
+	pthread_mutex_unlock(&st->q_lock);
+}
+
+int st_fault_check(store *st, sqlite3_stmt *s)
+{
+	int rc = SQLITE_OK, match = 0;
+
+	if (!__atomic_load_n(&st->fault.armed, __ATOMIC_ACQUIRE))
+		return SQLITE_OK;
+	pthread_mutex_lock(&st->fault_lock);
+	if (st->fault.point == STORE_FAULT_COMMIT)
+		match = s == st->stmts[ST_COMMIT];
+	else if (st->fault.point == STORE_FAULT_WRITE)
+		/* Only the writer's batches: namespace changes and pruning run on
+		 * other threads and are not what the tests aim at. */
+		match = st->writer_started && pthread_equal(pthread_self(), st->writer) &&
+			!sqlite3_stmt_readonly(s);
+	if (match && st->fault.skip > 0) {
+		st->fault.skip--;
+	} else if (match && st->fault.count > 0) {
+		rc = st->fault.rc;
+		if (--st->fault.count == 0) {
+			st->fault.point = -1;
+			__atomic_store_n(&st->fault.armed, 0, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&st->fault_lock);
+	if (rc != SQLITE_OK)
+		hc_log("fault hook: failing '%.60s' with %s", sqlite3_sql(s), sqlite3_errstr(rc));
+	return rc;
 }

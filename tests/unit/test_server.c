@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "http_status.h"
+#include "srv_internal.h"
 #include "validate.h"
 
 static void test_names(void)
@@ -113,15 +114,6 @@ static void test_etags(void)
 	CHECK(!val_etag_first("  ", md5));
 }
 
-static void test_formats(void)
-{
-	CHECK(val_format_ok("yaml"));
-	CHECK(val_format_ok("properties"));
-	CHECK(!val_format_ok("toml"));
-	CHECK_EQ_STR(val_format_mime("json"), "application/json");
-	CHECK_EQ_STR(val_format_mime("text"), "text/plain; charset=utf-8");
-}
-
 static void test_content_json(void)
 {
 	sbuf why = SBUF_INIT(1024);
@@ -171,9 +163,96 @@ static void test_status_map(void)
 	CHECK_EQ_INT(srv_http_status(HC_ERR_PRECONDITION), 412);
 	CHECK_EQ_INT(srv_http_status(HC_ERR_TOO_BIG), 413);
 	CHECK_EQ_INT(srv_http_status(HC_ERR_UNAVAILABLE), 503);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_READ_ONLY), 503);
+	CHECK_EQ_INT(srv_http_status(HC_ERR_NO_SPACE), 507);
 	CHECK_EQ_INT(srv_http_status(HC_ERR_IO), 500);
+	CHECK_EQ_STR(hc_err_code(HC_ERR_READ_ONLY), "read_only");
+	CHECK_EQ_STR(hc_err_code(HC_ERR_NO_SPACE), "insufficient_storage");
 	CHECK_EQ_STR(hc_err_code(HC_ERR_PRECONDITION), "precondition_failed");
 	CHECK_EQ_STR(hc_err_code(HC_ERR_NOT_FOUND), "not_found");
+}
+
+/* ---- the route table ---- */
+
+/* Routes r->path for method; returns the route matched or NULL. */
+static const srv_route *route_of(srv_req *r, const char *path, unsigned method)
+{
+	srv_params_free(r);
+	memset(r, 0, sizeof(*r));
+	r->path = (char *)path;
+	r->method_bit = method;
+	srv_route_request(r);
+	return r->route;
+}
+
+static void test_route_table(void)
+{
+	size_t n, i, j;
+	const srv_route *t = srv_routes(&n);
+
+	CHECK(n > 10);
+	for (i = 0; i < n; i++) {
+		/* Nobody adds an endpoint without saying who may call it. */
+		CHECK(t[i].scope != 0);
+		CHECK(t[i].action != 0);
+		CHECK(t[i].handler != NULL);
+		CHECK(t[i].methods != 0);
+		CHECK(t[i].pattern[0] == '/');
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(t[i].pattern, t[j].pattern) || !(t[i].methods & t[j].methods));
+	}
+}
+
+static void test_route_match(void)
+{
+	srv_req r;
+	const srv_route *rt;
+	char allow[64];
+
+	memset(&r, 0, sizeof(r));
+	rt = route_of(&r, "/api/v1/configs/public/DEFAULT_GROUP/app.yaml", SRV_PUT);
+	REQUIRE(rt != NULL);
+	CHECK(rt->handler == srv_h_config_put);
+	CHECK(rt->body == SRV_BODY_CONTENT);
+	CHECK_EQ_STR(srv_param(&r, "ns"), "public");
+	CHECK_EQ_STR(srv_param(&r, "group"), "DEFAULT_GROUP");
+	CHECK_EQ_STR(srv_param(&r, "dataId"), "app.yaml");
+	CHECK(srv_param(&r, "data") == NULL);
+	rt = route_of(&r, "/api/v1/configs/public/DEFAULT_GROUP/app.yaml", SRV_HEAD);
+	CHECK(rt != NULL && rt->handler == srv_h_config_get); /* HEAD goes with GET */
+	rt = route_of(&r, "/api/v1/configs/a/b/c/history/7", SRV_GET);
+	CHECK(rt != NULL && rt->handler == srv_h_history_one);
+	CHECK_EQ_STR(srv_param(&r, "version"), "7");
+	/* Decoded per segment, after the cut: %2F stays inside its segment. */
+	rt = route_of(&r, "/api/v1/configs/a/b/x%2Fy", SRV_GET);
+	CHECK(rt != NULL);
+	CHECK_EQ_STR(srv_param(&r, "dataId"), "x/y");
+	rt = route_of(&r, "/api/v1/configs/a/b/x%2d", SRV_GET);
+	CHECK_EQ_STR(srv_param(&r, "dataId"), "x-");
+	/* A decoded NUL or a malformed escape is a 400, not a route. */
+	CHECK(route_of(&r, "/api/v1/configs/a/b/x%00y", SRV_GET) == NULL);
+	CHECK_EQ_INT(r.path_err, HC_ERR_INVALID);
+	CHECK(route_of(&r, "/api/v1/configs/a/b/x%zz", SRV_GET) == NULL);
+	CHECK_EQ_INT(r.path_err, HC_ERR_INVALID);
+	CHECK(route_of(&r, "/api/v1/configs/a/b/x%4", SRV_GET) == NULL);
+	CHECK_EQ_INT(r.path_err, HC_ERR_INVALID);
+	/* Wrong method: no route, but the methods that would do. */
+	CHECK(route_of(&r, "/api/v1/configs/a/b/c", SRV_POST) == NULL);
+	CHECK_EQ_INT(r.path_err, HC_OK);
+	srv_methods_str(r.allowed, allow);
+	CHECK_EQ_STR(allow, "GET, HEAD, PUT, DELETE");
+	CHECK(route_of(&r, "/api/v1/namespaces", SRV_DELETE) == NULL);
+	srv_methods_str(r.allowed, allow);
+	CHECK_EQ_STR(allow, "GET, HEAD, POST");
+	/* No such path: nothing allowed. Empty segments match nothing. */
+	CHECK(route_of(&r, "/api/v1/nope", SRV_GET) == NULL);
+	CHECK_EQ_INT(r.allowed, 0);
+	CHECK(route_of(&r, "/api/v1/configs/a//c", SRV_GET) == NULL);
+	CHECK(route_of(&r, "/api/v1/configs/", SRV_GET) == NULL);
+	CHECK(route_of(&r, "/healthz/", SRV_GET) == NULL);
+	CHECK(route_of(&r, "healthz", SRV_GET) == NULL);
+	CHECK(route_of(&r, "/healthz", SRV_GET) != NULL);
+	srv_params_free(&r);
 }
 
 int main(void)
@@ -184,9 +263,10 @@ int main(void)
 	RUN(test_labels);
 	RUN(test_cidr);
 	RUN(test_etags);
-	RUN(test_formats);
 	RUN(test_content_json);
 	RUN(test_content_yaml);
 	RUN(test_status_map);
+	RUN(test_route_table);
+	RUN(test_route_match);
 	return hc_test_report();
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -21,6 +22,9 @@
 
 #define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
 #define MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
+#define MD5_THEIRS "ce97a90ef59e9c768263754682f68bd6" /* md5("theirs") */
+
+#define MD5_OURS "abdc793c700a0f9110566c092398985f" /* md5("ours") */
 
 typedef struct fixture {
 	char dir[64];
@@ -57,6 +61,18 @@ static void fx_close(fixture *fx)
 		unlink(p);
 	}
 	CHECK(rmdir(fx->dir) == 0);
+}
+
+/* store_peek by the key's string "ns/group/dataId". */
+static hc_err peek(store *st, const char *key, char md5[33], int64_t *version)
+{
+	cfgkey k;
+	hc_err err = cfgkey_parse(&k, key, strlen(key));
+
+	if (!err)
+		err = store_peek(st, &k, md5, version);
+	cfgkey_release(&k);
+	return err;
 }
 
 static store_write wr(const char *ns, const char *group, const char *data_id, const char *content,
@@ -299,7 +315,7 @@ static void test_if_match(void)
 	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
 	w.if_match = "*";
 	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/absent", NULL, NULL), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/absent", NULL, NULL), HC_ERR_NOT_FOUND);
 	fx_close(&fx);
 }
 
@@ -348,13 +364,12 @@ static void test_get_peek(void)
 	int64_t version = 0;
 
 	REQUIRE(fx_open(&fx));
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version),
-		     HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_ERR_NOT_FOUND);
 	CHECK_EQ_INT(put(fx.st, "app", "hello", NULL, 1000, &r), HC_OK);
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_OK);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_OK);
 	CHECK_EQ_STR(md5, MD5_HELLO);
 	CHECK_EQ_INT(version, 1);
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", NULL, NULL), HC_OK);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/app", NULL, NULL), HC_OK);
 
 	/* A reader's snapshot stays intact while a writer replaces it. */
 	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &old), HC_OK);
@@ -365,7 +380,7 @@ static void test_get_peek(void)
 	}
 	store_config_unref(old);
 	check_content(fx.st, "app", "bye", "text", 2);
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_OK);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/app", md5, &version), HC_OK);
 	CHECK_EQ_INT(version, 2);
 	fx_close(&fx);
 }
@@ -396,7 +411,7 @@ static void test_delete(void)
 	CHECK_EQ_INT(r.changed, 1);
 	CHECK_EQ_INT(store_revision(fx.st), 3);
 	CHECK_EQ_INT(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c), HC_ERR_NOT_FOUND);
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/app", NULL, NULL), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/app", NULL, NULL), HC_ERR_NOT_FOUND);
 
 	CHECK_EQ_INT(
 	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 0, 10, &h, &n, &total),
@@ -591,14 +606,14 @@ static void test_list(void)
 	put3(fx.st, "public", "DEFAULT_GROUP", "db.yaml");
 	put3(fx.st, "public", "DEFAULT_GROUP", "App_Main");
 	put3(fx.st, "public", "payments", "gateway");
-	put3(fx.st, "public", "100%", "rate");
+	put3(fx.st, "public", "100-pct", "rate");
 	put3(fx.st, "dev", "DEFAULT_GROUP", "db.yaml");
 
 	check_list(fx.st, NULL, NULL, NULL, 0, 20, 5,
-		   "dev/DEFAULT_GROUP/db.yaml,public/100%/rate,public/DEFAULT_GROUP/App_Main,"
+		   "dev/DEFAULT_GROUP/db.yaml,public/100-pct/rate,public/DEFAULT_GROUP/App_Main,"
 		   "public/DEFAULT_GROUP/db.yaml,public/payments/gateway");
 	check_list(fx.st, "public", NULL, NULL, 0, 20, 4,
-		   "public/100%/rate,public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml,"
+		   "public/100-pct/rate,public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml,"
 		   "public/payments/gateway");
 	check_list(fx.st, "public", "DEFAULT_GROUP", NULL, 0, 20, 2,
 		   "public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml");
@@ -609,13 +624,15 @@ static void test_list(void)
 	check_list(fx.st, NULL, NULL, "app_", 0, 20, 1, "public/DEFAULT_GROUP/App_Main");
 	check_list(fx.st, NULL, NULL, "PAY", 0, 20, 1, "public/payments/gateway");
 	check_list(fx.st, "public", NULL, "DB.", 0, 20, 1, "public/DEFAULT_GROUP/db.yaml");
-	/* '%' and '_' are literal, not wildcards. */
-	check_list(fx.st, NULL, NULL, "%", 0, 20, 1, "public/100%/rate");
+	/* '%' and '_' are literal, not wildcards: no name may hold a '%', so a
+	 * LIKE wildcard would match all five and a literal matches none. */
+	check_list(fx.st, NULL, NULL, "%", 0, 20, 0, "");
+	check_list(fx.st, NULL, NULL, "-PCT", 0, 20, 1, "public/100-pct/rate");
 	check_list(fx.st, NULL, NULL, "a_l", 0, 20, 0, ""); /* LIKE would match "DEFAULT" */
 	check_list(fx.st, NULL, NULL, "zzz", 0, 20, 0, "");
 	/* Paging: the total counts every match. */
 	check_list(fx.st, NULL, NULL, NULL, 1, 2, 5,
-		   "public/100%/rate,public/DEFAULT_GROUP/App_Main");
+		   "public/100-pct/rate,public/DEFAULT_GROUP/App_Main");
 	check_list(fx.st, NULL, NULL, NULL, 4, 2, 5, "public/payments/gateway");
 	check_list(fx.st, NULL, NULL, NULL, 5, 2, 5, "");
 
@@ -774,8 +791,8 @@ static void test_reopen(void)
 	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
 	CHECK_EQ_INT(store_revision(fx.st), 6);
 	check_content(fx.st, "app", "v3", "text", 3);
-	CHECK_EQ_INT(store_peek(fx.st, "dev/DEFAULT_GROUP/x", NULL, NULL), HC_OK);
-	CHECK_EQ_INT(store_peek(fx.st, "public/DEFAULT_GROUP/tmp", NULL, NULL), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(peek(fx.st, "dev/DEFAULT_GROUP/x", NULL, NULL), HC_OK);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/tmp", NULL, NULL), HC_ERR_NOT_FOUND);
 	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 3);
 	CHECK_EQ_INT(history_total(fx.st, "public", "tmp"), 2);
 	CHECK_EQ_INT(store_namespaces(fx.st, &ns, &n), HC_OK);
@@ -909,7 +926,7 @@ static void *reader(void *arg)
 			last[i] = c->version;
 			store_config_unref(c);
 			snprintf(key, sizeof(key), "public/DEFAULT_GROUP/w%d", i);
-			if (store_peek(t->st, key, NULL, &version) == HC_OK && version < last[i])
+			if (peek(t->st, key, NULL, &version) == HC_OK && version < last[i])
 				t->failures++;
 		}
 	}
@@ -1099,6 +1116,411 @@ static void test_async_writes(void)
 	fx_close(&fx);
 }
 
+/* ---- the change feed ---- */
+
+#define FEED_MAX 32
+
+typedef struct feed_seen {
+	store *st;
+	pthread_mutex_t mu;
+	int n;
+	store_change_kind kind[FEED_MAX];
+	store_op op[FEED_MAX];
+	char key[FEED_MAX][64];
+	char md5[FEED_MAX][33];	     /* of the new snapshot, "" after a delete */
+	char prev_md5[FEED_MAX][33]; /* of the one replaced, "" when created */
+	int64_t revision[FEED_MAX];
+	int batch_end[FEED_MAX];
+	int64_t seen_version[FEED_MAX]; /* what the index held for that key during the call */
+	int completed[FEED_MAX];	/* async writes completed when it was called */
+	char message[FEED_MAX][16];
+	int completions; /* async writes completed so far */
+} feed_seen;
+
+static void on_feed(void *ctx, const store_change *ch)
+{
+	feed_seen *f = ctx;
+	int64_t version = -1;
+	int i;
+
+	pthread_mutex_lock(&f->mu);
+	i = f->n++;
+	if (i < FEED_MAX) {
+		f->kind[i] = ch->kind;
+		f->op[i] = ch->op;
+		snprintf(f->key[i], sizeof(f->key[i]), "%s", ch->key->s);
+		snprintf(f->md5[i], 33, "%s", ch->config ? ch->config->md5 : "");
+		snprintf(f->prev_md5[i], 33, "%s", ch->previous ? ch->previous->md5 : "");
+		f->revision[i] = ch->revision;
+		f->batch_end[i] = ch->batch_end;
+		if (store_peek(f->st, ch->key, NULL, &version))
+			version = 0;
+		f->seen_version[i] = version;
+		f->completed[i] = f->completions;
+		snprintf(f->message[i], sizeof(f->message[i]), "%s", ch->message);
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Half a millisecond, between polls of a condition with a bounded count. */
+static void nap(void)
+{
+	struct timespec ts = {0, 500000};
+
+	nanosleep(&ts, NULL);
+}
+
+static void feed_reset(feed_seen *f, store *st)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	f->st = st;
+}
+
+static void on_counted_done(void *cls, hc_err err, const store_result *res)
+{
+	feed_seen *f = cls;
+
+	(void)err;
+	(void)res;
+	pthread_mutex_lock(&f->mu);
+	f->completions++;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static int feed_completions(feed_seen *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->mu);
+	n = f->completions;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+/* Waits (bounded) until n async writes have completed. */
+static void wait_completions(feed_seen *f, int n)
+{
+	int i;
+
+	for (i = 0; i < 20000 && feed_completions(f) < n; i++)
+		nap();
+	CHECK_EQ_INT(feed_completions(f), n);
+}
+
+static void test_feed(void)
+{
+	fixture fx;
+	feed_seen f;
+	store_result r;
+	store_write w;
+	int64_t rev;
+
+	REQUIRE(fx_open(&fx));
+	feed_reset(&f, fx.st);
+	store_subscribe(fx.st, on_feed, &f);
+	CHECK_EQ_INT(put(fx.st, "a", "one", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "b", "two", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "a", "one", "text", 1000, &r), HC_OK); /* a no-op: not announced */
+	w = wr("public", "DEFAULT_GROUP", "a", "one", 2000);
+	w.description = "only the description";
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	w = wr("public", "DEFAULT_GROUP", "b", NULL, 3000);
+	w.message = "bye";
+	CHECK_EQ_INT(store_delete(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(rollback(fx.st, "b", 1, 4000, &r), HC_OK);
+	rev = store_revision(fx.st);
+
+	REQUIRE(f.n == 5);
+	CHECK_EQ_INT(f.kind[0], STORE_CHANGE_CONTENT);
+	CHECK_EQ_STR(f.key[0], "public/DEFAULT_GROUP/a");
+	CHECK_EQ_STR(f.prev_md5[0], "");
+	CHECK_EQ_INT(f.kind[1], STORE_CHANGE_CONTENT);
+	CHECK_EQ_STR(f.key[1], "public/DEFAULT_GROUP/b");
+	/* A description-only edit: same content and revision, no new version. */
+	CHECK_EQ_INT(f.kind[2], STORE_CHANGE_META);
+	CHECK_EQ_STR(f.md5[2], f.md5[0]);
+	CHECK_EQ_STR(f.prev_md5[2], f.md5[0]);
+	CHECK_EQ_INT(f.revision[2], f.revision[0]);
+	CHECK_EQ_INT(f.kind[3], STORE_CHANGE_DELETE);
+	CHECK_EQ_INT(f.op[3], STORE_OP_DELETE);
+	CHECK_EQ_STR(f.md5[3], "");
+	CHECK_EQ_STR(f.prev_md5[3], f.md5[1]);
+	CHECK_EQ_STR(f.message[3], "bye");
+	CHECK_EQ_INT(f.seen_version[3], 0); /* the index no longer holds it */
+	CHECK_EQ_INT(f.kind[4], STORE_CHANGE_CONTENT);
+	CHECK_EQ_INT(f.op[4], STORE_OP_ROLLBACK);
+	CHECK_EQ_STR(f.md5[4], f.md5[1]);
+	CHECK_EQ_STR(f.prev_md5[4], "");
+	/* Revision order, one revision per content change, the last is the store's. */
+	CHECK_EQ_INT(f.revision[1], f.revision[0] + 1);
+	CHECK_EQ_INT(f.revision[3], f.revision[1] + 1);
+	CHECK_EQ_INT(f.revision[4], f.revision[3] + 1);
+	CHECK_EQ_INT(f.revision[4], rev);
+	/* Synchronous writes are batches of one. */
+	CHECK(f.batch_end[0] && f.batch_end[1] && f.batch_end[2] && f.batch_end[3] &&
+	      f.batch_end[4]);
+	fx_close(&fx);
+}
+
+/* Writes queued while the writer is held commit as one batch: the feed
+ * hears of them in order, after the index holds all of them, before any of
+ * them completes, with batch_end on the last. */
+static void test_feed_batch(void)
+{
+	static const char *const ids[] = {"a", "b", "a"}, *const vals[] = {"a1", "b1", "a2"};
+	store_write ws[3];
+	fixture fx;
+	feed_seen f;
+	int i;
+
+	REQUIRE(fx_open(&fx));
+	feed_reset(&f, fx.st);
+	store_subscribe(fx.st, on_feed, &f);
+	store_fault_hold(fx.st, 1);
+	for (i = 0; i < 3; i++) {
+		ws[i] = wr("public", "DEFAULT_GROUP", ids[i], vals[i], 1000 + i);
+		store_publish_async(fx.st, &ws[i], on_counted_done, &f);
+	}
+	CHECK_EQ_INT(feed_completions(&f), 0); /* held: nothing committed yet */
+	store_fault_hold(fx.st, 0);
+	wait_completions(&f, 3);
+	REQUIRE(f.n == 3);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ_INT(f.completed[i], 0);
+		CHECK_EQ_INT(f.batch_end[i], i == 2);
+		CHECK_EQ_INT(f.revision[i], i + 1);
+	}
+	CHECK_EQ_STR(f.key[0], "public/DEFAULT_GROUP/a");
+	CHECK_EQ_STR(f.key[1], "public/DEFAULT_GROUP/b");
+	CHECK_EQ_STR(f.prev_md5[2], f.md5[0]); /* the second write of a saw the first */
+	/* Already at the batch's end when the first change is announced. */
+	CHECK_EQ_INT(f.seen_version[0], 2);
+	check_content(fx.st, "a", "a2", "text", 2);
+	fx_close(&fx);
+}
+
+/* ---- faults ---- */
+
+typedef struct fault_case {
+	store_fault_kind kind;
+	hc_err want;
+} fault_case;
+
+typedef struct outcomes {
+	pthread_mutex_t mu;
+	int n;
+	hc_err err[8];
+	char detail[8][STORE_DETAIL_MAX];
+} outcomes;
+
+static void on_outcome(void *cls, hc_err err, const store_result *res)
+{
+	outcomes *o = cls;
+
+	pthread_mutex_lock(&o->mu);
+	if (o->n < 8) {
+		o->err[o->n] = err;
+		snprintf(o->detail[o->n], STORE_DETAIL_MAX, "%s", res->detail);
+	}
+	o->n++;
+	pthread_mutex_unlock(&o->mu);
+}
+
+static int outcome_count(outcomes *o)
+{
+	int n;
+
+	pthread_mutex_lock(&o->mu);
+	n = o->n;
+	pthread_mutex_unlock(&o->mu);
+	return n;
+}
+
+/* Queues three writes as one batch (a=v2, b new, a delete of c), with the
+ * fault armed at point, and checks that all three fail with want and that
+ * nothing changed: contents, history, revision, the feed. */
+static void check_failed_batch(store_fault_point point, int after, const fault_case *fc)
+{
+	store_write ws[3];
+	outcomes o = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {{0}}};
+	store_result r;
+	fixture fx;
+	feed_seen f;
+	int64_t rev;
+	int i;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "a", "v1", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "c", "c1", "text", 1000, &r), HC_OK);
+	rev = store_revision(fx.st);
+	feed_reset(&f, fx.st);
+	store_subscribe(fx.st, on_feed, &f);
+	store_fault_hold(fx.st, 1);
+	ws[0] = wr("public", "DEFAULT_GROUP", "a", "v2", 2000);
+	ws[1] = wr("public", "DEFAULT_GROUP", "b", "new", 2000);
+	ws[2] = wr("public", "DEFAULT_GROUP", "c", NULL, 2000);
+	store_publish_async(fx.st, &ws[0], on_outcome, &o);
+	store_publish_async(fx.st, &ws[1], on_outcome, &o);
+	store_delete_async(fx.st, &ws[2], on_outcome, &o);
+	store_fault_arm(fx.st, point, fc->kind, after, 1);
+	store_fault_hold(fx.st, 0);
+	for (i = 0; i < 20000 && outcome_count(&o) < 3; i++)
+		nap();
+	REQUIRE(outcome_count(&o) == 3);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ_INT(o.err[i], fc->want);
+		CHECK(strstr(o.detail[i], "not committed") != NULL);
+	}
+	check_content(fx.st, "a", "v1", "text", 1);
+	check_content(fx.st, "c", "c1", "text", 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "a"), 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "b"), -1);
+	CHECK_EQ_INT(store_revision(fx.st), rev);
+	CHECK_EQ_INT(f.n, 0);
+	/* The fault fired once; the next batch commits. */
+	CHECK_EQ_INT(put(fx.st, "a", "v2", "text", 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 2);
+	CHECK_EQ_INT(r.revision, rev + 1);
+	CHECK_EQ_INT(f.n, 1);
+	store_close(fx.st);
+	/* And what did commit, is what a reopened store sees. */
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	check_content(fx.st, "a", "v2", "text", 2);
+	check_content(fx.st, "c", "c1", "text", 1);
+	fx_close(&fx);
+}
+
+static void test_fault_commit(void)
+{
+	static const fault_case cases[] = {
+	    {STORE_FAULT_IO, HC_ERR_IO},
+	    {STORE_FAULT_BUSY, HC_ERR_UNAVAILABLE},
+	    {STORE_FAULT_FULL, HC_ERR_NO_SPACE},
+	    {STORE_FAULT_READONLY, HC_ERR_READ_ONLY},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_failed_batch(STORE_FAULT_COMMIT, 0, &cases[i]);
+}
+
+/* A statement failing in the middle of the batch (the second job's first
+ * write) fails the whole batch, the jobs before it included. */
+static void test_fault_write(void)
+{
+	static const fault_case io = {STORE_FAULT_IO, HC_ERR_IO};
+	static const fault_case full = {STORE_FAULT_FULL, HC_ERR_NO_SPACE};
+
+	/* A publish writes three statements: revision, history, config row. */
+	check_failed_batch(STORE_FAULT_WRITE, 3, &io);
+	check_failed_batch(STORE_FAULT_WRITE, 4, &full);
+	check_failed_batch(STORE_FAULT_WRITE, 0, &io);
+}
+
+/* ---- decisions inside the transaction ---- */
+
+/* Another writer changes public/DEFAULT_GROUP/app behind the store's back,
+ * through its own connection, as a second hotconf on the same database
+ * would: version 2 with content "theirs". */
+static void write_behind(const char *path, int64_t revision)
+{
+	sqlite3 *db = NULL;
+	char sql[1024];
+
+	REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	snprintf(
+	    sql, sizeof(sql),
+	    "BEGIN IMMEDIATE;"
+	    "UPDATE meta SET value = %lld WHERE key = 'revision';"
+	    "INSERT INTO history (namespace, grp, data_id, version, revision, op, content, md5,"
+	    " format, created_ms) VALUES ('public', 'DEFAULT_GROUP', 'app', 2, %lld, 'publish',"
+	    " 'theirs', '%s', 'text', 5);"
+	    "UPDATE configs SET content = 'theirs', md5 = '%s', version = 2, revision = %lld"
+	    " WHERE namespace = 'public' AND grp = 'DEFAULT_GROUP' AND data_id = 'app';"
+	    "COMMIT;",
+	    (long long)revision, (long long)revision, MD5_THEIRS, MD5_THEIRS, (long long)revision);
+	CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void test_decisions_in_tx(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+	int64_t rev;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "ours", "text", 1000, &r), HC_OK);
+	rev = r.revision;
+	write_behind(fx.path, rev + 10);
+	/* The index still holds "ours"; every decision comes from the database. */
+	check_content(fx.st, "app", "ours", "text", 1);
+	w = wr("public", "DEFAULT_GROUP", "app", "mine", 2000);
+	w.if_match = MD5_OURS;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_PRECONDITION);
+	CHECK(strstr(r.detail, MD5_THEIRS) != NULL);
+	/* Publishing what the database already holds is a no-op. */
+	CHECK_EQ_INT(put(fx.st, "app", "theirs", "text", 2000, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+	CHECK_EQ_INT(r.version, 2);
+	w.if_match = MD5_THEIRS;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 3);	    /* after the other writer's version 2 */
+	CHECK_EQ_INT(r.revision, rev + 11); /* after the other writer's revision */
+	CHECK_EQ_INT(store_revision(fx.st), rev + 11);
+	check_content(fx.st, "app", "mine", "text", 3);
+	fx_close(&fx);
+}
+
+/* ---- validation inside the transaction ---- */
+
+static int checks_run;
+
+/* Accepts only content that starts with '{' (a stand-in for a JSON check). */
+static hc_err fake_check(const char *format, const char *content, size_t len, char *detail,
+			 size_t cap)
+{
+	checks_run++;
+	if (strcmp(format, "json") || (len && content[0] == '{'))
+		return HC_OK;
+	snprintf(detail, cap, "invalid %s: does not start with {", format);
+	return HC_ERR_INVALID;
+}
+
+static void test_check_in_tx(void)
+{
+	fixture fx;
+	store_result r;
+	store_write w;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "cfg", "{}", "json", 1000, &r), HC_OK);
+	/* The caller validated as "text" (the format it read before a concurrent
+	 * change to json): the store validates again, as json, and refuses. */
+	checks_run = 0;
+	w = wr("public", "DEFAULT_GROUP", "cfg", "plain words", 2000);
+	w.checked_format = "text";
+	w.check = fake_check;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_ERR_INVALID);
+	CHECK_EQ_INT(checks_run, 1);
+	CHECK_EQ_STR(r.detail, "invalid json: does not start with {");
+	check_content(fx.st, "cfg", "{}", "json", 1);
+	CHECK_EQ_INT(history_total(fx.st, "public", "cfg"), 1);
+	/* Validated as the format it commits as: no second look. */
+	checks_run = 0;
+	w = wr("public", "DEFAULT_GROUP", "cfg", "{\"a\":1}", 3000);
+	w.checked_format = "json";
+	w.check = fake_check;
+	CHECK_EQ_INT(store_publish(fx.st, &w, &r), HC_OK);
+	CHECK_EQ_INT(checks_run, 0);
+	check_content(fx.st, "cfg", "{\"a\":1}", "json", 2);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
@@ -1122,5 +1544,11 @@ int main(void)
 	RUN(test_threads);
 	RUN(test_group_commit_cas);
 	RUN(test_async_writes);
+	RUN(test_feed);
+	RUN(test_feed_batch);
+	RUN(test_fault_commit);
+	RUN(test_fault_write);
+	RUN(test_decisions_in_tx);
+	RUN(test_check_in_tx);
 	return hc_test_report();
 }
