@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const {
 	withServer,
 	request,
+	rawRequest,
 	put,
 	get,
 	cfgPath,
@@ -448,6 +449,21 @@ test('configs: content over --max-content is 413 naming the limit', async (t) =>
 	assert.equal((await get(srv, 'public', G, 'fits')).text, 'x'.repeat(1024), 'update over the limit changes nothing');
 });
 
+test('every JSON body over the small-body cap is 413, not a shape error', async (t) => {
+	const srv = await withServer(t);
+	await put(srv, 'public', G, 'rb', 'v1', { expect: 201 });
+	const pad = 'x'.repeat(70 * 1024);
+	const cases = [
+		['POST', cfgPath('public', G, 'rb') + '/rollback', JSON.stringify({ version: 1, message: pad })],
+		['POST', '/api/v1/namespaces', JSON.stringify({ id: 'big', description: pad })],
+	];
+	for (const [method, p, body] of cases) {
+		const msg = assertError(await request(srv, method, p, { body, headers: { 'Content-Type': 'application/json' } }), 413, 'too_large', `${method} ${p}`);
+		assert.match(msg, /65536/, `names the limit: ${msg}`);
+	}
+	assert.equal((await get(srv, 'public', G, 'rb')).headers.get('x-hotconf-version'), '1', 'no rollback happened');
+});
+
 test('configs: PUT into an absent namespace is 404', async (t) => {
 	const srv = await withServer(t);
 	assertError(await put(srv, 'ghost', G, 'a', 'x', { expect: 404 }), 404, 'not_found');
@@ -644,6 +660,56 @@ test('routing: unknown paths are 404, wrong methods 405 with Allow', async (t) =
 		for (const m of allow) assert.ok(got.includes(m), `${method} ${p}: Allow "${r.headers.get('allow')}" should list ${m}`);
 		assert.ok(!got.includes(method), `${method} ${p}: Allow should not list ${method}`);
 	}
+});
+
+test('routing: names are read after decoding, per segment; NUL, %2F, . and .. are 400', async (t) => {
+	const srv = await withServer(t);
+	await put(srv, 'public', G, 'victim', 'precious', { expect: 201 });
+	const base = '/api/v1/configs/public/DEFAULT_GROUP/';
+	// An encoded name is decoded: %2D is '-', so this is the config "a-b".
+	let r = await rawRequest(srv, 'PUT', base + 'a%2Db', { body: 'x' });
+	assertStatus(r, 201, 'percent-encoded name');
+	r = await get(srv, 'public', G, 'a-b');
+	assert.equal(r.text, 'x', 'stored under its decoded name');
+	// Each of these must be refused, never stored under another name.
+	const bad = [
+		['victim%00.x', 'an encoded NUL'],
+		['victim%00', 'a trailing NUL'],
+		['a%2Fb', 'an encoded / inside a segment'],
+		['%2E', 'an encoded .'],
+		['%2E%2E', 'an encoded ..'],
+		['.', 'a bare .'],
+		['..', 'a bare ..'],
+		['ab%zz', 'a malformed escape'],
+		['ab%4', 'a cut escape'],
+	];
+	for (const [name, what] of bad) {
+		for (const method of ['PUT', 'GET', 'DELETE']) {
+			r = await rawRequest(srv, method, base + name, { body: method === 'PUT' ? 'evil' : undefined });
+			assertError(r, 400, 'invalid_argument', `${method} ${what} (${name})`);
+		}
+	}
+	for (const q of ['namespace=pub%00lic', 'group=a%00', 'q=x%00y']) {
+		r = await rawRequest(srv, 'GET', '/api/v1/configs?' + q);
+		assertError(r, 400, 'invalid_argument', `NUL in the query: ${q}`);
+	}
+	r = await rawRequest(srv, 'POST', '/api/v1/watch?wait=0', {
+		body: JSON.stringify({ configs: [{ dataId: 'victim\u0000.x', md5: '' }] }),
+	});
+	assertError(r, 400, 'invalid_argument', 'NUL in a watch body name');
+	for (const id of ['.', '..']) {
+		r = await request(srv, 'POST', '/api/v1/namespaces', { body: { id } });
+		assertError(r, 400, 'invalid_argument', `namespace id ${id}`);
+	}
+	r = await get(srv, 'public', G, 'victim');
+	assert.equal(r.text, 'precious', 'the victim is untouched');
+	assert.equal(r.headers.get('x-hotconf-version'), '1');
+	r = await request(srv, 'GET', '/api/v1/configs?namespace=public');
+	assert.deepEqual(
+		r.json.items.map((i) => i.dataId).sort(),
+		['a-b', 'victim'],
+		'nothing else was created'
+	);
 });
 
 test('caller identity headers: accepted on GET, malformed labels are 400', async (t) => {

@@ -311,6 +311,40 @@ async function request(srv, method, p, { body, headers = {}, signal } = {}) {
 	return { status: res.status, headers: res.headers, text, buf, json, what };
 }
 
+/*
+ * One HTTP request with node:http, whose path goes out exactly as given (fetch
+ * would resolve "." and ".." segments and re-encode). Same answer shape as
+ * request().
+ */
+function rawRequest(srv, method, p, { body, headers = {} } = {}) {
+	const http = require('node:http');
+	const what = `${method} ${p}`;
+	return new Promise((resolve, reject) => {
+		const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers }, (res) => {
+			const chunks = [];
+			res.on('data', (c) => chunks.push(c));
+			res.on('end', () => {
+				const buf = Buffer.concat(chunks);
+				const text = buf.toString('utf8');
+				let json;
+				try {
+					json = JSON.parse(text);
+				} catch {}
+				const h = new Headers();
+				for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+				resolve({ status: res.statusCode, headers: h, text, buf, json, what });
+			});
+			res.on('error', reject);
+		});
+		req.on('error', (err) => {
+			err.message = `${what}: ${err.message}`;
+			reject(err);
+		});
+		if (body !== undefined) req.write(body);
+		req.end();
+	});
+}
+
 function describe(r) {
 	return `${r.what} -> ${r.status} ${tail(r.text, 600)}`;
 }
@@ -450,6 +484,7 @@ module.exports = {
 	withServer,
 	waitFor,
 	request,
+	rawRequest,
 	put,
 	get,
 	cfgPath,

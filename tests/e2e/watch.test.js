@@ -18,6 +18,7 @@ const {
 	waitHeld,
 	track,
 	answeredAtOnce,
+	metric,
 } = require('./lib');
 
 const G = 'DEFAULT_GROUP';
@@ -87,11 +88,16 @@ test('single watch ends in 304 when the wait runs out', async (t) => {
 test('a wait without suffix is in seconds and is really held', async (t) => {
 	const srv = await withServer(t);
 	await put(srv, 'public', G, 'secs', 'x', { expect: 201 });
-	const w = track(watchOne(srv, 'secs', { wait: '3', ifNoneMatch: etag('x') }));
-	await waitHeld(srv, 1); // wait=3 read as 3 ms would never be seen held
+	// 100 read as seconds holds until the PUT below; read as 100 ms it would
+	// expire (304, counted in hotconf_watch_expired_total) before being woken.
+	const w = track(watchOne(srv, 'secs', { wait: '100', ifNoneMatch: etag('x') }));
+	await waitHeld(srv, 1);
 	assert.equal(w.settled, false);
+	await put(srv, 'public', G, 'secs', 'y', { expect: 200 });
 	const r = await w.promise;
-	assertStatus(r, 304);
+	assertStatus(r, 200, 'woken by the publish, not expired');
+	assert.equal(r.text, 'y');
+	assert.equal(await metric(srv, 'hotconf_watch_expired_total'), 0, 'nothing expired');
 });
 
 test('no wait, or wait=0, never blocks', async (t) => {
@@ -122,12 +128,13 @@ test('no wait, or wait=0, never blocks', async (t) => {
 test('wait is capped at --max-wait', async (t) => {
 	const srv = await withServer(t, { args: ['--max-wait', '1s'] });
 	await put(srv, 'public', G, 'cap', 'x', { expect: 201 });
-	const w = track(watchOne(srv, 'cap', { wait: '10m', ifNoneMatch: etag('x') }));
-	await waitHeld(srv, 1);
-	assert.equal(w.settled, false);
+	const expired0 = await metric(srv, 'hotconf_watch_expired_total');
 	// If the cap were ignored this would hang for 10 minutes and the test time out.
-	const r = await w.promise;
+	const r = await watchOne(srv, 'cap', { wait: '10m', ifNoneMatch: etag('x') });
 	assertStatus(r, 304, 'wait=10m capped at 1s ends in 304');
+	// It was held and then expired: not answered at once.
+	assert.equal(await metric(srv, 'hotconf_watch_expired_total'), expired0 + 1, 'the watch expired at its deadline');
+	await waitHeld(srv, 0);
 });
 
 test('a stale copy is answered at once with the content', async (t) => {
@@ -187,15 +194,37 @@ test('a watch is not woken by changes to other configs', async (t) => {
 	await put(srv, 'public', G, 'mine', 'm', { expect: 201 });
 	const w = track(watchOne(srv, 'mine', { ifNoneMatch: etag('m') }));
 	await waitHeld(srv, 1);
+	const wake0 = await metric(srv, 'hotconf_watch_wakeups_total');
 	await put(srv, 'public', G, 'other', 'o', { expect: 201 });
 	await put(srv, 'public', 'G2', 'mine', 'same key in another group', { expect: 201 });
-	// Still held after those publishes.
+	// Still held after those publishes, and not even woken inside the server
+	// (a wrong wake would re-park unseen by the client): the counter stays.
 	await waitHeld(srv, 1);
 	assert.equal(w.settled, false, 'changes to other configs must not wake this watch');
+	assert.equal(await metric(srv, 'hotconf_watch_wakeups_total'), wake0, 'no watcher was woken');
 	await put(srv, 'public', G, 'mine', 'm2', { expect: 200 });
 	const r = await w.promise;
 	assertStatus(r, 200);
 	assert.equal(r.text, 'm2');
+	assert.equal(await metric(srv, 'hotconf_watch_wakeups_total'), wake0 + 1, 'exactly this watcher was woken');
+});
+
+test('a description-only edit wakes nobody', async (t) => {
+	const srv = await withServer(t);
+	await put(srv, 'public', G, 'desc', 'same', { expect: 201 });
+	const one = track(watchOne(srv, 'desc', { ifNoneMatch: etag('same') }));
+	const many = track(watchMany(srv, [{ dataId: 'desc', md5: md5('same') }]));
+	await waitHeld(srv, 2);
+	const wake0 = await metric(srv, 'hotconf_watch_wakeups_total');
+	const r = await put(srv, 'public', G, 'desc', 'same', { query: { description: 'now described' }, expect: 200 });
+	assert.equal(r.json.changed, true, 'the description changed');
+	assert.equal(r.json.version, 1, 'but no new version');
+	await waitHeld(srv, 2);
+	assert.equal(one.settled || many.settled, false, 'no watch answered');
+	assert.equal(await metric(srv, 'hotconf_watch_wakeups_total'), wake0, 'no watcher woken, even inside the server');
+	await put(srv, 'public', G, 'desc', 'changed', { expect: 200 });
+	assertStatus(await one.promise, 200);
+	assertStatus(await many.promise, 200);
 });
 
 test('wait values that do not parse are 400', async (t) => {
