@@ -619,6 +619,7 @@ hc_err store_open(const char *path, store **out)
 	err = configure(st, path);
 	if (err)
 		goto fail;
+	st_health_open(st, path);
 	err = migrate(st, path);
 	if (err)
 		goto fail;
@@ -674,6 +675,7 @@ void store_close(store *st)
 		hmap_foreach(st->index, unref_entry, NULL);
 		hmap_free(st->index);
 	}
+	st_health_close(st);
 	if (st->feed_ok) {
 		free(st->subs);
 		pthread_mutex_destroy(&st->feed_lock);

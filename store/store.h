@@ -177,6 +177,27 @@ void store_subscribe(store *st, store_feed_fn fn, void *ctx);
 
 /* HC_OK when the database answers a query. */
 hc_err store_ping(store *st);
+
+typedef enum store_health_state {
+	STORE_HEALTH_OK,
+	STORE_HEALTH_FILE_GONE, /* the database file was deleted or replaced under us */
+	STORE_HEALTH_DISK_FULL, /* the last write found the disk full */
+	STORE_HEALTH_READ_ONLY, /* the last write found the database read-only */
+	STORE_HEALTH_IO_ERROR,	/* the last write failed on I/O */
+} store_health_state;
+
+/*
+ * The store's health: whether its file is still the one it opened (checked
+ * now) and what its last write found. reason[cap] gets a sentence when it
+ * is not OK. A write that commits clears a disk or I/O state. Any thread.
+ *
+ * When a write finds the disk full the store frees the space it keeps in
+ * reserve (a file beside the database) and, until space is back, refuses
+ * publishes and rollbacks at once (HC_ERR_NO_SPACE) so that deletes and
+ * history pruning, which free space, can still commit. It leaves that
+ * state, and makes its reserve again, once the disk has room for it twice.
+ */
+store_health_state store_health(store *st, char *reason, size_t cap);
 /* The server revision: the number of changes ever committed. */
 int64_t store_revision(store *st);
 

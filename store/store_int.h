@@ -98,6 +98,16 @@ struct store {
 
 	pthread_mutex_t fault_lock;
 	st_fault fault;
+
+	/* Health (store_health.c): the file the store opened, and what the last
+	 * write found. Under health_lock, taken alone or after db_lock. */
+	pthread_mutex_t health_lock;
+	int health_ok; /* health_lock initialised */
+	char *path, *reserve_path;
+	unsigned long long dev, ino; /* of the database file at open */
+	store_health_state health;
+	char reason[STORE_DETAIL_MAX];
+	int full; /* the disk filled up: only deletes run until space is back */
 };
 
 /* The columns st_config_from_row() reads, in order; content, when wanted, follows. */
@@ -168,6 +178,19 @@ void st_feed(store *st, const store_change *ch);
 /* The fault hook: the SQLite code a step of s should fail with, or
  * SQLITE_OK. Cheap when nothing is armed. */
 int st_fault_check(store *st, sqlite3_stmt *s);
+
+/* Records the file's identity and makes the space reserve; at open. */
+void st_health_open(store *st, const char *path);
+void st_health_close(store *st);
+/* Before a batch: HC_OK, or the error every write of the batch fails with
+ * (the file is gone) and the reason in detail[STORE_DETAIL_MAX]. Writer
+ * thread, db_lock held. */
+hc_err st_health_before(store *st, char *detail);
+/* After a batch: records its outcome (err HC_OK: committed). */
+void st_health_after(store *st, hc_err err);
+/* 1 while the disk is full: a publish or rollback is refused at once,
+ * with the reason in detail, so the space left goes to deletes. */
+int st_health_full(store *st, char *detail);
 
 /* The writer thread: runs queued writes in batches until q_stop and the
  * queue is empty. */

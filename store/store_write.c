@@ -64,6 +64,7 @@ struct st_job {
 	int done;	       /* synchronous jobs: set under q_lock when complete */
 	store_done_fn done_fn; /* asynchronous jobs: called when complete */
 	void *done_cls;
+	int refused;	      /* failed before touching the database */
 	store_write w_copy;   /* asynchronous jobs: w points here */
 	store_result res_own; /* asynchronous jobs: res points here */
 	struct st_job *next;
@@ -513,8 +514,15 @@ static hc_err exec_cached(store *st, st_id id, const char *sql)
  * Returns an error only when the batch itself can no longer commit. */
 static hc_err run_job(store *st, st_job *j)
 {
-	hc_err err = exec_cached(st, ST_SAVEPOINT, "SAVEPOINT hc_job");
+	hc_err err;
 
+	if (j->kind != JOB_DELETE && st_health_full(st, j->res->detail)) {
+		/* Refused on its own account: the space left is for deletes. */
+		j->err = HC_ERR_NO_SPACE;
+		j->refused = 1;
+		return HC_OK;
+	}
+	err = exec_cached(st, ST_SAVEPOINT, "SAVEPOINT hc_job");
 	if (err)
 		return err;
 	switch (j->kind) {
@@ -576,20 +584,24 @@ static void install(store *st, st_job *batch)
 	}
 }
 
-/* Fails every job of a batch whose transaction did not commit. */
-static void fail_batch(st_job *batch, hc_err err)
+/* Fails every job of a batch whose transaction did not commit; why, when
+ * not NULL, says why in place of the words for err. */
+static void fail_batch(st_job *batch, hc_err err, const char *why)
 {
 	st_job *j;
 
 	for (j = batch; j; j = j->next) {
-		if (j->err && !db_failure(j->err))
+		if (j->refused || (j->err && !db_failure(j->err)))
 			continue; /* it failed on its own account; keep that answer */
 		j->err = err;
 		memset(j->res, 0, sizeof(*j->res));
-		set_detail(j->res,
-			   "the write was not committed and nothing changed: %s (%s; see "
-			   "the server log)",
-			   db_failure_words(err), hc_err_code(err));
+		if (why)
+			set_detail(j->res, "the write was not committed: %s", why);
+		else
+			set_detail(j->res,
+				   "the write was not committed and nothing changed: %s (%s; see "
+				   "the server log)",
+				   db_failure_words(err), hc_err_code(err));
 	}
 }
 
@@ -597,22 +609,30 @@ static void fail_batch(st_job *batch, hc_err err)
  * their snapshots in the index and announces them, in order. */
 static void run_batch(store *st, st_job *batch)
 {
+	char why[STORE_DETAIL_MAX];
 	st_job *j;
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
+	err = st_health_before(st, why);
+	if (err) {
+		pthread_mutex_unlock(&st->db_lock);
+		fail_batch(batch, err, why);
+		return;
+	}
 	err = st_begin(st);
 	for (j = batch; j && !err; j = j->next)
 		err = run_job(st, j);
 	if (!err)
 		err = st_commit(st);
+	st_health_after(st, err);
 	if (!err) {
 		install(st, batch); /* unlocks db_lock */
 		return;
 	}
 	st_rollback(st);
 	pthread_mutex_unlock(&st->db_lock);
-	fail_batch(batch, err);
+	fail_batch(batch, err, NULL);
 }
 
 static void job_release(st_job *j)

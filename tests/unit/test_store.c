@@ -50,7 +50,7 @@ static int fx_open(fixture *fx)
 /* Closes the store and removes the database and its directory. */
 static void fx_close(fixture *fx)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".reserve"};
 	char p[160];
 	size_t i;
 
