@@ -22,6 +22,16 @@ const char *hc_err_code(hc_err err)
 		return "precondition_failed";
 	case HC_ERR_TOO_BIG:
 		return "too_large";
+	case HC_ERR_URI_TOO_LONG:
+		return "uri_too_long";
+	case HC_ERR_HEADERS_TOO_BIG:
+		return "headers_too_large";
+	case HC_ERR_TIMEOUT:
+		return "request_timeout";
+	case HC_ERR_RATE_LIMIT:
+		return "too_many_requests";
+	case HC_ERR_HTTP_VERSION:
+		return "http_version_not_supported";
 	case HC_ERR_UNAVAILABLE:
 		return "unavailable";
 	case HC_ERR_READ_ONLY:

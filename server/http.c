@@ -62,6 +62,15 @@ enum MHD_Result srv_reply(srv_req *r, unsigned status, const char *ctype, sbuf *
 	return srv_queue(r, status, resp);
 }
 
+void srv_error_body(sbuf *out, hc_err err, const char *msg)
+{
+	sbuf_addstr(out, "{\"error\":{\"code\":");
+	sbuf_add_json_str(out, hc_err_code(err), strlen(hc_err_code(err)));
+	sbuf_addstr(out, ",\"message\":");
+	sbuf_add_json_str(out, msg, strlen(msg));
+	sbuf_addstr(out, "}}\n");
+}
+
 static enum MHD_Result reply_errmsg(srv_req *r, hc_err err, const char *msg)
 {
 	sbuf body = SBUF_INIT(SBUF_NOMAX);
@@ -70,11 +79,7 @@ static enum MHD_Result reply_errmsg(srv_req *r, hc_err err, const char *msg)
 	size_t len;
 	char *data;
 
-	sbuf_addstr(&body, "{\"error\":{\"code\":");
-	sbuf_add_json_str(&body, hc_err_code(err), strlen(hc_err_code(err)));
-	sbuf_addstr(&body, ",\"message\":");
-	sbuf_add_json_str(&body, msg, strlen(msg));
-	sbuf_addstr(&body, "}}\n");
+	srv_error_body(&body, err, msg);
 	if (status >= 500)
 		hc_log("%s %s: %u %s", r->method, r->path, status, msg);
 	data = sbuf_detach(&body, &len);

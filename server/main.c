@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hc_log.h"
 #include "srv.h"
@@ -16,26 +17,34 @@
 
 static void usage(FILE *to)
 {
-	fprintf(to,
-		"usage: hotconf serve [--listen HOST:PORT] [--data DIR] [--port-file FILE]\n"
-		"                     [--max-content BYTES] [--max-wait DURATION]\n"
-		"                     [--retention-days D] [--retention-versions N]\n"
-		"                     [--prune-interval DURATION] [--trusted-proxy CIDR]...\n"
-		"                     [--threads N] [--conn-memory BYTES]\n"
-		"       hotconf version\n"
-		"\n"
-		"  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
-		"  --data                data directory, holds hotconf.db (./hotconf-data)\n"
-		"  --port-file           write the bound port here once serving\n"
-		"  --max-content         largest config content in bytes (1048576)\n"
-		"  --max-wait            longest long poll, e.g. 120s or 2m (120s)\n"
-		"  --retention-days      keep history younger than this (30)\n"
-		"  --retention-versions  always keep this many newest versions per config (50)\n"
-		"  --prune-interval      how often old history is pruned (10m)\n"
-		"  --trusted-proxy       believe X-Forwarded-For from peers in this range\n"
-		"  --threads             HTTP worker threads (4)\n"
-		"  --conn-memory         memory per connection in bytes (4096)\n"
-		"  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
+	fprintf(
+	    to,
+	    "usage: hotconf serve [--listen HOST:PORT] [--data DIR] [--port-file FILE]\n"
+	    "                     [--max-content BYTES] [--max-wait DURATION]\n"
+	    "                     [--retention-days D] [--retention-versions N]\n"
+	    "                     [--prune-interval DURATION] [--trusted-proxy CIDR]...\n"
+	    "                     [--threads N] [--conn-memory BYTES] [--read-deadline DURATION]\n"
+	    "                     [--max-client-connections N] [--max-client-watch-memory BYTES]\n"
+	    "                     [--init]\n"
+	    "       hotconf version\n"
+	    "\n"
+	    "  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
+	    "  --data                data directory, holds hotconf.db (./hotconf-data)\n"
+	    "  --port-file           write the bound port here once serving\n"
+	    "  --max-content         largest config content in bytes (1048576)\n"
+	    "  --max-wait            longest long poll, e.g. 120s or 2m (120s)\n"
+	    "  --retention-days      keep history younger than this (30)\n"
+	    "  --retention-versions  always keep this many newest versions per config (50)\n"
+	    "  --prune-interval      how often old history is pruned (10m)\n"
+	    "  --trusted-proxy       believe X-Forwarded-For from peers in this range\n"
+	    "  --threads             HTTP worker threads (4)\n"
+	    "  --conn-memory         memory per connection in bytes (4096)\n"
+	    "  --read-deadline       a request head must arrive whole within this (30s)\n"
+	    "  --max-client-connections  connections one client address may hold\n"
+	    "                        (all but the last 256 of the connection limit)\n"
+	    "  --max-client-watch-memory  bytes of waiting watches per client address (256 MiB)\n"
+	    "  --init                create a new database even where one was before\n"
+	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
 /* Parses a positive integer flag value within [min, max]. */
@@ -71,6 +80,10 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 		if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
 			usage(stdout);
 			exit(0);
+		}
+		if (!strcmp(f, "--init")) {
+			cfg->init = 1;
+			continue;
 		}
 		if (!strcmp(f, "--test-faults")) {
 			/* Tests only: lets POST /api/v1/debug/faults fail the store. */
@@ -112,6 +125,17 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			if (int_flag(f, v, 2048, 1 << 20, &n))
 				return -1;
 			cfg->conn_memory = (size_t)n;
+		} else if (!strcmp(f, "--read-deadline")) {
+			if (dur_flag(f, v, &cfg->read_deadline_ms))
+				return -1;
+		} else if (!strcmp(f, "--max-client-connections")) {
+			if (int_flag(f, v, 1, 1000000, &n))
+				return -1;
+			cfg->max_client_connections = (unsigned)n;
+		} else if (!strcmp(f, "--max-client-watch-memory")) {
+			if (int_flag(f, v, 0, INT64_MAX / 2, &n))
+				return -1;
+			cfg->max_client_watch_memory = (size_t)n;
 		} else if (!strcmp(f, "--trusted-proxy")) {
 			if (cfg->ntrusted == SRV_MAX_TRUSTED ||
 			    val_cidr_parse(v, &cfg->trusted[cfg->ntrusted])) {
@@ -157,6 +181,8 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* Every file hotconf makes holds secrets or their history: owner only. */
+	umask(077);
 	err = srv_start(&cfg, &s);
 	if (err)
 		return err == HC_ERR_INVALID ? 2 : 1; /* 2: the command line was wrong */

@@ -20,6 +20,7 @@ struct metrics {
 	atomic_uint_fast64_t publishes;
 	atomic_uint_fast64_t wakeups;
 	atomic_uint_fast64_t expired;
+	atomic_uint_fast64_t abandoned;
 	atomic_uint_fast64_t prune_runs;
 	atomic_uint_fast64_t pruned;
 	atomic_uint_fast64_t status[STATUS_MAX - STATUS_MIN + 1];
@@ -60,6 +61,11 @@ void metrics_expired(metrics *m, uint64_t n)
 	atomic_fetch_add_explicit(&m->expired, n, memory_order_relaxed);
 }
 
+void metrics_abandoned(metrics *m, uint64_t n)
+{
+	atomic_fetch_add_explicit(&m->abandoned, n, memory_order_relaxed);
+}
+
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us)
 {
 	size_t i;
@@ -98,6 +104,9 @@ void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out)
 		  "# TYPE hotconf_watch_wakeups_total counter\nhotconf_watch_wakeups_total %llu\n"
 		  "# HELP hotconf_watch_expired_total Held watches that reached their deadline.\n"
 		  "# TYPE hotconf_watch_expired_total counter\nhotconf_watch_expired_total %llu\n"
+		  "# HELP hotconf_watch_abandoned_total Held watches whose clients hung up.\n"
+		  "# TYPE hotconf_watch_abandoned_total counter\nhotconf_watch_abandoned_total "
+		  "%llu\n"
 		  "# HELP hotconf_prune_runs_total Finished history pruning passes.\n"
 		  "# TYPE hotconf_prune_runs_total counter\nhotconf_prune_runs_total %llu\n"
 		  "# HELP hotconf_history_pruned_total History entries removed by retention.\n"
@@ -107,7 +116,8 @@ void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out)
 		  (unsigned long long)g->held, (long long)g->revision,
 		  (unsigned long long)g->writes_queued, (unsigned long long)get(&m->publishes),
 		  (unsigned long long)get(&m->wakeups), (unsigned long long)get(&m->expired),
-		  (unsigned long long)get(&m->prune_runs), (unsigned long long)get(&m->pruned));
+		  (unsigned long long)get(&m->abandoned), (unsigned long long)get(&m->prune_runs),
+		  (unsigned long long)get(&m->pruned));
 	for (i = 0; i <= STATUS_MAX - STATUS_MIN; i++) {
 		uint64_t v = get(&m->status[i]);
 		if (v)

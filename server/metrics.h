@@ -22,6 +22,8 @@ void metrics_prune(metrics *m, uint64_t deleted);
 void metrics_wakeups(metrics *m, uint64_t n);
 /* n held watches reached their deadline (answered 304). */
 void metrics_expired(metrics *m, uint64_t n);
+/* n held watches ended because their clients hung up. */
+void metrics_abandoned(metrics *m, uint64_t n);
 /* One HTTP response with this status; latency_us is recorded in the
  * histogram unless the request was a held watch (pass UINT64_MAX). */
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us);

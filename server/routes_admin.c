@@ -4,6 +4,7 @@
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
@@ -136,16 +137,49 @@ out:
 	return ret;
 }
 
+/* The error a degraded store answers writes with, for /healthz's body. */
+static hc_err health_err(store_health_state h)
+{
+	switch (h) {
+	case STORE_HEALTH_OK:
+		return HC_OK;
+	case STORE_HEALTH_DISK_FULL:
+		return HC_ERR_NO_SPACE;
+	case STORE_HEALTH_READ_ONLY:
+		return HC_ERR_READ_ONLY;
+	case STORE_HEALTH_IO_ERROR:
+		return HC_ERR_IO;
+	case STORE_HEALTH_FILE_GONE:
+		return HC_ERR_UNAVAILABLE;
+	}
+	return HC_ERR_INTERNAL;
+}
+
+/* 200 {"status":"ok","revision"} while the store keeps what it acknowledges;
+ * else 503 {"status":"degraded","reason","revision","error":{...}}, so a
+ * load balancer takes the node out and a person reads why. */
 enum MHD_Result srv_h_health(srv_req *r)
 {
 	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	char reason[STORE_DETAIL_MAX];
+	store_health_state h = store_health(r->s->st, reason, sizeof(reason));
 	hc_err err = store_ping(r->s->st);
 
-	if (err)
-		return srv_reply_err(r, HC_ERR_UNAVAILABLE, "the store does not answer");
-	sbuf_addf(&body, "{\"status\":\"ok\",\"revision\":%" PRId64 "}\n",
-		  store_revision(r->s->st));
-	return srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	if (err && h == STORE_HEALTH_OK)
+		snprintf(reason, sizeof(reason), "the store does not answer (%s)",
+			 hc_err_code(err));
+	if (!err && h == STORE_HEALTH_OK) {
+		sbuf_addf(&body, "{\"status\":\"ok\",\"revision\":%" PRId64 "}\n",
+			  store_revision(r->s->st));
+		return srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	}
+	sbuf_addstr(&body, "{\"status\":\"degraded\",\"reason\":");
+	sbuf_add_json_str(&body, reason, strlen(reason));
+	sbuf_addf(&body, ",\"revision\":%" PRId64 ",\"error\":{\"code\":\"%s\",\"message\":",
+		  store_revision(r->s->st), hc_err_code(h ? health_err(h) : HC_ERR_UNAVAILABLE));
+	sbuf_add_json_str(&body, reason, strlen(reason));
+	sbuf_addstr(&body, "}}\n");
+	return srv_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", &body);
 }
 
 enum MHD_Result srv_h_metrics(srv_req *r)

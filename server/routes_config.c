@@ -140,9 +140,12 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
-	if (held) {
+	if (held > 0) {
 		store_config_unref(c);
 		ret = MHD_YES;
+	} else if (held < 0) {
+		store_config_unref(c);
+		ret = srv_watch_refuse(r);
 	} else if (c) {
 		ret = reply_config(r, c, current);
 	} else if (current && watching) {
@@ -206,7 +209,7 @@ static void write_init(srv_req *r)
 /* Runs on the store's writer thread once the write is durable (or failed),
  * after the feed has announced it: keeps the outcome, resumes the
  * connection. */
-static void on_write_done(void *cls, hc_err err, const store_result *res)
+void srv_on_write_done(void *cls, hc_err err, const store_result *res)
 {
 	srv_req *r = cls;
 	srv *s = r->s;
@@ -244,17 +247,22 @@ static hc_err check_in_tx(const char *format, const char *content, size_t len, c
 static enum MHD_Result queue_write(srv_req *r, srv_write_kind kind, int64_t version)
 {
 	r->wr->kind = kind;
-	atomic_fetch_add(&r->s->writes, 1);
+	if (!srv_write_begin(r))
+		return srv_reply_err(r, HC_ERR_UNAVAILABLE,
+				     "the server is shutting down; nothing was written");
 	MHD_suspend_connection(r->conn);
 	switch (kind) {
 	case WRITE_PUBLISH:
-		store_publish_async(r->s->st, &r->wr->w, on_write_done, r);
+		if (r->wr->check_first)
+			srv_check_queue(r); /* it validates, then writes */
+		else
+			store_publish_async(r->s->st, &r->wr->w, srv_on_write_done, r);
 		break;
 	case WRITE_DELETE:
-		store_delete_async(r->s->st, &r->wr->w, on_write_done, r);
+		store_delete_async(r->s->st, &r->wr->w, srv_on_write_done, r);
 		break;
 	case WRITE_ROLLBACK:
-		store_rollback_async(r->s->st, &r->wr->w, version, on_write_done, r);
+		store_rollback_async(r->s->st, &r->wr->w, version, srv_on_write_done, r);
 		break;
 	}
 	return MHD_YES;
@@ -280,6 +288,7 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	char check_format[STORE_FORMAT_MAX];
 	store_config *cur = NULL;
 	enum MHD_Result ret;
+	int offload;
 	hc_err err;
 
 	if (r->wr && r->wr->done)
@@ -299,12 +308,13 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	else
 		snprintf(check_format, sizeof(check_format), "%s", format ? format : "text");
 	store_config_unref(cur);
-	err = val_content(check_format, r->body.buf, r->body.len, &why);
-	if (err) {
+	offload = r->body.len > SRV_INLINE_CHECK;
+	if (!offload && (err = val_content(check_format, r->body.buf, r->body.len, &why))) {
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
 	write_init(r);
+	r->wr->check_first = offload;
 	memcpy(r->wr->checked_format, check_format, sizeof(check_format));
 	r->wr->w.checked_format = r->wr->checked_format;
 	r->wr->w.check = check_in_tx;

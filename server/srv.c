@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "door.h"
 #include "hc_log.h"
 #include "respcache.h"
 #include "srv_internal.h"
@@ -38,6 +40,8 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->prune_interval_ms = 10 * 60 * 1000;
 	cfg->threads = 4;
 	cfg->conn_memory = 4096;
+	cfg->read_deadline_ms = 30000;
+	cfg->max_client_watch_memory = 256u << 20;
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -68,29 +72,119 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	srv *s = cls;
 	srv_req *r = xcalloc(1, sizeof(*r));
 
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 	r->s = s;
 	r->conn = conn;
+	r->dc = ci ? ci->socket_context : NULL;
 	r->path = xmemdupz(uri, strcspn(uri, "?"));
 	r->start_us = clock_mono_us();
 	r->want_version = -1;
+	r->held_fd = -1;
 	sbuf_init(&r->labels, 4096);
 	sbuf_init(&r->body, SRV_SMALL_BODY);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
 }
 
-/* The access handler's first call: the method is known, so the route is. */
-static void req_start(srv_req *r, const char *method)
+static size_t body_cap(const srv_req *r)
 {
+	if (!r->route || r->route->body == SRV_BODY_SMALL)
+		return SRV_SMALL_BODY;
+	return r->route->body == SRV_BODY_CONTENT ? r->s->cfg.max_content : SRV_WATCH_BODY;
+}
+
+/* What framing_check counts in a parsed head. */
+typedef struct framing {
+	unsigned cl, te, host;
+	const char *first_cl;
+	int cl_differ;
+} framing;
+
+static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key,
+				   size_t key_size, const char *value, size_t value_size)
+{
+	framing *f = cls;
+
+	(void)kind;
+	(void)value_size;
+	if (key_size == 14 && !strcasecmp(key, "content-length")) {
+		if (f->cl++ && strcmp(value ? value : "", f->first_cl))
+			f->cl_differ = 1;
+		else if (f->cl == 1)
+			f->first_cl = value ? value : "";
+	} else if (key_size == 17 && !strcasecmp(key, "transfer-encoding")) {
+		f->te++;
+	} else if (key_size == 4 && !strcasecmp(key, "host")) {
+		f->host++;
+	}
+	return MHD_YES;
+}
+
+/*
+ * The checks the door makes on a connection's first head, made again on
+ * the heads that follow on a kept-alive connection (libmicrohttpd has parsed
+ * them by now): HC_OK, or the error with a sentence in why.
+ */
+static hc_err framing_check(srv_req *r, sbuf *why)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	const char *cl = srv_header(r, "Content-Length"), *version = r->version;
+	framing f = {0, 0, 0, NULL, 0};
+	int64_t len;
+
+	if (ci && ci->header_size > r->s->cfg.max_head) {
+		sbuf_addf(why, "the request head is larger than %zu bytes", r->s->cfg.max_head);
+		return HC_ERR_HEADERS_TOO_BIG;
+	}
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_field, &f);
+	if (f.cl_differ) {
+		sbuf_addstr(why, "two different Content-Length values");
+		return HC_ERR_INVALID;
+	}
+	if (f.cl && f.te) {
+		sbuf_addstr(why, "Content-Length together with Transfer-Encoding is ambiguous");
+		return HC_ERR_INVALID;
+	}
+	if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) && f.host != 1) {
+		sbuf_addstr(why, "an HTTP/1.1 request needs exactly one Host header");
+		return HC_ERR_INVALID;
+	}
+	/* Refused before a byte of the body is read. */
+	if (cl && !val_int(cl, &len) && (uint64_t)len > body_cap(r)) {
+		sbuf_addf(why, "the body (%s bytes) is larger than the limit of %zu bytes%s", cl,
+			  body_cap(r),
+			  r->route && r->route->body == SRV_BODY_CONTENT ? " (--max-content)" : "");
+		return HC_ERR_TOO_BIG;
+	}
+	return HC_OK;
+}
+
+/* The access handler's first call: the method is known, so the route is;
+ * the head is whole, so it is checked. Returns a refusal already queued, or
+ * MHD_YES to go on reading. */
+static enum MHD_Result req_start(srv_req *r, const char *method, const char *version)
+{
+	sbuf why = SBUF_INIT(1024);
+	enum MHD_Result ret = MHD_YES;
+	hc_err err;
+
+	door_conn_busy(r->dc);
 	r->method = method;
+	r->version = version;
 	r->method_bit = method_bit(method);
 	srv_route_request(r);
-	if (!r->route)
-		return;
-	if (r->route->body == SRV_BODY_CONTENT)
-		sbuf_init(&r->body, r->s->cfg.max_content);
-	else if (r->route->body == SRV_BODY_WATCH)
-		sbuf_init(&r->body, SRV_WATCH_BODY);
+	sbuf_init(&r->body, body_cap(r));
+	err = framing_check(r, &why);
+	if (err) {
+		/* Answered now, so libmicrohttpd discards the body and closes. */
+		ret = srv_reply_why(r, err, &why);
+		MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1);
+	}
+	sbuf_release(&why);
+	return ret;
 }
 
 /* 1 when a query argument holds a NUL byte (a decoded %00): refused for
@@ -176,13 +270,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	srv_req *r = *req_cls;
 
-	(void)version;
 	if (!r) /* the URI logger always runs first; this is only a safety net */
 		*req_cls = r = on_uri(cls, url, conn);
-	if (!r->method) {
-		req_start(r, method);
-		return MHD_YES;
-	}
+	if (!r->method)
+		return req_start(r, method, version);
+	if (r->gone)
+		return MHD_NO; /* a held watch whose client left: close, unanswered */
 	if (*upload_data_size) {
 		/* Past the cap, keep reading but drop the bytes: the answer is a 413
 		 * once the upload ends, and nothing is stored. */
@@ -203,7 +296,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	srv_req *r = *req_cls;
 
 	(void)conn;
-	(void)toe;
 	if (!r)
 		return;
 	if (r->was_held) {
@@ -213,14 +305,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		if (r->waiter)
 			watch_cancel(s->hub, r->waiter);
 		r->waiter = NULL;
+		srv_watch_unhold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		door_conn_idle(r->dc, clock_mono_ms());
 	if (r->status)
 		metrics_response(s->m, r->status,
 				 r->was_held ? UINT64_MAX : clock_mono_us() - r->start_us);
 	req_free(r);
 	*req_cls = NULL;
 	atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* libmicrohttpd's connection notifications: the door keeps count. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	srv *s = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		*socket_context = door_conn_started(s->door, conn);
+	else
+		door_conn_closed(s->door, *socket_context);
 }
 
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -322,6 +429,76 @@ fail:
 	return err;
 }
 
+/* The marker that says a data dir holds (or held) a database. */
+#define MARKER "hotconf.install"
+
+static int exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+/*
+ * Makes the data dir (0700, whatever the umask or a dir made before) and
+ * refuses to create a fresh database where one was: a data dir with the
+ * marker but no hotconf.db lost its database (deleted, a wrong mount), and
+ * starting empty there would hide that from every client.
+ */
+static hc_err data_dir_open(const srv_config *cfg, sbuf *dbpath)
+{
+	sbuf marker = SBUF_INIT(SBUF_NOMAX);
+	hc_err err = HC_OK;
+
+	if (mkdir(cfg->data_dir, 0700) && errno != EEXIST) {
+		hc_log("cannot create data directory %s: %s", cfg->data_dir, strerror(errno));
+		return HC_ERR_IO;
+	}
+	if (chmod(cfg->data_dir, 0700))
+		hc_log("cannot make %s private (0700): %s", cfg->data_dir, strerror(errno));
+	sbuf_addf(dbpath, "%s/hotconf.db", cfg->data_dir);
+	sbuf_addf(&marker, "%s/" MARKER, cfg->data_dir);
+	if (exists(marker.buf) && !exists(dbpath->buf) && !cfg->init) {
+		hc_log("%s held a hotconf database (%s is there) but %s is missing: restore it, or "
+		       "start with --init to begin with an empty one",
+		       cfg->data_dir, MARKER, dbpath->buf);
+		err = HC_ERR_CONFLICT;
+	}
+	sbuf_release(&marker);
+	return err;
+}
+
+/* After the store opened: the marker exists, and the database files are
+ * private (0600) even if they were made before with another umask. */
+static hc_err data_dir_mark(const srv_config *cfg, const char *dbpath)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", ".reserve"};
+	sbuf p = SBUF_INIT(SBUF_NOMAX);
+	size_t i;
+	hc_err err = HC_OK;
+	int fd;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		sbuf_reset(&p);
+		sbuf_addf(&p, "%s%s", dbpath, suffixes[i]);
+		if (exists(p.buf) && chmod(p.buf, 0600))
+			hc_log("cannot make %s private (0600): %s", p.buf, strerror(errno));
+	}
+	sbuf_reset(&p);
+	sbuf_addf(&p, "%s/" MARKER, cfg->data_dir);
+	if (!exists(p.buf)) {
+		fd = open(p.buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || fsync(fd)) {
+			hc_log("cannot write %s: %s", p.buf, strerror(errno));
+			err = HC_ERR_IO;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	sbuf_release(&p);
+	return err;
+}
+
 /* Writes the port to a temporary file and renames it, so a reader never sees
  * a half-written number. */
 static hc_err write_port_file(const char *path, unsigned port)
@@ -373,7 +550,6 @@ static hc_err init_sync(srv *s)
 	/* Deadlines are monotonic; so are the waits for them. */
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&s->notice_mu, NULL);
-	pthread_cond_init(&s->notice_cond, &ca);
 	pthread_cond_init(&s->prune_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return HC_OK;
@@ -383,13 +559,21 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 {
 	srv *s = xcalloc(1, sizeof(*s));
 	sbuf dbpath = SBUF_INIT(SBUF_NOMAX);
-	unsigned port = 0, limit;
+	unsigned port = 0, dummy_port = 0, limit;
+	unsigned timeout_s = (unsigned)((cfg->read_deadline_ms + 999) / 1000);
+	door_config dcfg;
+	int rc, dummy = -1;
 	hc_err err;
-	int rc;
 
 	*out = NULL;
 	s->cfg = *cfg;
+	if (!s->cfg.max_head)
+		/* What fits a connection's memory with room left for the answer. */
+		s->cfg.max_head = s->cfg.conn_memory > 2048 ? s->cfg.conn_memory - 1024 : 1024;
 	s->listen_fd = -1;
+	s->watch_ep = s->watch_evfd = -1;
+	s->held_fd = hmap_new();
+	s->held_bytes = hmap_new();
 	s->timer_at = UINT64_MAX;
 	s->notices_tail = &s->notices;
 	init_sync(s);
@@ -399,19 +583,17 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	/* Bind first: a bad --listen should not leave a data directory behind. */
 	if ((err = listen_socket(cfg->listen, &s->listen_fd, &port)))
 		goto fail;
-	if (mkdir(cfg->data_dir, 0750) && errno != EEXIST) {
-		hc_log("cannot create data directory %s: %s", cfg->data_dir, strerror(errno));
-		err = HC_ERR_IO;
+	if ((err = data_dir_open(cfg, &dbpath)))
 		goto fail;
-	}
-	sbuf_addf(&dbpath, "%s/hotconf.db", cfg->data_dir);
 	if ((err = store_open(dbpath.buf, &s->st)))
+		goto fail;
+	if ((err = data_dir_mark(cfg, dbpath.buf)))
 		goto fail;
 	/* The feed's subscribers: cached responses go stale first, then the
 	 * watchers are woken; both hear of every change, whatever caused it. */
 	store_subscribe(s->st, respcache_on_change, s->cache);
 	store_subscribe(s->st, srv_on_change, s);
-	if ((err = srv_timer_start(s)))
+	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)))
 		goto fail;
 	rc = pthread_create(&s->prune_thread, NULL, prune_main, s);
 	if (rc) {
@@ -421,31 +603,56 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	}
 	s->prune_started = 1;
 	limit = connection_limit();
+	/* libmicrohttpd never accepts: the door does, and hands it each
+	 * connection whose first head has passed. libmicrohttpd still wants a
+	 * listening socket to start with a thread pool, so it gets one of its
+	 * own, quiesced and closed at once, that nobody ever connects to. */
+	if ((err = listen_socket("127.0.0.1:0", &dummy, &dummy_port)))
+		goto fail;
 	/* The logger must come first, or earlier options log to stderr raw. */
 	/* clang-format off */
 	s->d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+		MHD_USE_ERROR_LOG, 0,
 		NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+		MHD_OPTION_LISTEN_SOCKET, dummy,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 		MHD_OPTION_END);
 	/* clang-format on */
 	if (!s->d) {
 		hc_log("cannot start the HTTP daemon on %s", cfg->listen);
+		close(dummy);
 		err = HC_ERR_IO;
 		goto fail;
 	}
+	dummy = MHD_quiesce_daemon(s->d);
+	if (dummy >= 0)
+		close(dummy);
+	dcfg.max_conns = limit;
+	dcfg.max_per_client = cfg->max_client_connections;
+	if (!dcfg.max_per_client)
+		/* One address can never take the last slots. */
+		dcfg.max_per_client = limit > 512 ? limit - 256 : limit / 2 + 1;
+	dcfg.read_deadline_ms = cfg->read_deadline_ms;
+	dcfg.head.max_head = s->cfg.max_head;
+	dcfg.head.max_target = s->cfg.max_head / 2;
+	dcfg.head.max_body = cfg->max_content > SRV_WATCH_BODY ? cfg->max_content : SRV_WATCH_BODY;
+	dcfg.m = s->m;
+	if ((err = door_start(&dcfg, s->listen_fd, s->d, &s->door)))
+		goto fail;
+	s->listen_fd = -1; /* the door's now */
 	if (cfg->port_file && (err = write_port_file(cfg->port_file, port)))
 		goto fail;
-	hc_log("serving on %s (port %u), data in %s, up to %u connections", cfg->listen, port,
-	       cfg->data_dir, limit);
+	hc_log("serving on %s (port %u), data in %s, up to %u connections (%u per client)",
+	       cfg->listen, port, cfg->data_dir, limit, dcfg.max_per_client);
 	sbuf_release(&dbpath);
 	*out = s;
 	return HC_OK;
@@ -455,7 +662,10 @@ fail:
 	return err;
 }
 
-/* Waits up to ms for requests in flight (answers being sent) to finish. */
+/* Waits up to ms for requests in flight (answers being sent) to finish,
+ * then for every write handed to the store, however long: each holds a
+ * suspended connection its completion will resume, so the daemon must
+ * outlive it, and the store finishes or fails every queued write. */
 static void drain(srv *s, uint64_t ms)
 {
 	uint64_t until = clock_mono_ms() + ms;
@@ -463,26 +673,40 @@ static void drain(srv *s, uint64_t ms)
 
 	while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < until)
 		nanosleep(&pause, NULL);
-	/* A write still committing holds a suspended connection that its
-	 * callback will resume: the daemon must outlive that, however slow the
-	 * disk. The store finishes or fails every queued write. */
 	while (atomic_load(&s->writes) > 0)
 		nanosleep(&pause, NULL);
 }
 
+int srv_write_begin(srv_req *r)
+{
+	atomic_fetch_add(&r->s->writes, 1);
+	if (!atomic_load(&r->s->stopping))
+		return 1;
+	atomic_fetch_sub(&r->s->writes, 1);
+	return 0;
+}
+
+/*
+ * Stopping never lets a connection be suspended inside MHD_stop_daemon
+ * (libmicrohttpd aborts the process if one is): `stopping` is set first,
+ * and every suspend checks it after announcing itself: a held watch under
+ * s->mu (srv_watch_may_hold), a write by counting itself in s->writes
+ * before it reads the flag (srv_write_begin). So each suspend either
+ * happens before the flag, and is resumed by the close_all below or
+ * waited for in drain, or does not happen at all.
+ */
 void srv_stop(srv *s)
 {
 	size_t closed;
 
 	if (!s)
 		return;
+	door_stop(s->door); /* no new connections */
 	if (s->d) {
-		/* Once quiesced, the listening socket is ours again to close. */
-		s->listen_fd = MHD_quiesce_daemon(s->d);
+		atomic_store(&s->stopping, 1);
 		/* Answer every held watch (304) before the daemon stops: a suspended
 		 * connection must be resumed first, and clients deserve an answer. */
 		pthread_mutex_lock(&s->mu);
-		s->stopping = 1;
 		closed = watch_close_all(s->hub);
 		pthread_mutex_unlock(&s->mu);
 		if (closed)
@@ -490,6 +714,8 @@ void srv_stop(srv *s)
 		drain(s, 5000);
 		MHD_stop_daemon(s->d);
 	}
+	door_free(s->door); /* after the daemon: it reports every close to it */
+	srv_check_stop(s);  /* idle: every write was waited for */
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	srv_timer_stop(s);
@@ -502,9 +728,10 @@ void srv_stop(srv *s)
 	}
 	store_close(s->st);
 	watch_hub_free(s->hub);
+	hmap_free(s->held_fd); /* empty: every hold is gone */
+	hmap_free(s->held_bytes);
 	respcache_free(s->cache);
 	metrics_free(s->m);
-	pthread_cond_destroy(&s->notice_cond);
 	pthread_mutex_destroy(&s->notice_mu);
 	pthread_cond_destroy(&s->prune_cond);
 	pthread_mutex_destroy(&s->mu);

@@ -31,7 +31,12 @@ typedef struct srv_config {
 	size_t conn_memory;		   /* bytes of memory per connection */
 	val_cidr trusted[SRV_MAX_TRUSTED]; /* peers whose X-Forwarded-For is believed */
 	size_t ntrusted;
-	int test_faults; /* POST /api/v1/debug/faults arms the store's fault hook */
+	int test_faults;		 /* POST /api/v1/debug/faults arms the store's fault hook */
+	uint64_t read_deadline_ms;	 /* a request head must arrive whole within this */
+	unsigned max_client_connections; /* per client address; 0: all but the last 256 */
+	size_t max_client_watch_memory;	 /* bytes of held watches per client address */
+	size_t max_head;		 /* bytes of a request head; 0: from conn_memory */
+	int init;			 /* create a database even where one was before (--init) */
 } srv_config;
 
 typedef struct srv srv;

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 
 #include "cfgkey.h"
+#include "hmap.h"
 #include "metrics.h"
 #include "sbuf.h"
 #include "srv.h"
@@ -28,6 +29,8 @@
 #define SRV_SMALL_BODY (64 * 1024)
 #define SRV_WATCH_BODY (8 * 1024 * 1024)
 #define SRV_WATCH_MAX_KEYS 10000
+/* Content up to this size is validated on the worker that received it. */
+#define SRV_INLINE_CHECK (16 * 1024)
 
 struct srv {
 	srv_config cfg;
@@ -37,15 +40,20 @@ struct srv {
 	struct MHD_Daemon *d;
 	int listen_fd;
 
-	pthread_mutex_t mu; /* guards the hub and stopping */
+	pthread_mutex_t mu; /* guards the hub, held_fd, held_bytes */
 	watch_hub *hub;
-	int stopping;
+	hmap *held_fd;	     /* a held watch's socket (int bytes) -> its srv_req */
+	hmap *held_bytes;    /* client address -> what its held watches cost, in bytes */
+	atomic_int stopping; /* set once by srv_stop: nothing may suspend from then on */
+	struct door *door;   /* accepts connections (door.c) */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
 	 * and is never held across a hub call, so a publisher queueing a notice
-	 * never waits for thousands of resumes in progress. */
+	 * never waits for thousands of resumes in progress. The thread sleeps
+	 * in epoll_wait on watch_ep: watch_evfd wakes it, held sockets tell it
+	 * of clients that hung up. */
 	pthread_mutex_t notice_mu;
-	pthread_cond_t notice_cond;
+	int watch_ep, watch_evfd;
 	struct srv_notice *notices, **notices_tail; /* changes to wake watchers of */
 	uint64_t timer_at; /* the watch thread wakes by then (monotonic ms) */
 	int timer_stop;
@@ -54,6 +62,13 @@ struct srv {
 
 	atomic_int inflight; /* requests between first callback and completion */
 	atomic_int writes;   /* writes queued to the store and not yet resumed */
+
+	/* The checker (checker.c): large content is validated there. */
+	pthread_mutex_t check_mu;
+	pthread_cond_t check_cond;
+	struct srv_req *check_head, **check_tail;
+	int check_stop, check_started, check_ok;
+	pthread_t check_thread;
 
 	pthread_mutex_t prune_mu;
 	pthread_cond_t prune_cond;
@@ -135,7 +150,8 @@ typedef struct srv_write {
 	store_write w; /* what was queued; its pointers live as long as the request */
 	char if_match[33];
 	char checked_format[STORE_FORMAT_MAX];
-	char *message; /* owned copy, when the body held it */
+	int check_first; /* validate on the checker thread before writing */
+	char *message;	 /* owned copy, when the body held it */
 	srv_write_kind kind;
 	int done;
 	hc_err err;
@@ -150,7 +166,8 @@ typedef struct srv_write {
 struct srv_req {
 	srv *s;
 	struct MHD_Connection *conn;
-	const char *method; /* borrowed from libmicrohttpd; NULL until the access handler */
+	const char *method;  /* borrowed from libmicrohttpd; NULL until the access handler */
+	const char *version; /* "HTTP/1.1", borrowed likewise */
 	unsigned method_bit;
 	char *path;		/* the raw (still percent-encoded) path, for messages and logs */
 	const srv_route *route; /* NULL: no route matched */
@@ -165,6 +182,10 @@ struct srv_req {
 	uint64_t start_us;
 	unsigned status; /* of the queued response, 0 until then */
 	int was_held;
+	int gone;	      /* the client of a held watch hung up: close, do not answer */
+	int held_fd;	      /* the socket while held, -1 otherwise (under s->mu) */
+	size_t held_cost;     /* what this hold adds to held_bytes (under s->mu) */
+	struct door_conn *dc; /* the connection as the door knows it */
 
 	/* Who is asking: peer or forwarded address, and what it says of itself
 	 * (parsed and checked now; gray rules and the listeners view read them). */
@@ -184,6 +205,7 @@ struct srv_req {
 
 	/* A write in progress; NULL for other requests (it is large). */
 	struct srv_write *wr;
+	struct srv_req *check_next; /* in the checker's queue */
 };
 
 /* Matches r->path and r->method_bit against the table: fills r->route (or
@@ -199,6 +221,10 @@ void srv_params_free(srv_req *r);
 hc_err srv_authorize(srv_req *r, sbuf *why);
 /* For SRV_SCOPE_NS_EACH routes: may the caller do action in namespace ns? */
 int srv_allowed(srv_req *r, const char *ns, srv_action action);
+
+/* Appends {"error":{"code","message"}} and a newline: every error hotconf
+ * answers has this body, whoever builds the response. */
+void srv_error_body(sbuf *out, hc_err err, const char *msg);
 
 /* Replies; each queues a response, records its status and returns the
  * result for the access handler. body is taken over (left empty). */
@@ -254,10 +280,29 @@ enum MHD_Result srv_h_health(srv_req *r);
 enum MHD_Result srv_h_metrics(srv_req *r);
 enum MHD_Result srv_h_debug_faults(srv_req *r);
 
+/* A store write's completion: records the outcome in r->wr and resumes the
+ * connection (store_done_fn; the writer or the checker thread). */
+void srv_on_write_done(void *cls, hc_err err, const store_result *res);
+/* The checker: queues r (suspended, counted in s->writes) to have its
+ * content validated and then written. */
+void srv_check_queue(srv_req *r);
+hc_err srv_check_start(srv *s);
+void srv_check_stop(srv *s);
+
+/* Before a write suspends its connection: counts it in s->writes and
+ * returns 1, or returns 0 (counting nothing) when the server is stopping
+ * and nothing may suspend any more. */
+int srv_write_begin(srv_req *r);
+
 /* Watch plumbing (watchreq.c). srv_watch_hold runs with s->mu held when the
  * request may block: it either holds the request (returns 1) or leaves it. */
 void srv_watch_free_items(srv_req *r);
 int srv_watch_hold(srv_req *r);
+/* Answers 429 for a watch srv_watch_hold refused for its client's memory. */
+enum MHD_Result srv_watch_refuse(srv_req *r);
+/* Forgets a held request's socket and cost (under s->mu), when
+ * libmicrohttpd drops a held connection itself. */
+void srv_watch_unhold(srv_req *r);
 /* 1 when the request may still block: it has a deadline in the future, was
  * not expired or closed, and the server is not stopping. Clears r->woken. */
 int srv_watch_may_hold(srv_req *r, uint64_t now_ms);

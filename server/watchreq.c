@@ -18,7 +18,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "hc_log.h"
@@ -36,6 +40,60 @@ void srv_watch_free_items(srv_req *r)
 	r->nitems = 0;
 }
 
+/* Wakes the watch thread out of its epoll_wait. Any thread. */
+static void wake_watch_thread(srv *s)
+{
+	uint64_t one = 1;
+	ssize_t n = write(s->watch_evfd, &one, sizeof(one));
+
+	(void)n; /* a full counter means it is awake already */
+}
+
+/* What one held watch costs its client, for --max-client-watch-memory: the
+ * connection's memory, the request and its items, the hub's waiter. */
+static size_t watch_cost(const srv_req *r)
+{
+	size_t i, c = r->s->cfg.conn_memory + sizeof(*r) + 64 + r->nitems * 40;
+
+	for (i = 0; i < r->nitems; i++)
+		c += sizeof(r->items[i]) + r->items[i].key.len + 1;
+	return c;
+}
+
+static size_t held_bytes(srv *s, const char *ip)
+{
+	return (size_t)(uintptr_t)hmap_get(s->held_bytes, ip, strlen(ip));
+}
+
+static void held_bytes_add(srv *s, const char *ip, size_t add, int sign)
+{
+	size_t n = strlen(ip), v = held_bytes(s, ip);
+
+	v = sign > 0 ? v + add : v - add;
+	if (v)
+		hmap_put(s->held_bytes, ip, n, (void *)(uintptr_t)v);
+	else
+		hmap_del(s->held_bytes, ip, n);
+}
+
+/* Forgets a held request's socket and cost. Caller holds s->mu. */
+static void unhold(srv_req *r)
+{
+	srv *s = r->s;
+
+	if (r->held_fd >= 0 && hmap_get(s->held_fd, &r->held_fd, sizeof(r->held_fd)) == r)
+		hmap_del(s->held_fd, &r->held_fd, sizeof(r->held_fd));
+	r->held_fd = -1;
+	if (r->held_cost)
+		held_bytes_add(s, r->ip, r->held_cost, -1);
+	r->held_cost = 0;
+}
+
+void srv_watch_unhold(srv_req *r)
+{
+	unhold(r);
+}
+
 /* Runs under s->mu, on whichever thread fired the waiter. */
 static void on_watch_event(void *cls, watch_event ev)
 {
@@ -44,6 +102,7 @@ static void on_watch_event(void *cls, watch_event ev)
 	r->waiter = NULL;
 	r->woken = 1;
 	r->ev = ev;
+	unhold(r);
 	MHD_resume_connection(r->conn);
 }
 
@@ -52,18 +111,46 @@ int srv_watch_may_hold(srv_req *r, uint64_t now_ms)
 	int ended = r->woken && r->ev != WATCH_CHANGED;
 
 	r->woken = 0;
-	return !ended && !r->s->stopping && r->deadline_ms > now_ms;
+	return !ended && !atomic_load(&r->s->stopping) && r->deadline_ms > now_ms;
 }
 
-/* Caller holds s->mu. Returns 1 when the request is now held. */
+/* Watches the held connection's socket for its client's hang-up (one shot:
+ * re-armed at the next hold). The registration may stay after the watch is
+ * answered; the socket's close removes it, and an event for a socket no
+ * longer held is ignored. */
+static void watch_socket(srv_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct epoll_event ev;
+	int fd = ci ? ci->connect_fd : -1;
+
+	r->held_fd = -1;
+	if (fd < 0)
+		return;
+	ev.events = EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.fd = fd;
+	if (epoll_ctl(r->s->watch_ep, EPOLL_CTL_MOD, fd, &ev) &&
+	    (errno != ENOENT || epoll_ctl(r->s->watch_ep, EPOLL_CTL_ADD, fd, &ev)))
+		return; /* unwatched: the deadline still ends it */
+	r->held_fd = fd;
+	hmap_put(r->s->held_fd, &fd, sizeof(fd), r);
+}
+
+/* Caller holds s->mu. Returns 1 when the request is now held, 0 when it
+ * cannot be, -1 when its client holds too much in watches already. */
 int srv_watch_hold(srv_req *r)
 {
 	srv *s = r->s;
 	const char *stack_keys[1];
-	const char **keys = r->nitems == 1 ? stack_keys : xmalloc(r->nitems * sizeof(*keys));
-	size_t i;
+	const char **keys;
+	size_t i, cost = watch_cost(r);
 	hc_err err;
 
+	if (s->cfg.max_client_watch_memory &&
+	    held_bytes(s, r->ip) + cost > s->cfg.max_client_watch_memory)
+		return -1;
+	keys = r->nitems == 1 ? stack_keys : xmalloc(r->nitems * sizeof(*keys));
 	for (i = 0; i < r->nitems; i++)
 		keys[i] = r->items[i].key.s;
 	err = watch_add(s->hub, keys, r->nitems, r->deadline_ms, on_watch_event, r, &r->waiter);
@@ -75,13 +162,29 @@ int srv_watch_hold(srv_req *r)
 	 * never come before the suspend. */
 	MHD_suspend_connection(r->conn);
 	r->was_held = 1;
+	r->held_cost = cost;
+	held_bytes_add(s, r->ip, cost, 1);
+	watch_socket(r);
 	pthread_mutex_lock(&s->notice_mu);
 	if (r->deadline_ms < s->timer_at) {
 		s->timer_at = r->deadline_ms;
-		pthread_cond_signal(&s->notice_cond);
+		wake_watch_thread(s);
 	}
 	pthread_mutex_unlock(&s->notice_mu);
 	return 1;
+}
+
+enum MHD_Result srv_watch_refuse(srv_req *r)
+{
+	size_t held;
+
+	pthread_mutex_lock(&r->s->mu);
+	held = held_bytes(r->s, r->ip);
+	pthread_mutex_unlock(&r->s->mu);
+	return srv_reply_err(r, HC_ERR_RATE_LIMIT,
+			     "%s holds %zu bytes in waiting watches; one more would pass the limit "
+			     "of %zu (--max-client-watch-memory)",
+			     r->ip, held, r->s->cfg.max_client_watch_memory);
 }
 
 /* A config to wake the watchers of, queued for the watch thread. */
@@ -116,7 +219,7 @@ void srv_on_change(void *ctx, const store_change *ch)
 		s->notices_tail = &n->next;
 	}
 	if (ch->batch_end && s->notices)
-		pthread_cond_signal(&s->notice_cond);
+		wake_watch_thread(s);
 	pthread_mutex_unlock(&s->notice_mu);
 }
 
@@ -139,27 +242,78 @@ static void run_notices(srv *s, struct srv_notice *n)
 		metrics_wakeups(s->m, woken);
 }
 
+/* 1 when the client of fd has gone: the stream ended or broke. */
+static int peer_gone(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Ends the held watches whose clients hung up: their connections are
+ * resumed and closed, unanswered, rather than kept to their deadline. */
+static void drop_gone(srv *s, const int *fds, size_t n)
+{
+	uint64_t gone = 0;
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < n; i++) {
+		srv_req *r = hmap_get(s->held_fd, &fds[i], sizeof(fds[i]));
+		struct epoll_event ev;
+		if (!r || !r->waiter)
+			continue; /* answered meanwhile, or not a held watch */
+		if (!peer_gone(fds[i])) {
+			/* A hang-up of the write side only, or data: keep watching. */
+			ev.events = EPOLLRDHUP | EPOLLONESHOT;
+			ev.data.fd = fds[i];
+			epoll_ctl(s->watch_ep, EPOLL_CTL_MOD, fds[i], &ev);
+			continue;
+		}
+		watch_cancel(s->hub, r->waiter);
+		r->waiter = NULL;
+		r->gone = 1;
+		unhold(r);
+		MHD_resume_connection(r->conn);
+		gone++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (gone)
+		metrics_abandoned(s->m, gone);
+}
+
+#define WATCH_EVENTS 64
+
 /*
- * The watch thread: wakes watchers on notices and expires them at their
- * deadlines. It sleeps on notice_mu until a notice comes or timer_at passes;
- * a new hold lowers timer_at (under notice_mu) when its deadline is earlier.
- * timer_at is reset before each pass over the hub and lowered to the hub's
- * next deadline after it, so a hold made during the pass is never missed.
+ * The watch thread: wakes watchers on notices, expires them at their
+ * deadlines, and ends those whose clients hung up. It sleeps in epoll_wait
+ * on its eventfd (a notice, an earlier deadline, stop) and the held
+ * sockets, until timer_at; a new hold lowers timer_at (under notice_mu) when
+ * its deadline is earlier. timer_at is reset before each pass over the hub
+ * and lowered to the hub's next deadline after it, so a hold made during the
+ * pass is never missed.
  */
 static void *timer_main(void *arg)
 {
 	srv *s = arg;
 	struct srv_notice *batch;
-	uint64_t now, next;
-	size_t expired;
+	struct epoll_event evs[WATCH_EVENTS];
+	int fds[WATCH_EVENTS];
+	uint64_t now, next, at;
+	size_t expired, nfds;
+	int i, n, busy, stop;
 
-	pthread_mutex_lock(&s->notice_mu);
-	while (!s->timer_stop) {
+	for (;;) {
+		pthread_mutex_lock(&s->notice_mu);
+		stop = s->timer_stop;
 		batch = s->notices;
 		s->notices = NULL;
 		s->notices_tail = &s->notices;
 		s->timer_at = UINT64_MAX;
 		pthread_mutex_unlock(&s->notice_mu);
+		if (stop)
+			break;
 
 		run_notices(s, batch);
 		pthread_mutex_lock(&s->mu);
@@ -172,30 +326,53 @@ static void *timer_main(void *arg)
 		pthread_mutex_lock(&s->notice_mu);
 		if (next < s->timer_at)
 			s->timer_at = next;
-		while (!s->notices && !s->timer_stop && (now = clock_mono_ms()) < s->timer_at) {
-			/* Bounded, so ts stays far from overflow when nothing is due. */
-			uint64_t at = s->timer_at < now + 60000 ? s->timer_at : now + 60000;
-			struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
-			pthread_cond_timedwait(&s->notice_cond, &s->notice_mu, &ts);
+		at = s->timer_at;
+		busy = s->notices || s->timer_stop;
+		pthread_mutex_unlock(&s->notice_mu);
+		if (busy)
+			continue;
+		now = clock_mono_ms();
+		/* Bounded, so the timeout fits an int when nothing is due. */
+		n = epoll_wait(s->watch_ep, evs, WATCH_EVENTS,
+			       at <= now	  ? 0
+			       : at - now > 60000 ? 60000
+						  : (int)(at - now));
+		for (i = 0, nfds = 0; i < n; i++) {
+			if (evs[i].data.fd == s->watch_evfd) {
+				uint64_t v;
+				ssize_t r = read(s->watch_evfd, &v, sizeof(v));
+				(void)r;
+			} else {
+				fds[nfds++] = evs[i].data.fd;
+			}
 		}
+		if (nfds)
+			drop_gone(s, fds, nfds);
 	}
 	/* Stopping: the hub was closed already; notices left have no one to wake. */
-	batch = s->notices;
-	s->notices = NULL;
-	s->notices_tail = &s->notices;
-	pthread_mutex_unlock(&s->notice_mu);
 	while (batch) {
-		struct srv_notice *n = batch->next;
+		struct srv_notice *nx = batch->next;
 		free(batch);
-		batch = n;
+		batch = nx;
 	}
 	return NULL;
 }
 
 hc_err srv_timer_start(srv *s)
 {
-	int rc = pthread_create(&s->timer_thread, NULL, timer_main, s);
+	struct epoll_event ev;
+	int rc;
 
+	s->watch_ep = epoll_create1(EPOLL_CLOEXEC);
+	s->watch_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.events = EPOLLIN;
+	ev.data.fd = s->watch_evfd;
+	if (s->watch_ep < 0 || s->watch_evfd < 0 ||
+	    epoll_ctl(s->watch_ep, EPOLL_CTL_ADD, s->watch_evfd, &ev)) {
+		hc_log("cannot set up the watch thread's epoll: %s", strerror(errno));
+		return HC_ERR_INTERNAL;
+	}
+	rc = pthread_create(&s->timer_thread, NULL, timer_main, s);
 	if (rc) {
 		hc_log("cannot start the watch thread: %s", strerror(rc));
 		return HC_ERR_INTERNAL;
@@ -206,14 +383,19 @@ hc_err srv_timer_start(srv *s)
 
 void srv_timer_stop(srv *s)
 {
-	if (!s->timer_started)
-		return;
-	pthread_mutex_lock(&s->notice_mu);
-	s->timer_stop = 1;
-	pthread_cond_signal(&s->notice_cond);
-	pthread_mutex_unlock(&s->notice_mu);
-	pthread_join(s->timer_thread, NULL);
-	s->timer_started = 0;
+	if (s->timer_started) {
+		pthread_mutex_lock(&s->notice_mu);
+		s->timer_stop = 1;
+		pthread_mutex_unlock(&s->notice_mu);
+		wake_watch_thread(s);
+		pthread_join(s->timer_thread, NULL);
+		s->timer_started = 0;
+	}
+	if (s->watch_ep >= 0)
+		close(s->watch_ep);
+	if (s->watch_evfd >= 0)
+		close(s->watch_evfd);
+	s->watch_ep = s->watch_evfd = -1;
 }
 
 /* A string member of an entry, defaulted when absent; NULL when not a string. */
@@ -320,6 +502,8 @@ enum MHD_Result srv_h_watch(srv_req *r)
 			wait_ms = s->cfg.max_wait_ms;
 		r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
 		r->watch_ready = 1;
+		/* A held watch keeps only its items, never the body they came in. */
+		sbuf_release(&r->body);
 	}
 	watching = r->deadline_ms != 0;
 	changed = collect_changed(r, &body);
@@ -331,8 +515,10 @@ enum MHD_Result srv_h_watch(srv_req *r)
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
-	if (held)
+	if (held > 0)
 		ret = MHD_YES;
+	else if (held < 0)
+		ret = srv_watch_refuse(r);
 	else if (changed)
 		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 	else
