@@ -23,6 +23,8 @@ typedef enum hc_err {
 	HC_ERR_SCHEMA,	     /* the database is newer than this binary */
 	HC_ERR_IO,	     /* the disk or SQLite failed */
 	HC_ERR_INTERNAL,     /* a bug: an invariant did not hold */
+	/* well-formed, but it cannot be done without loss or guessing: a conversion */
+	HC_ERR_UNPROCESSABLE,
 } hc_err;
 
 /* The stable snake_case name of err ("not_found"), a static string. */

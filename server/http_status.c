@@ -28,6 +28,8 @@ unsigned srv_http_status(hc_err err)
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	case HC_ERR_UNAVAILABLE:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case HC_ERR_UNPROCESSABLE:
+		return MHD_HTTP_UNPROCESSABLE_CONTENT;
 	case HC_ERR_SCHEMA:
 	case HC_ERR_IO:
 	case HC_ERR_INTERNAL:
