@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zip.h>
+
+#include "archive.h"
 #include "convert.h"
 #include "harness.h"
 #include "http_status.h"
+#include "md5.h"
 
 /* Converts and checks the result is exactly want. */
 #define CHECK_CONV(from, in, to, want)                                                             \
@@ -928,6 +932,677 @@ static void test_round_trip_props(void)
 	sbuf_release(&why);
 }
 
+/* ---- archives ---- */
+
+/* Zips written by java.util.zip.ZipOutputStream the way Nacos' ZipUtils.zip
+ * writes its exports (deflate, data descriptors, no directories), made once
+ * with a few lines of Java and kept as bytes:
+ *   nacos_v2:      DEFAULT_GROUP/app.yaml, G2/b.json, .metadata.yml (export v2)
+ *   nacos_v1:      the same two files and .meta.yml "G2.b~json.app=svc\r\n"
+ *   nacos_v1plain: DEFAULT_GROUP/app.properties alone (v1 without appNames) */
+static const unsigned char nacos_v2[] = {
+    0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x44, 0x45,
+    0x46, 0x41, 0x55, 0x4c, 0x54, 0x5f, 0x47, 0x52, 0x4f, 0x55, 0x50, 0x2f, 0x61, 0x70, 0x70, 0x2e,
+    0x79, 0x61, 0x6d, 0x6c, 0x2b, 0x4e, 0x2d, 0x2a, 0x4b, 0x2d, 0xb2, 0xe2, 0x52, 0x50, 0x28, 0xc8,
+    0x2f, 0x2a, 0xb1, 0x52, 0xb0, 0x30, 0xb0, 0x30, 0xe0, 0x02, 0x00, 0x50, 0x4b, 0x07, 0x08, 0x32,
+    0xcf, 0xc5, 0x87, 0x17, 0x00, 0x00, 0x00, 0x15, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x03, 0x04, 0x14,
+    0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x47, 0x32, 0x2f, 0x62, 0x2e, 0x6a, 0x73,
+    0x6f, 0x6e, 0xab, 0x56, 0x4a, 0x54, 0xb2, 0x52, 0x30, 0xac, 0x05, 0x00, 0x50, 0x4b, 0x07, 0x08,
+    0x97, 0x8e, 0xa1, 0xfb, 0x0a, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x03, 0x04,
+    0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x00, 0x00, 0x2e, 0x6d, 0x65, 0x74, 0x61, 0x64,
+    0x61, 0x74, 0x61, 0x2e, 0x79, 0x6d, 0x6c, 0xcb, 0x4d, 0x2d, 0x49, 0x4c, 0x49, 0x2c, 0x49, 0xb4,
+    0xe2, 0xd2, 0x55, 0x48, 0x2c, 0x28, 0xf0, 0x4b, 0xcc, 0x4d, 0xb5, 0x52, 0x50, 0x57, 0xe7, 0x52,
+    0x50, 0x00, 0x89, 0x7a, 0xa6, 0x58, 0x81, 0x44, 0xf5, 0x2a, 0x13, 0x73, 0x73, 0x40, 0x42, 0xa9,
+    0xc5, 0xc9, 0x56, 0x0a, 0x25, 0x19, 0xa9, 0x20, 0x41, 0x20, 0x3f, 0xbd, 0x28, 0xbf, 0xb4, 0xc0,
+    0x4a, 0xc1, 0xc5, 0xd5, 0xcd, 0x31, 0xd4, 0x27, 0x24, 0xde, 0x3d, 0xc8, 0x3f, 0x34, 0x00, 0x28,
+    0x5c, 0x52, 0x59, 0x00, 0x34, 0x04, 0xac, 0x47, 0x57, 0xa1, 0x1a, 0x6e, 0x6a, 0x71, 0x59, 0xb2,
+    0x0e, 0xdc, 0xd4, 0x24, 0xbd, 0xac, 0xe2, 0xfc, 0x3c, 0x1d, 0x98, 0x11, 0xee, 0x46, 0x3a, 0x50,
+    0x6d, 0x20, 0xe1, 0x5a, 0x2e, 0x00, 0x50, 0x4b, 0x07, 0x08, 0x68, 0x49, 0x4d, 0x87, 0x6f, 0x00,
+    0x00, 0x00, 0x97, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x01, 0x02, 0x14, 0x00, 0x14, 0x00, 0x08, 0x08,
+    0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x32, 0xcf, 0xc5, 0x87, 0x17, 0x00, 0x00, 0x00, 0x15, 0x00,
+    0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x44, 0x45, 0x46, 0x41, 0x55, 0x4c, 0x54, 0x5f, 0x47, 0x52, 0x4f, 0x55,
+    0x50, 0x2f, 0x61, 0x70, 0x70, 0x2e, 0x79, 0x61, 0x6d, 0x6c, 0x50, 0x4b, 0x01, 0x02, 0x14, 0x00,
+    0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x97, 0x8e, 0xa1, 0xfb, 0x0a, 0x00,
+    0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x5b, 0x00, 0x00, 0x00, 0x47, 0x32, 0x2f, 0x62, 0x2e, 0x6a, 0x73, 0x6f,
+    0x6e, 0x50, 0x4b, 0x01, 0x02, 0x14, 0x00, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82,
+    0x5d, 0x68, 0x49, 0x4d, 0x87, 0x6f, 0x00, 0x00, 0x00, 0x97, 0x00, 0x00, 0x00, 0x0d, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x00, 0x00, 0x00, 0x2e,
+    0x6d, 0x65, 0x74, 0x61, 0x64, 0x61, 0x74, 0x61, 0x2e, 0x79, 0x6d, 0x6c, 0x50, 0x4b, 0x05, 0x06,
+    0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x03, 0x00, 0xb6, 0x00, 0x00, 0x00, 0x46, 0x01, 0x00, 0x00,
+    0x00, 0x00};
+
+static const unsigned char nacos_v1[] = {
+    0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x44, 0x45,
+    0x46, 0x41, 0x55, 0x4c, 0x54, 0x5f, 0x47, 0x52, 0x4f, 0x55, 0x50, 0x2f, 0x61, 0x70, 0x70, 0x2e,
+    0x79, 0x61, 0x6d, 0x6c, 0x2b, 0x4e, 0x2d, 0x2a, 0x4b, 0x2d, 0xb2, 0xe2, 0x52, 0x50, 0x28, 0xc8,
+    0x2f, 0x2a, 0xb1, 0x52, 0xb0, 0x30, 0xb0, 0x30, 0xe0, 0x02, 0x00, 0x50, 0x4b, 0x07, 0x08, 0x32,
+    0xcf, 0xc5, 0x87, 0x17, 0x00, 0x00, 0x00, 0x15, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x03, 0x04, 0x14,
+    0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x47, 0x32, 0x2f, 0x62, 0x2e, 0x6a, 0x73,
+    0x6f, 0x6e, 0xab, 0x56, 0x4a, 0x54, 0xb2, 0x52, 0x30, 0xac, 0x05, 0x00, 0x50, 0x4b, 0x07, 0x08,
+    0x97, 0x8e, 0xa1, 0xfb, 0x0a, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x03, 0x04,
+    0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x2e, 0x6d, 0x65, 0x74, 0x61, 0x2e,
+    0x79, 0x6d, 0x6c, 0x73, 0x37, 0xd2, 0x4b, 0xaa, 0xcb, 0x2a, 0xce, 0xcf, 0xd3, 0x4b, 0x2c, 0x28,
+    0xb0, 0x2d, 0x2e, 0x4b, 0xe6, 0xe5, 0x02, 0x00, 0x50, 0x4b, 0x07, 0x08, 0x70, 0xfe, 0x6a, 0x9d,
+    0x15, 0x00, 0x00, 0x00, 0x13, 0x00, 0x00, 0x00, 0x50, 0x4b, 0x01, 0x02, 0x14, 0x00, 0x14, 0x00,
+    0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x32, 0xcf, 0xc5, 0x87, 0x17, 0x00, 0x00, 0x00,
+    0x15, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x44, 0x45, 0x46, 0x41, 0x55, 0x4c, 0x54, 0x5f, 0x47, 0x52,
+    0x4f, 0x55, 0x50, 0x2f, 0x61, 0x70, 0x70, 0x2e, 0x79, 0x61, 0x6d, 0x6c, 0x50, 0x4b, 0x01, 0x02,
+    0x14, 0x00, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x97, 0x8e, 0xa1, 0xfb,
+    0x0a, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5b, 0x00, 0x00, 0x00, 0x47, 0x32, 0x2f, 0x62, 0x2e, 0x6a,
+    0x73, 0x6f, 0x6e, 0x50, 0x4b, 0x01, 0x02, 0x14, 0x00, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d,
+    0x42, 0x82, 0x5d, 0x70, 0xfe, 0x6a, 0x9d, 0x15, 0x00, 0x00, 0x00, 0x13, 0x00, 0x00, 0x00, 0x09,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x00, 0x00,
+    0x00, 0x2e, 0x6d, 0x65, 0x74, 0x61, 0x2e, 0x79, 0x6d, 0x6c, 0x50, 0x4b, 0x05, 0x06, 0x00, 0x00,
+    0x00, 0x00, 0x03, 0x00, 0x03, 0x00, 0xb2, 0x00, 0x00, 0x00, 0xe8, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+static const unsigned char nacos_v1plain[] = {
+    0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x00, 0x44, 0x45,
+    0x46, 0x41, 0x55, 0x4c, 0x54, 0x5f, 0x47, 0x52, 0x4f, 0x55, 0x50, 0x2f, 0x61, 0x70, 0x70, 0x2e,
+    0x70, 0x72, 0x6f, 0x70, 0x65, 0x72, 0x74, 0x69, 0x65, 0x73, 0x4b, 0xb4, 0x35, 0xe4, 0x02, 0x00,
+    0x50, 0x4b, 0x07, 0x08, 0x15, 0xd7, 0xe5, 0xa8, 0x06, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
+    0x50, 0x4b, 0x01, 0x02, 0x14, 0x00, 0x14, 0x00, 0x08, 0x08, 0x08, 0x00, 0x0d, 0x42, 0x82, 0x5d,
+    0x15, 0xd7, 0xe5, 0xa8, 0x06, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x44, 0x45,
+    0x46, 0x41, 0x55, 0x4c, 0x54, 0x5f, 0x47, 0x52, 0x4f, 0x55, 0x50, 0x2f, 0x61, 0x70, 0x70, 0x2e,
+    0x70, 0x72, 0x6f, 0x70, 0x65, 0x72, 0x74, 0x69, 0x65, 0x73, 0x50, 0x4b, 0x05, 0x06, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x4a, 0x00, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+static const arch_limits lim_default = ARCH_LIMITS_DEFAULT;
+
+/* One entry for mkzip(): a raw name, data, and how to store it. */
+typedef struct zent {
+	const char *name;
+	const char *data;
+	size_t len;
+	int store; /* 1: ZIP_CM_STORE, else deflate */
+} zent;
+
+/* A zip being built in memory with libzip itself. */
+static zip_t *zip_start(zip_source_t **src)
+{
+	zip_error_t ze;
+	zip_t *za;
+
+	zip_error_init(&ze);
+	*src = zip_source_buffer_create(NULL, 0, 0, &ze);
+	zip_source_keep(*src);
+	za = zip_open_from_source(*src, ZIP_TRUNCATE, &ze);
+	zip_error_fini(&ze);
+	return za;
+}
+
+static void zip_end(zip_t *za, zip_source_t *src, sbuf *out)
+{
+	zip_stat_t st;
+
+	zip_close(za);
+	zip_stat_init(&st);
+	zip_source_stat(src, &st);
+	sbuf_reset(out);
+	sbuf_grow(out, (size_t)st.size);
+	zip_source_open(src);
+	out->len = (size_t)zip_source_read(src, out->buf, st.size);
+	out->buf[out->len] = '\0';
+	zip_source_close(src);
+	zip_source_free(src);
+}
+
+/* Builds a zip of z[0..n); names are taken as raw bytes. */
+static void mkzip(const zent *z, size_t n, sbuf *out)
+{
+	zip_source_t *src;
+	zip_t *za = zip_start(&src);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		zip_source_t *s = zip_source_buffer(za, z[i].data, z[i].len, 0);
+		zip_int64_t idx = zip_file_add(za, z[i].name, s, ZIP_FL_ENC_RAW);
+		zip_set_file_compression(za, (zip_uint64_t)idx,
+					 z[i].store ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 0);
+	}
+	zip_end(za, src, out);
+}
+
+/* Replaces every occurrence of from with to (both n bytes): a hand edit. */
+static int patch(sbuf *z, const char *from, const char *to, size_t n)
+{
+	size_t i;
+	int hits = 0;
+
+	for (i = 0; i + n <= z->len; i++)
+		if (!memcmp(z->buf + i, from, n)) {
+			memcpy(z->buf + i, to, n);
+			hits++;
+		}
+	return hits;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+}
+
+/* The offsets of the first local header and first central header. */
+static size_t central_at(const sbuf *z)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= z->len; i++)
+		if (!memcmp(z->buf + i, "PK\1\2", 4))
+			return i;
+	return 0;
+}
+
+#define CHECK_ARCH_REFUSE(zbuf, zlen, lim, msg)                                                    \
+	do {                                                                                       \
+		arch_entries e_;                                                                   \
+		sbuf w_ = SBUF_INIT(4096);                                                         \
+		arch_entries_init(&e_);                                                            \
+		CHECK_EQ_INT(arch_read(zbuf, zlen, lim, &e_, &w_), HC_ERR_INVALID);                \
+		CHECK_EQ_INT(e_.n, 0);                                                             \
+		CHECK(e_.v == NULL);                                                               \
+		if (!strstr(w_.buf, msg)) {                                                        \
+			fprintf(stderr, "  why: %s\n  wanted: %s\n", w_.buf, msg);                 \
+			CHECK(strstr(w_.buf, msg) != NULL);                                        \
+		}                                                                                  \
+		arch_entries_release(&e_);                                                         \
+		sbuf_release(&w_);                                                                 \
+	} while (0)
+
+static void test_archive_round_trip(void)
+{
+	static const char want_manifest[] =
+	    "{\n  \"format\": \"hotconf-export/1\",\n  \"namespace\": \"team-a\",\n"
+	    "  \"configs\": [\n    {\n      \"group\": \"DEFAULT_GROUP\",\n"
+	    "      \"dataId\": \"app.yaml\",\n      \"format\": \"yaml\",\n"
+	    "      \"description\": \"the app \xc3\xa9\",\n      \"version\": 3,\n"
+	    "      \"md5\": \"";
+	static const char bin[] = "nul\0inside";
+	const arch_export_item items[] = {
+	    {"DEFAULT_GROUP", "app.yaml", "yaml", "the app \xc3\xa9", 3, "a: 1\n", 5},
+	    {"DEFAULT_GROUP", "empty.txt", "text", NULL, 1, "", 0},
+	    {"g:2", "bin.v1", "text", "\"quoted\"", 12, bin, sizeof(bin) - 1},
+	    {"G3", "p.properties", "properties", "", 9007199254740991LL, "x=1\n", 4},
+	};
+	sbuf z = SBUF_INIT(1 << 20), z2 = SBUF_INIT(1 << 20), why = SBUF_INIT(4096);
+	arch_entries e;
+	size_t i;
+
+	arch_entries_init(&e);
+	REQUIRE(arch_export(items, 4, "team-a", &z) == HC_OK);
+	REQUIRE(arch_export(items, 4, "team-a", &z2) == HC_OK);
+	/* Same input, same bytes: no clock in the zip. */
+	CHECK_EQ_INT(z.len, z2.len);
+	CHECK(!memcmp(z.buf, z2.buf, z.len));
+	REQUIRE(arch_read(z.buf, z.len, &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.layout, ARCH_HOTCONF);
+	CHECK_EQ_STR(e.ns, "team-a");
+	REQUIRE(e.n == 4);
+	for (i = 0; i < 4; i++) {
+		CHECK_EQ_STR(e.v[i].group, items[i].group);
+		CHECK_EQ_STR(e.v[i].data_id, items[i].data_id);
+		CHECK_EQ_STR(e.v[i].format, items[i].format);
+		CHECK_EQ_STR(e.v[i].description, items[i].description ? items[i].description : "");
+		CHECK_EQ_INT(e.v[i].version, items[i].version);
+		CHECK_EQ_INT(e.v[i].len, items[i].len);
+		CHECK(!memcmp(e.v[i].content, items[i].content, items[i].len));
+	}
+	arch_entries_release(&e);
+	/* The manifest as a person reads it. */
+	{
+		zip_error_t ze;
+		zip_source_t *src;
+		zip_t *za;
+		zip_file_t *zf;
+		char buf[2048];
+		zip_int64_t n;
+		zip_error_init(&ze);
+		src = zip_source_buffer_create(z.buf, z.len, 0, &ze);
+		za = zip_open_from_source(src, ZIP_RDONLY, &ze);
+		REQUIRE(za != NULL);
+		CHECK_EQ_STR(zip_get_name(za, 0, 0), "manifest.json");
+		CHECK_EQ_STR(zip_get_name(za, 3, 0), "g:2/bin.v1");
+		zf = zip_fopen_index(za, 0, 0);
+		n = zip_fread(zf, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		zip_fclose(zf);
+		zip_discard(za);
+		zip_error_fini(&ze);
+		CHECK(!strncmp(buf, want_manifest, strlen(want_manifest)));
+	}
+	/* An empty namespace still exports its manifest, and reads back empty. */
+	sbuf_reset(&z);
+	REQUIRE(arch_export(NULL, 0, "empty", &z) == HC_OK);
+	REQUIRE(arch_read(z.buf, z.len, &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.n, 0);
+	CHECK_EQ_STR(e.ns, "empty");
+	arch_entries_release(&e);
+	sbuf_release(&z);
+	sbuf_release(&z2);
+	sbuf_release(&why);
+}
+
+static void test_archive_export_invalid(void)
+{
+	arch_export_item it = {"DEFAULT_GROUP", "a.yaml", "yaml", "", 1, "a: 1", 4};
+	arch_export_item two[2];
+	sbuf z = SBUF_INIT(1 << 20);
+
+	it.group = "..";
+	CHECK_EQ_INT(arch_export(&it, 1, "ns", &z), HC_ERR_INVALID);
+	it.group = "a/b";
+	CHECK_EQ_INT(arch_export(&it, 1, "ns", &z), HC_ERR_INVALID);
+	it.group = "G";
+	it.data_id = "";
+	CHECK_EQ_INT(arch_export(&it, 1, "ns", &z), HC_ERR_INVALID);
+	it.data_id = "a.yaml";
+	it.format = "toml";
+	CHECK_EQ_INT(arch_export(&it, 1, "ns", &z), HC_ERR_INVALID);
+	it.format = "yaml";
+	two[0] = two[1] = it;
+	CHECK_EQ_INT(arch_export(two, 2, "ns", &z), HC_ERR_INVALID);
+	CHECK_EQ_INT(z.len, 0);
+	/* Over the output's cap: 413, output untouched. */
+	z.max = 100;
+	CHECK_EQ_INT(arch_export(&it, 1, "ns", &z), HC_ERR_TOO_BIG);
+	CHECK_EQ_INT(z.len, 0);
+	sbuf_release(&z);
+}
+
+static void test_archive_writer(void)
+{
+	arch_writer *w = arch_writer_new();
+	sbuf z = SBUF_INIT(1 << 20), why = SBUF_INIT(4096);
+	arch_entries e;
+
+	arch_entries_init(&e);
+	CHECK_EQ_INT(arch_add(w, "", "x", 1), HC_ERR_INVALID);
+	CHECK_EQ_INT(arch_add(w, "G/a", "x", 1), HC_OK);
+	CHECK_EQ_INT(arch_add(w, "G/a", "y", 1), HC_ERR_INVALID);
+	CHECK_EQ_INT(arch_finish(w, &z), HC_OK);
+	CHECK_EQ_INT(arch_add(w, "G/b", "y", 1), HC_ERR_INTERNAL); /* spent */
+	CHECK_EQ_INT(arch_finish(w, &z), HC_ERR_INTERNAL);
+	arch_writer_free(w);
+	/* A plain zip of group/dataId files reads as Nacos v1 without metadata. */
+	REQUIRE(arch_read(z.buf, z.len, &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.layout, ARCH_NACOS_V1);
+	REQUIRE(e.n == 1);
+	CHECK_EQ_STR(e.v[0].content, "x");
+	CHECK(e.v[0].format == NULL);
+	CHECK(e.v[0].description == NULL);
+	CHECK(e.ns == NULL);
+	arch_entries_release(&e);
+	/* An empty writer makes a valid empty zip, which holds no configs. */
+	sbuf_reset(&z);
+	w = arch_writer_new();
+	CHECK_EQ_INT(arch_finish(w, &z), HC_OK);
+	arch_writer_free(w);
+	CHECK_EQ_INT(z.len, 22);
+	CHECK_ARCH_REFUSE(z.buf, z.len, &lim_default, "the archive holds no configs");
+	arch_writer_free(NULL);
+	sbuf_release(&z);
+	sbuf_release(&why);
+}
+
+static void test_archive_nacos(void)
+{
+	sbuf why = SBUF_INIT(4096);
+	arch_entries e;
+
+	arch_entries_init(&e);
+	REQUIRE(arch_read(nacos_v2, sizeof(nacos_v2), &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.layout, ARCH_NACOS_V2);
+	REQUIRE(e.n == 2);
+	CHECK_EQ_STR(e.v[0].group, "DEFAULT_GROUP");
+	CHECK_EQ_STR(e.v[0].data_id, "app.yaml");
+	CHECK_EQ_STR(e.v[0].content, "server:\n  port: 8080\n");
+	CHECK_EQ_STR(e.v[0].format, "yaml");
+	CHECK_EQ_STR(e.v[0].description, "the app");
+	CHECK_EQ_STR(e.v[1].group, "G2");
+	CHECK_EQ_STR(e.v[1].data_id, "b.json");
+	CHECK_EQ_STR(e.v[1].content, "{\"a\": 1}");
+	CHECK_EQ_STR(e.v[1].format, "json");
+	CHECK(e.v[1].description == NULL);
+	CHECK(e.ns == NULL);
+	arch_entries_release(&e);
+	REQUIRE(arch_read(nacos_v1, sizeof(nacos_v1), &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.layout, ARCH_NACOS_V1);
+	REQUIRE(e.n == 2);
+	CHECK_EQ_STR(e.v[1].data_id, "b.json");
+	CHECK(e.v[1].format == NULL);
+	arch_entries_release(&e);
+	REQUIRE(arch_read(nacos_v1plain, sizeof(nacos_v1plain), &lim_default, &e, &why) == HC_OK);
+	REQUIRE(e.n == 1);
+	CHECK_EQ_STR(e.v[0].data_id, "app.properties");
+	CHECK_EQ_STR(e.v[0].content, "a=1\n");
+	arch_entries_release(&e);
+	sbuf_release(&why);
+}
+
+/* Nacos v2 metadata and the files must match one to one. */
+static void test_archive_nacos_mismatch(void)
+{
+	static const char meta_ok[] = "metadata:\n- dataId: a.yaml\n  group: G\n  type: yaml\n";
+	static const char meta_extra[] = "metadata:\n- {dataId: a.yaml, group: G, type: yaml}\n"
+					 "- {dataId: gone.yaml, group: G, type: yaml}\n";
+	static const char meta_twice[] = "metadata:\n- {dataId: a.yaml, group: G, type: yaml}\n"
+					 "- {dataId: a.yaml, group: G, type: json}\n";
+	static const char meta_notype[] = "metadata:\n- {dataId: a.yaml, group: G}\n";
+	static const char meta_bad[] = "metadata: [\n";
+	static const char meta_bomb[] = "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,"
+					"*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d "
+					"[*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,"
+					"*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n";
+	static const char meta_html[] = "metadata:\n- {dataId: a.yaml, group: G, type: HTML}\n";
+	zent z[3] = {{"G/a.yaml", "a: 1\n", 5, 0},
+		     {".metadata.yml", meta_ok, sizeof(meta_ok) - 1, 0},
+		     {"G/b.yaml", "b: 1\n", 5, 0}};
+	sbuf zip = SBUF_INIT(1 << 20), why = SBUF_INIT(4096);
+	arch_entries e;
+
+	arch_entries_init(&e);
+	mkzip(z, 3, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "archive entry 'G/b.yaml' is not listed in .metadata.yml");
+	z[1].data = meta_extra, z[1].len = sizeof(meta_extra) - 1;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  ".metadata.yml lists 'G/gone.yaml', which is not in the archive");
+	z[1].data = meta_twice, z[1].len = sizeof(meta_twice) - 1;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, ".metadata.yml lists 'G/a.yaml' twice");
+	z[1].data = meta_notype, z[1].len = sizeof(meta_notype) - 1;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "item 1 needs dataId, group and type");
+	z[1].data = meta_bad, z[1].len = sizeof(meta_bad) - 1;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, ".metadata.yml does not parse");
+	z[1].data = meta_bomb, z[1].len = sizeof(meta_bomb) - 1;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "alias bomb");
+	/* A type hotconf has no format for is text. */
+	z[1].data = meta_html, z[1].len = sizeof(meta_html) - 1;
+	mkzip(z, 2, &zip);
+	REQUIRE(arch_read(zip.buf, zip.len, &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_STR(e.v[0].format, "text");
+	arch_entries_release(&e);
+	/* Both metadata files, or hotconf's and Nacos' together. */
+	z[1].name = ".meta.yml", z[1].data = "G.a~yaml.app=x\r\n", z[1].len = 16;
+	z[2].name = ".metadata.yml", z[2].data = meta_ok, z[2].len = sizeof(meta_ok) - 1;
+	mkzip(z, 3, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "both .meta.yml and .metadata.yml");
+	z[2].name = "manifest.json";
+	mkzip(z, 3, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "both manifest.json and Nacos metadata");
+	/* v1 metadata lines must be key=value, as Nacos requires. */
+	z[1].data = "G.a~yaml.app\r\n", z[1].len = 14;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  ".meta.yml: 'G.a~yaml.app' is not group.dataId.app=appName");
+	sbuf_release(&zip);
+	sbuf_release(&why);
+}
+
+static void test_archive_manifest_errors(void)
+{
+	const arch_export_item it = {"G", "a.yaml", "yaml", "", 1, "a: 1\n", 5};
+	zent z[3] = {
+	    {"manifest.json", NULL, 0, 0}, {"G/a.yaml", "a: 2\n", 5, 0}, {"G/b.yaml", "b", 1, 0}};
+	sbuf zip = SBUF_INIT(1 << 20), man = SBUF_INIT(1 << 20);
+	arch_entries e;
+
+	arch_entries_init(&e);
+	/* Take hotconf's own manifest and pair it with other files. */
+	REQUIRE(arch_export(&it, 1, "ns", &zip) == HC_OK);
+	{
+		arch_entries tmp;
+		sbuf why = SBUF_INIT(4096);
+		arch_entries_init(&tmp);
+		REQUIRE(arch_read(zip.buf, zip.len, &lim_default, &tmp, &why) == HC_OK);
+		arch_entries_release(&tmp);
+		sbuf_release(&why);
+	}
+	sbuf_addstr(&man, "{\n  \"format\": \"hotconf-export/1\",\n  \"namespace\": \"ns\",\n"
+			  "  \"configs\": [{\"group\": \"G\", \"dataId\": \"a.yaml\", \"format\": "
+			  "\"yaml\", \"description\": \"\", \"version\": 1, \"md5\": "
+			  "\"b7b5b1a8c0d1ad8b0a0a4b1a6b1a1b2b\"}]\n}\n");
+	z[0].data = man.buf, z[0].len = man.len;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "archive entry 'G/a.yaml' has md5 ");
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "but manifest.json says b7b5b1a8c0d1ad8b0a0a4b1a6b1a1b2b");
+	z[1].data = "a: 1\n";
+	mkzip(z, 3, &zip);
+	/* md5("a: 1\n") is not that one either; fix the manifest's md5. */
+	{
+		char sum[33];
+		md5_hex("a: 1\n", 5, sum);
+		patch(&man, "b7b5b1a8c0d1ad8b0a0a4b1a6b1a1b2b", sum, 32);
+		z[0].data = man.buf;
+	}
+	mkzip(z, 2, &zip);
+	{
+		sbuf why = SBUF_INIT(4096);
+		REQUIRE(arch_read(zip.buf, zip.len, &lim_default, &e, &why) == HC_OK);
+		CHECK_EQ_INT(e.n, 1);
+		arch_entries_release(&e);
+		sbuf_release(&why);
+	}
+	mkzip(z, 3, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "archive entry 'G/b.yaml' is not listed in manifest.json");
+	z[1].name = "G/c.yaml";
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "manifest.json lists 'G/a.yaml', which is not in the archive");
+	z[1].name = "G/a.yaml";
+	patch(&man, "hotconf-export/1", "hotconf-export/9", 16);
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "manifest.json has format 'hotconf-export/9'; this hotconf reads "
+			  "hotconf-export/1");
+	patch(&man, "hotconf-export/9", "hotconf-export/1", 16);
+	patch(&man, "\"version\": 1", "\"version\": x", 12);
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "manifest.json is not a JSON object");
+	patch(&man, "\"version\": x", "\"version\": -", 12);
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "manifest.json");
+	patch(&man, "\"version\": -", "\"vers1on\": 1", 12);
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "manifest.json: configs[0] needs group, dataId, format");
+	sbuf_release(&zip);
+	sbuf_release(&man);
+}
+
+static void test_archive_hostile_names(void)
+{
+	static const struct {
+		const char *name, *msg;
+	} cases[] = {
+	    {"../etc/passwd", "'../etc/passwd' climbs out with '..'"},
+	    {"G/../x", "climbs out with '..'"},
+	    {"G/..", "climbs out with '..'"},
+	    {"./G/a", "has a '.' segment"},
+	    {"G/.", "has a '.' segment"},
+	    {"/etc/passwd", "'/etc/passwd' is an absolute path"},
+	    {"G\\a", "contains a backslash"},
+	    {"G//a", "has an empty path segment"},
+	    {"G/a/b", "'G/a/b' is not group/dataId"},
+	    {"G/a/", "is not group/dataId"},
+	    {"lonely.yaml", "'lonely.yaml' is not group/dataId"},
+	    {".meta", "'.meta' is not group/dataId"},
+	    {"G/a b", "has a dataId that is not a valid name"},
+	    {"G G/a", "has a group that is not a valid name"},
+	    {"G/\xff\xfe", "'G/\\xff\\xfe' is not valid UTF-8"},
+	    {"G/caf\xc3\xa9", "has a dataId that is not a valid name"},
+	    {"G/"
+	     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	     "not a valid name"},
+	};
+	zent z[2] = {{"G/ok", "ok", 2, 0}, {NULL, "x", 1, 0}};
+	sbuf zip = SBUF_INIT(1 << 20), why = SBUF_INIT(4096);
+	arch_entries e;
+	size_t i;
+
+	arch_entries_init(&e);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		z[1].name = cases[i].name;
+		mkzip(z, 2, &zip);
+		CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, cases[i].msg);
+	}
+	/* A directory entry "G/" (zip -r makes them) is skipped. */
+	z[1].name = "G/", z[1].len = 0;
+	mkzip(z, 2, &zip);
+	REQUIRE(arch_read(zip.buf, zip.len, &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.n, 1);
+	arch_entries_release(&e);
+	/* Exact duplicates, made by renaming G/b to G/a in both headers. */
+	z[1].name = "G/ob", z[1].len = 1;
+	z[0].name = "G/oa";
+	mkzip(z, 2, &zip);
+	CHECK_EQ_INT(patch(&zip, "G/ob", "G/oa", 4), 2);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "two archive entries have the same name");
+	/* A NUL inside a name cannot cut it short (libzip reads it as a blank). */
+	z[1].name = "G/ok\x01../../x";
+	mkzip(z, 2, &zip);
+	CHECK_EQ_INT(patch(&zip, "ok\x01", "ok\0", 3), 2);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "'G/ok ../../x'");
+	/* Names are case-sensitive: G/oa and G/OA are two configs. */
+	z[1].name = "G/OA";
+	mkzip(z, 2, &zip);
+	REQUIRE(arch_read(zip.buf, zip.len, &lim_default, &e, &why) == HC_OK);
+	CHECK_EQ_INT(e.n, 2);
+	arch_entries_release(&e);
+	sbuf_release(&zip);
+	sbuf_release(&why);
+}
+
+static void test_archive_hostile_sizes(void)
+{
+	arch_limits lim = {4, 1 << 20, 3 << 19, 100};
+	char *zeros = calloc(1, 2 << 20), *noise = malloc(700 << 10);
+	zent z[5] = {{"G/a", "a", 1, 0},
+		     {"G/b", "b", 1, 0},
+		     {"G/c", "c", 1, 0},
+		     {"G/d", "d", 1, 0},
+		     {"G/e", "e", 1, 0}};
+	sbuf zip = SBUF_INIT(8 << 20);
+	unsigned x = 1;
+	size_t i, cd;
+
+	for (i = 0; i < (700u << 10); i++) {
+		x = x * 1103515245u + 12345u;
+		noise[i] = (char)(x >> 16);
+	}
+	/* More entries than the cap. */
+	mkzip(z, 5, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim, "the archive has 5 entries, over the cap of 4");
+	/* One entry over the size cap, by its header. */
+	z[0].data = zeros, z[0].len = 2 << 20;
+	mkzip(z, 1, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim,
+			  "archive entry 'G/a' would inflate to 2097152 bytes, over the "
+			  "1048576-byte cap");
+	/* Each under the cap, together over it. */
+	for (i = 0; i < 3; i++)
+		z[i].data = noise, z[i].len = 700 << 10;
+	mkzip(z, 3, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim,
+			  "the archive would inflate to more than 1572864 bytes");
+	/* A ratio no config has: 1 MiB of zeros deflates to about 1 KiB. */
+	z[0].data = zeros, z[0].len = 1 << 20;
+	mkzip(z, 1, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim, "over the 100:1 cap (a zip bomb?)");
+	/* A bomb whose headers lie: they say 100 bytes, it inflates to 1 MiB. */
+	cd = central_at(&zip);
+	REQUIRE(cd > 0);
+	put32((unsigned char *)zip.buf + 22, 100);
+	put32((unsigned char *)zip.buf + cd + 24, 100);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "archive entry 'G/a' inflates past the 100 bytes its header declares");
+	/* And one that says more than it has. */
+	z[0].data = "short", z[0].len = 5, z[0].store = 1;
+	mkzip(z, 1, &zip);
+	cd = central_at(&zip);
+	put32((unsigned char *)zip.buf + 22, 50);
+	put32((unsigned char *)zip.buf + cd + 24, 50);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "archive entry 'G/a' is corrupt");
+	/* A flipped byte: the CRC no longer matches. */
+	mkzip(z, 1, &zip);
+	CHECK_EQ_INT(patch(&zip, "short", "shorT", 5), 1);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "archive entry 'G/a' is corrupt");
+	/* Truncated, garbage, empty. */
+	z[0].data = "content", z[0].len = 7, z[0].store = 0;
+	z[1].data = "more", z[1].len = 4;
+	mkzip(z, 2, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len - 30, &lim_default, "not a zip archive");
+	CHECK_ARCH_REFUSE(zip.buf, 40, &lim_default, "not a zip archive");
+	CHECK_ARCH_REFUSE("PK\3\4 this is not really a zip at all", 37, &lim_default,
+			  "not a zip archive");
+	CHECK_ARCH_REFUSE("", 0, &lim_default, "the archive is empty, not a zip");
+	/* Central directory says one offset, the data is not there. */
+	cd = central_at(&zip);
+	put32((unsigned char *)zip.buf + cd + 42, 7);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "zip archive");
+	free(zeros);
+	free(noise);
+	sbuf_release(&zip);
+}
+
+static void test_archive_hostile_kinds(void)
+{
+	zent z[1] = {{"G/a", "secret", 6, 1}};
+	sbuf zip = SBUF_INIT(1 << 20);
+	zip_source_t *src;
+	zip_t *za;
+	size_t cd;
+
+	/* Traditional PKWARE encryption flag (bit 0) set by hand. */
+	mkzip(z, 1, &zip);
+	cd = central_at(&zip);
+	zip.buf[6] |= 1;
+	zip.buf[cd + 8] |= 1;
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "archive entry 'G/a' is encrypted");
+	/* Real AES encryption from libzip. */
+	if (zip_encryption_method_supported(ZIP_EM_AES_256, 1)) {
+		za = zip_start(&src);
+		zip_file_add(za, "G/aes", zip_source_buffer(za, "secret", 6, 0), 0);
+		zip_file_set_encryption(za, 0, ZIP_EM_AES_256, "password");
+		zip_end(za, src, &zip);
+		CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+				  "archive entry 'G/aes' is encrypted");
+	}
+	/* A symbolic link: its "content" would be a path. */
+	za = zip_start(&src);
+	zip_file_add(za, "G/link", zip_source_buffer(za, "/etc/passwd", 11, 0), 0);
+	zip_file_set_external_attributes(za, 0, 0, ZIP_OPSYS_UNIX, 0120777u << 16);
+	zip_end(za, src, &zip);
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default, "'G/link' is a symbolic link");
+	/* Compression method 12 (bzip2) in both headers. */
+	mkzip(z, 1, &zip);
+	cd = central_at(&zip);
+	zip.buf[8] = 12;
+	zip.buf[cd + 10] = 12;
+	CHECK_ARCH_REFUSE(zip.buf, zip.len, &lim_default,
+			  "uses compression method 12; only store and deflate are read");
+	sbuf_release(&zip);
+}
+
 int main(void)
 {
 	RUN(test_status);
@@ -950,5 +1625,14 @@ int main(void)
 	RUN(test_out_cap);
 	RUN(test_round_trip_json_yaml);
 	RUN(test_round_trip_props);
+	RUN(test_archive_round_trip);
+	RUN(test_archive_export_invalid);
+	RUN(test_archive_writer);
+	RUN(test_archive_nacos);
+	RUN(test_archive_nacos_mismatch);
+	RUN(test_archive_manifest_errors);
+	RUN(test_archive_hostile_names);
+	RUN(test_archive_hostile_sizes);
+	RUN(test_archive_hostile_kinds);
 	return hc_test_report();
 }
