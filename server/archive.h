@@ -29,7 +29,8 @@
  *                   and the file is absent when none has one. It carries no
  *                   format or description, and hotconf has no appName, so it
  *                   is checked for shape and otherwise ignored.
- * (No Nacos version writes a bare ".meta" file; it is not recognised.)
+ * (None of the Nacos versions read writes a bare ".meta" file, so none is
+ * recognised: a top-level ".meta" is refused like any other stray file.)
  * Where Nacos skips what it cannot place ("unrecognized" items), hotconf
  * refuses the archive: an import lands whole or not at all.
  *
