@@ -44,6 +44,8 @@ const char *hc_err_code(hc_err err)
 		return "io_error";
 	case HC_ERR_INTERNAL:
 		return "internal";
+	case HC_ERR_UNPROCESSABLE:
+		return "unprocessable";
 	}
 	return "internal";
 }

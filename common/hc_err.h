@@ -18,6 +18,7 @@ typedef enum hc_err {
 	HC_ERR_METHOD,		/* the route exists but not for this method */
 	HC_ERR_CONFLICT,	/* state forbids it: namespace not empty, rollback to a delete */
 	HC_ERR_PRECONDITION,	/* If-Match / If-None-Match did not hold */
+	HC_ERR_UNPROCESSABLE,	/* valid, but cannot be converted without loss or guessing */
 	HC_ERR_TOO_BIG,		/* over a size cap (sbuf max, --max-content) */
 	HC_ERR_URI_TOO_LONG,	/* the request target is over its cap */
 	HC_ERR_HEADERS_TOO_BIG, /* the request head is over its cap */

@@ -41,6 +41,8 @@ unsigned srv_http_status(hc_err err)
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case HC_ERR_NO_SPACE:
 		return MHD_HTTP_INSUFFICIENT_STORAGE;
+	case HC_ERR_UNPROCESSABLE:
+		return MHD_HTTP_UNPROCESSABLE_CONTENT;
 	case HC_ERR_SCHEMA:
 	case HC_ERR_IO:
 	case HC_ERR_INTERNAL:
