@@ -61,6 +61,7 @@ static void main_help(FILE *to)
 	    "  -h, --help      help for a command: hotconf <command> --help\n"
 	    "\nSettings: ~/.config/hotconf/config (or $XDG_CONFIG_HOME/hotconf/config) may hold\n"
 	    "lines \"addr = URLS\" and \"token = TOKEN\"; flags and the environment win.\n"
+	    "HOTCONF_DEBUG=1 prints the client's failover and retry messages on stderr.\n"
 	    "\nExit codes:\n"
 	    "  0  ok\n"
 	    "  1  other error (the server's message is on stderr)\n"

@@ -199,7 +199,8 @@ typedef int (*hotconf_change_cb)(hotconf_client *client, const hotconf_config *c
 /*
  * Adds a config to the watch, with its callback and user data (borrowed
  * until hotconf_free). Before or after hotconf_start(); after, the watch
- * thread re-arms at once with the new config. If it fails the callback never
+ * thread re-arms at once with the new config (or once the backoff in
+ * progress ends, when no server answers). If it fails the callback never
  * runs: HOTCONF_EINVAL for a bad name or NULL cb, HOTCONF_ESTATE when the
  * config is already watched or 10,000 are.
  */

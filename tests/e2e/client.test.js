@@ -680,3 +680,19 @@ test('cli watch --signal HUP --pid-file and --template with several configs', as
 	assert.equal(r.code, 2);
 	assert.match(r.stderr, /line 2, column 3: unknown action/);
 });
+
+test('example: client/examples/reload.c hot-reloads one YAML setting', async (t) => {
+	const bin = process.env.HOTCONF_EXAMPLE_BIN;
+	assert.ok(bin, 'HOTCONF_EXAMPLE_BIN is set by ctest');
+	const srv = await withServer(t);
+	await put(srv, 'public', G, 'app.yaml', 'port: 8080\nname: web\n', { query: { format: 'yaml' } });
+	const ex = new Child(t, path.resolve(bin), [srv.url, 'public', G, 'app.yaml', 'port']);
+	await waitFor(() => ex.stdout.includes('port = 8080 (version 1)\n'), { what: `start value; ${ex.stderr}` });
+	await put(srv, 'public', G, 'app.yaml', 'port: 8081\n');
+	await waitFor(() => ex.stdout.includes('port = 8081 (version 2)\n'), { what: 'reloaded value' });
+	await put(srv, 'public', G, 'app.yaml', 'name: no port\n');
+	await waitFor(() => ex.stderr.includes("rejected version 3: no top-level 'port'"), { what: 'rejection' });
+	assert.ok(!ex.stdout.includes('version 3'), 'the old value stays in force');
+	ex.proc.kill('SIGTERM');
+	assert.deepEqual(await ex.waitExit(), { code: 0, signal: null });
+});
