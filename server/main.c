@@ -1,6 +1,7 @@
 /*
  * main.c: the hotconf command line. `hotconf serve [flags]` starts the server
- * and runs until SIGTERM or SIGINT, then stops it cleanly and exits 0.
+ * and runs until SIGTERM or SIGINT, then stops it cleanly and exits 0. Every
+ * other command (get, put, watch, ...) is the client's: client/cli.c.
  * Single-threaded until srv_start; signals are blocked in every thread and
  * taken here with sigwait.
  */
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hc_cli.h"
 #include "hc_log.h"
 #include "srv.h"
 
@@ -166,10 +168,8 @@ int main(int argc, char **argv)
 		printf("hotconf %s\n", HOTCONF_VERSION);
 		return 0;
 	}
-	if (argc < 2 || strcmp(argv[1], "serve")) {
-		usage(argc < 2 || !strcmp(argv[1], "--help") ? stdout : stderr);
-		return argc < 2 || !strcmp(argv[1], "--help") ? 0 : 2;
-	}
+	if (argc < 2 || strcmp(argv[1], "serve"))
+		return hc_cli_main(argc, argv); /* get, put, watch, ...: client/cli.c */
 	srv_config_defaults(&cfg);
 	if (parse_flags(argc, argv, &cfg))
 		return 2;
