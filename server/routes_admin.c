@@ -189,9 +189,11 @@ enum MHD_Result srv_h_metrics(srv_req *r)
 
 	pthread_mutex_lock(&r->s->mu);
 	g.held = watch_count(r->s->hub);
+	g.held_bytes = r->s->held_total;
 	pthread_mutex_unlock(&r->s->mu);
 	g.revision = store_revision(r->s->st);
 	g.writes_queued = (uint64_t)atomic_load(&r->s->writes);
+	g.body_bytes = (uint64_t)atomic_load(&r->s->body_bytes);
 	metrics_render(r->s->m, &g, &body);
 	return srv_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &body);
 }

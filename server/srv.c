@@ -99,7 +99,7 @@ static size_t body_cap(const srv_req *r)
 typedef struct framing {
 	unsigned cl, te, host;
 	const char *first_cl;
-	int cl_differ;
+	int cl_differ, te_other;
 } framing;
 
 static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -116,6 +116,8 @@ static enum MHD_Result count_field(void *cls, enum MHD_ValueKind kind, const cha
 			f->first_cl = value ? value : "";
 	} else if (key_size == 17 && !strcasecmp(key, "transfer-encoding")) {
 		f->te++;
+		if (!value || strcasecmp(value, "chunked"))
+			f->te_other = 1;
 	} else if (key_size == 4 && !strcasecmp(key, "host")) {
 		f->host++;
 	}
@@ -132,7 +134,7 @@ static hc_err framing_check(srv_req *r, sbuf *why)
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	const char *cl = srv_header(r, "Content-Length"), *version = r->version;
-	framing f = {0, 0, 0, NULL, 0};
+	framing f = {0, 0, 0, NULL, 0, 0};
 	int64_t len;
 
 	if (ci && ci->header_size > r->s->cfg.max_head) {
@@ -142,6 +144,10 @@ static hc_err framing_check(srv_req *r, sbuf *why)
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_field, &f);
 	if (f.cl_differ) {
 		sbuf_addstr(why, "two different Content-Length values");
+		return HC_ERR_INVALID;
+	}
+	if (f.te > 1 || f.te_other) {
+		sbuf_addstr(why, "the only Transfer-Encoding accepted is a single 'chunked'");
 		return HC_ERR_INVALID;
 	}
 	if (f.cl && f.te) {
@@ -254,7 +260,7 @@ static void req_free(srv_req *r)
 	srv_watch_free_items(r);
 	srv_params_free(r);
 	cfgkey_release(&r->key);
-	sbuf_release(&r->body);
+	srv_body_release(r);
 	sbuf_release(&r->labels);
 	free(r->instance);
 	if (r->wr)
@@ -281,6 +287,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * once the upload ends, and nothing is stored. */
 		if (!r->body_too_big && sbuf_add(&r->body, upload_data, *upload_data_size))
 			r->body_too_big = 1;
+		else if (!r->body_too_big)
+			atomic_fetch_add(&r->s->body_bytes, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -675,6 +683,12 @@ static void drain(srv *s, uint64_t ms)
 		nanosleep(&pause, NULL);
 	while (atomic_load(&s->writes) > 0)
 		nanosleep(&pause, NULL);
+}
+
+void srv_body_release(srv_req *r)
+{
+	atomic_fetch_sub(&r->s->body_bytes, r->body.len);
+	sbuf_release(&r->body);
 }
 
 int srv_write_begin(srv_req *r)

@@ -27,7 +27,9 @@
 #include "watch.h"
 
 #define SRV_SMALL_BODY (64 * 1024)
-#define SRV_WATCH_BODY (8 * 1024 * 1024)
+/* What SRV_WATCH_MAX_KEYS entries need with every name at its longest
+ * (about 470 bytes each), with room for spacing: no more. */
+#define SRV_WATCH_BODY (SRV_WATCH_MAX_KEYS * 512 + 64 * 1024)
 #define SRV_WATCH_MAX_KEYS 10000
 /* Content up to this size is validated on the worker that received it. */
 #define SRV_INLINE_CHECK (16 * 1024)
@@ -44,6 +46,7 @@ struct srv {
 	watch_hub *hub;
 	hmap *held_fd;	     /* a held watch's socket (int bytes) -> its srv_req */
 	hmap *held_bytes;    /* client address -> what its held watches cost, in bytes */
+	size_t held_total; /* the sum over held_bytes */
 	atomic_int stopping; /* set once by srv_stop: nothing may suspend from then on */
 	struct door *door;   /* accepts connections (door.c) */
 
@@ -62,6 +65,7 @@ struct srv {
 
 	atomic_int inflight; /* requests between first callback and completion */
 	atomic_int writes;   /* writes queued to the store and not yet resumed */
+	atomic_size_t body_bytes; /* request bodies held in memory right now */
 
 	/* The checker (checker.c): large content is validated there. */
 	pthread_mutex_t check_mu;
@@ -288,6 +292,9 @@ void srv_on_write_done(void *cls, hc_err err, const store_result *res);
 void srv_check_queue(srv_req *r);
 hc_err srv_check_start(srv *s);
 void srv_check_stop(srv *s);
+
+/* Frees the request's body (and takes it off hotconf_request_body_bytes). */
+void srv_body_release(srv_req *r);
 
 /* Before a write suspends its connection: counts it in s->writes and
  * returns 1, or returns 0 (counting nothing) when the server is stopping

@@ -70,6 +70,7 @@ static void held_bytes_add(srv *s, const char *ip, size_t add, int sign)
 	size_t n = strlen(ip), v = held_bytes(s, ip);
 
 	v = sign > 0 ? v + add : v - add;
+	s->held_total = sign > 0 ? s->held_total + add : s->held_total - add;
 	if (v)
 		hmap_put(s->held_bytes, ip, n, (void *)(uintptr_t)v);
 	else
@@ -503,7 +504,7 @@ enum MHD_Result srv_h_watch(srv_req *r)
 		r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
 		r->watch_ready = 1;
 		/* A held watch keeps only its items, never the body they came in. */
-		sbuf_release(&r->body);
+		srv_body_release(r);
 	}
 	watching = r->deadline_ms != 0;
 	changed = collect_changed(r, &body);
