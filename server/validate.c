@@ -12,26 +12,105 @@
 #include <string.h>
 #include <yaml.h>
 
+/* Only dots, one or two of them: a path segment that means "here" or "up". */
+static int is_dot_name(const char *s, size_t n)
+{
+	return (n == 1 || n == 2) && s[0] == '.' && s[n - 1] == '.';
+}
+
+static int name_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+/* Why the n bytes at s are not a name, or NULL when they are one. When one
+ * byte is the reason, *at is its offset, else n. */
+static const char *name_problem(const char *s, size_t n, size_t *at)
+{
+	size_t i;
+
+	*at = n;
+	if (n == 0)
+		return "it is empty";
+	if (n > 128)
+		return "it is longer than 128 bytes";
+	if (is_dot_name(s, n))
+		return "'.' and '..' are not names";
+	for (i = 0; i < n; i++) {
+		if (!name_char((unsigned char)s[i])) {
+			*at = i;
+			return "it contains";
+		}
+	}
+	return NULL;
+}
+
+int val_name_okn(const char *s, size_t n)
+{
+	size_t at;
+
+	return name_problem(s, n, &at) == NULL;
+}
+
 int val_name_ok(const char *s)
 {
-	size_t n = 0;
+	return val_name_okn(s, strlen(s));
+}
 
-	for (; s[n]; n++) {
-		unsigned char c = (unsigned char)s[n];
-		if (n >= 128 || !(isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-') ||
-		    c > 0x7f)
-			return 0;
+/* Appends the first bytes of s for a message: NUL as \0, backslash as \\,
+ * anything else outside printable ASCII as \xHH, so the message stays one
+ * line of valid UTF-8 and shows what was really sent. */
+static void add_quoted_name(sbuf *why, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, shown = n > 140 ? 140 : n;
+
+	for (i = 0; i < shown; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\0') {
+			sbuf_addstr(why, "\\0");
+		} else if (c == '\\') {
+			sbuf_addstr(why, "\\\\");
+		} else if (c < 0x20 || c >= 0x7f) {
+			char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+			sbuf_add(why, e, sizeof(e));
+		} else {
+			sbuf_addch(why, (char)c);
+		}
 	}
-	return n > 0;
+	if (shown < n)
+		sbuf_addstr(why, "...");
+}
+
+hc_err val_namen(const char *what, const char *s, size_t n, sbuf *why)
+{
+	size_t at;
+	const char *problem = name_problem(s, n, &at);
+	unsigned char c;
+
+	if (!problem)
+		return HC_OK;
+	sbuf_addf(why, "%s '", what);
+	add_quoted_name(why, s, n);
+	sbuf_addf(why, "' is invalid: %s", problem);
+	if (at < n) {
+		c = (unsigned char)s[at];
+		if (c == '\0')
+			sbuf_addstr(why, " a NUL byte");
+		else if (c >= 0x20 && c < 0x7f)
+			sbuf_addf(why, " '%c'", c);
+		else
+			sbuf_addf(why, " the byte 0x%02x", c);
+		sbuf_addf(why, " at position %zu", at + 1);
+	}
+	sbuf_addstr(why, "; use 1-128 characters of A-Z a-z 0-9 . _ : - (not . or ..)");
+	return HC_ERR_INVALID;
 }
 
 hc_err val_name(const char *what, const char *s, sbuf *why)
 {
-	if (val_name_ok(s))
-		return HC_OK;
-	sbuf_addf(why, "%s '%.140s' is invalid: use 1-128 characters of A-Z a-z 0-9 . _ : -", what,
-		  s);
-	return HC_ERR_INVALID;
+	return val_namen(what, s, strlen(s), why);
 }
 
 hc_err val_int(const char *s, int64_t *out)

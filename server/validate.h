@@ -14,9 +14,15 @@
 #include "hc_err.h"
 #include "sbuf.h"
 
-/* 1 when s is 1-128 characters of [A-Za-z0-9._:-]. */
+/* 1 when the n bytes at s are a name: 1-128 bytes of [A-Za-z0-9._:-], and
+ * neither "." nor "..". An embedded NUL, '/' or any other byte makes it 0. */
+int val_name_okn(const char *s, size_t n);
+/* HC_ERR_INVALID with "<what> '<s>' is invalid: <why>; use ..." in *why when
+ * !val_name_okn(s, n); the name is quoted with NUL shown as \0 and other
+ * bytes outside printable ASCII as \xHH. */
+hc_err val_namen(const char *what, const char *s, size_t n, sbuf *why);
+/* val_name_okn() and val_namen() of the NUL-terminated string s. */
 int val_name_ok(const char *s);
-/* HC_ERR_INVALID with "<what> '<s>' is invalid: ..." when !val_name_ok(s). */
 hc_err val_name(const char *what, const char *s, sbuf *why);
 
 /* Parses "250ms", "30s", "2m" or "30" (seconds) into *ms. */

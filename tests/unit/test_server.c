@@ -26,6 +26,22 @@ static void test_names(void)
 	long_name[128] = 'x';
 	long_name[129] = '\0';
 	CHECK(!val_name_ok(long_name));
+	/* "." and ".." would be path segments, not names; other dots are fine. */
+	CHECK(!val_name_ok("."));
+	CHECK(!val_name_ok(".."));
+	CHECK(val_name_ok("..."));
+	CHECK(val_name_ok(".a"));
+	CHECK(val_name_ok("a.."));
+	/* With a length, an embedded NUL is seen instead of ending the name. */
+	CHECK(val_name_okn("victim", 6));
+	CHECK(val_name_ok("victim\0.x"));
+	CHECK(!val_name_okn("victim\0.x", 9));
+	CHECK(!val_name_okn("a\0", 2));
+	CHECK(!val_name_okn("a/b", 3));
+	CHECK(!val_name_okn("", 0));
+	CHECK(!val_name_okn("..", 2));
+	CHECK(!val_name_okn(long_name, 129));
+	CHECK(val_name_okn(long_name, 128));
 }
 
 static void test_name_message(void)
@@ -34,6 +50,26 @@ static void test_name_message(void)
 
 	CHECK_EQ_INT(val_name("dataId", "a b", &why), HC_ERR_INVALID);
 	CHECK(strstr(why.buf, "dataId 'a b' is invalid") != NULL);
+	CHECK(strstr(why.buf, "' ' at position 2") != NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_namen("dataId", "victim\0.x", 9, &why), HC_ERR_INVALID);
+	CHECK_EQ_STR(why.buf,
+		     "dataId 'victim\\0.x' is invalid: it contains a NUL byte at position 7; "
+		     "use 1-128 characters of A-Z a-z 0-9 . _ : - (not . or ..)");
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_namen("group", "..", 2, &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "group '..' is invalid: '.' and '..' are not names") != NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_name("namespace", "caf\xc3\xa9", &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf,
+		     "'caf\\xc3\\xa9' is invalid: it contains the byte 0xc3 at position 4") !=
+	      NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_namen("dataId", "a/b", 3, &why), HC_ERR_INVALID);
+	CHECK(strstr(why.buf, "'a/b' is invalid: it contains '/' at position 2") != NULL);
+	sbuf_reset(&why);
+	CHECK_EQ_INT(val_namen("dataId", "a", 1, &why), HC_OK);
+	CHECK_EQ_STR(why.buf, "");
 	sbuf_release(&why);
 }
 
