@@ -120,9 +120,10 @@ hc_err val_int(const char *s, int64_t *out)
 	if (!s || !*s)
 		return HC_ERR_INVALID;
 	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+		int d = *s - '0';
+		if (d < 0 || d > 9 || v > (INT64_MAX - d) / 10)
 			return HC_ERR_INVALID;
-		v = v * 10 + (*s - '0');
+		v = v * 10 + d;
 	}
 	*out = v;
 	return HC_OK;
@@ -131,14 +132,13 @@ hc_err val_int(const char *s, int64_t *out)
 hc_err val_duration(const char *s, uint64_t *ms, sbuf *why)
 {
 	const char *p = s;
-	uint64_t v = 0, mul = 1000;
+	uint64_t v = 0, mul;
 
-	if (!*p)
-		goto fail;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > UINT64_MAX / 100000)
-			goto fail;
-		v = v * 10 + (uint64_t)(*p - '0');
+		/* Stop growing once past the cap: v stays below 10 * cap + 9, far from
+		 * 2^64, and the answer is the cap whatever digits follow. */
+		if (v <= VAL_DURATION_MAX_MS)
+			v = v * 10 + (uint64_t)(*p - '0');
 	}
 	if (p == s)
 		goto fail;
@@ -150,11 +150,17 @@ hc_err val_duration(const char *s, uint64_t *ms, sbuf *why)
 		mul = 60000;
 	else
 		goto fail;
-	*ms = v * mul;
+	/* Compare by division first: v * mul itself may not fit. */
+	*ms = v > VAL_DURATION_MAX_MS / mul ? VAL_DURATION_MAX_MS : v * mul;
 	return HC_OK;
 fail:
 	sbuf_addf(why, "wait '%.40s' is invalid: use a number with ms, s or m (e.g. 30s)", s);
 	return HC_ERR_INVALID;
+}
+
+uint64_t val_deadline(uint64_t now_ms, uint64_t wait_ms)
+{
+	return wait_ms > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + wait_ms;
 }
 
 static int label_key_char(unsigned char c)

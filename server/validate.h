@@ -14,6 +14,10 @@
 #include "hc_err.h"
 #include "sbuf.h"
 
+/* What val_duration() gives for any longer duration: 100 years (of 365.25
+ * days) in milliseconds. Callers cap it further (e.g. by --max-wait). */
+#define VAL_DURATION_MAX_MS (36525ULL * 86400000ULL)
+
 /* 1 when the n bytes at s are a name: 1-128 bytes of [A-Za-z0-9._:-], and
  * neither "." nor "..". An embedded NUL, '/' or any other byte makes it 0. */
 int val_name_okn(const char *s, size_t n);
@@ -25,9 +29,16 @@ hc_err val_namen(const char *what, const char *s, size_t n, sbuf *why);
 int val_name_ok(const char *s);
 hc_err val_name(const char *what, const char *s, sbuf *why);
 
-/* Parses "250ms", "30s", "2m" or "30" (seconds) into *ms. */
+/* Parses "250ms", "30s", "2m" or "30" (seconds) into *ms: digits, then an
+ * optional ms, s or m, nothing else. A duration longer than
+ * VAL_DURATION_MAX_MS (however many digits) gives VAL_DURATION_MAX_MS: it
+ * saturates, it never wraps. */
 hc_err val_duration(const char *s, uint64_t *ms, sbuf *why);
-/* Parses a non-negative decimal integer (no sign, no spaces) that fits int64. */
+/* now_ms + wait_ms, or UINT64_MAX when that does not fit: a deadline that
+ * never wraps into the past. */
+uint64_t val_deadline(uint64_t now_ms, uint64_t wait_ms);
+/* Parses a non-negative decimal integer (digits only: no sign, no spaces)
+ * into *out. Values above INT64_MAX are HC_ERR_INVALID, never wrapped. */
 hc_err val_int(const char *s, int64_t *out);
 
 /* Checks "k=v,k2=v2" (keys [A-Za-z0-9._/-]+, values without ',' or '=',
