@@ -3,6 +3,7 @@
  * the error map (every hc_err has a status a user can act on).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "harness.h"
@@ -230,6 +231,130 @@ static void test_content_json(void)
 	sbuf_release(&why);
 }
 
+/* val_content(format, s) answers HC_ERR_INVALID with exactly want. */
+static int content_error_is(const char *format, const char *s, size_t n, const char *want)
+{
+	sbuf why = SBUF_INIT(1024);
+	hc_err err = val_content(format, s, n, &why);
+	int ok = err == HC_ERR_INVALID && !strcmp(why.buf, want);
+
+	if (!ok)
+		fprintf(stderr, "%s %.60s...: got %d \"%s\", want \"%s\"\n", format, s, err,
+			why.buf, want);
+	sbuf_release(&why);
+	return ok;
+}
+
+/* RFC 8259 as a user would trip over it, and where each error is reported. */
+static void test_content_json_strict(void)
+{
+	static const struct {
+		const char *doc, *want;
+	} bad[] = {
+	    {"[1,]", "line 1, column 4: expected a value, found ']'"},
+	    {"{\"a\":1,}", "line 1, column 8: expected a string key, found '}'"},
+	    {"{'a': 1}", "line 1, column 2: expected a string key or '}', found '''"},
+	    {"[01]", "line 1, column 2: invalid number: no leading zeros"},
+	    {"[1.]", "line 1, column 4: expected a digit after '.', found ']'"},
+	    {"[-]", "line 1, column 3: expected a digit, found ']'"},
+	    {"[1e]", "line 1, column 4: expected a digit in the exponent, found ']'"},
+	    {"[NaN]", "line 1, column 2: expected a value, found 'N'"},
+	    {"{\"a\": tru}", "line 1, column 7: invalid literal: expected true"},
+	    {"\"abc", "line 1, column 1: unterminated string"},
+	    {"\"a\\x\"",
+	     "line 1, column 4: expected an escape (\" \\ / b f n r t or u), found 'x'"},
+	    {"\"\\u12g4\"", "line 1, column 2: invalid \\u escape: use \\u and 4 hex digits"},
+	    {"\"\\ud800\"", "line 1, column 2: invalid \\u escape: \\uD800 is a lone surrogate"},
+	    {"\"\\udc00\\ud800\"",
+	     "line 1, column 2: invalid \\u escape: \\uDC00 is a lone surrogate"},
+	    {"[\"\ta\"]", "line 1, column 3: control character U+0009 in a string"},
+	    {"{\"k\":\n \"caf\xc3\xa9\xff\"}", "line 2, column 7: invalid UTF-8"},
+	    {"\"\xe2\x82\"", "line 1, column 2: invalid UTF-8"},
+	    {"\"\xed\xa0\x80\"", "line 1, column 2: invalid UTF-8"},
+	    {"\"\xc0\xaf\"", "line 1, column 2: invalid UTF-8"},
+	    {"[\"\xc3\xa9\", \xc3\xa9]", "line 1, column 7: expected a value, found U+00E9"},
+	    {"{} \xff", "line 1, column 4: invalid UTF-8"},
+	    {"[1] x", "line 1, column 5: unexpected content after the value"},
+	    {"\xef\xbb\xbf[", "line 1, column 2: expected a value, found the end of the input"},
+	};
+	static const char *const good[] = {
+	    "0",
+	    "-0.5e-3",
+	    "1E+2",
+	    "\"\"",
+	    "[]",
+	    "{}",
+	    " [ 1 , { \"a\" : [ null , true , false ] } ] \r\n",
+	    "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\uD83D\\uDE00\"",
+	    "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f\"",
+	    "\xef\xbb\xbf{\"bom\": 1}",
+	    "123456789012345678901234567890123456789012345678901234567890123456789.5",
+	};
+	sbuf why = SBUF_INIT(1024), want = SBUF_INIT(1024);
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sbuf_reset(&want);
+		sbuf_addf(&want, "invalid json at %s", bad[i].want);
+		CHECK(content_error_is("json", bad[i].doc, strlen(bad[i].doc), want.buf));
+	}
+	/* A NUL in a string, and outside one. */
+	CHECK(content_error_is("json", "{\"a\": \"x\0\"}", 11,
+			       "invalid json at line 1, column 9: control character U+0000 in a "
+			       "string"));
+	CHECK(content_error_is("json", "[1,\0]", 5,
+			       "invalid json at line 1, column 4: expected a value, found U+0000"));
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		sbuf_reset(&why);
+		CHECK_EQ_INT(val_content("json", good[i], strlen(good[i]), &why), HC_OK);
+		CHECK_EQ_STR(why.buf, "");
+	}
+	sbuf_release(&why);
+	sbuf_release(&want);
+}
+
+/* n copies of unit into out (reset first). */
+static void repeat(sbuf *out, const char *unit, size_t n)
+{
+	while (n--)
+		sbuf_addstr(out, unit);
+}
+
+static void test_content_depth(void)
+{
+	sbuf doc = SBUF_INIT(SBUF_NOMAX), why = SBUF_INIT(1024);
+
+	repeat(&doc, "[", VAL_MAX_DEPTH);
+	repeat(&doc, "]", VAL_MAX_DEPTH);
+	CHECK_EQ_INT(val_content("json", doc.buf, doc.len, &why), HC_OK);
+	CHECK_EQ_INT(val_content("yaml", doc.buf, doc.len, &why), HC_OK);
+	sbuf_reset(&doc);
+	repeat(&doc, "[", VAL_MAX_DEPTH + 1);
+	repeat(&doc, "]", VAL_MAX_DEPTH + 1);
+	CHECK(
+	    content_error_is("json", doc.buf, doc.len,
+			     "invalid json at line 1, column 513: nesting deeper than 512 levels"));
+	CHECK(
+	    content_error_is("yaml", doc.buf, doc.len,
+			     "invalid yaml at line 1, column 513: nesting deeper than 512 levels"));
+	/* 1 MiB of '[' (libyaml alone would take hours) stops at the 513th. */
+	sbuf_reset(&doc);
+	repeat(&doc, "[", 1 << 20);
+	CHECK(
+	    content_error_is("json", doc.buf, doc.len,
+			     "invalid json at line 1, column 513: nesting deeper than 512 levels"));
+	CHECK(
+	    content_error_is("yaml", doc.buf, doc.len,
+			     "invalid yaml at line 1, column 513: nesting deeper than 512 levels"));
+	sbuf_reset(&doc);
+	repeat(&doc, "{a: ", 1 << 18);
+	CHECK(content_error_is(
+	    "yaml", doc.buf, doc.len,
+	    "invalid yaml at line 1, column 2049: nesting deeper than 512 levels"));
+	sbuf_release(&doc);
+	sbuf_release(&why);
+}
+
 static void test_content_yaml(void)
 {
 	sbuf why = SBUF_INIT(1024);
@@ -278,7 +403,9 @@ int main(void)
 	RUN(test_etags);
 	RUN(test_formats);
 	RUN(test_content_json);
+	RUN(test_content_json_strict);
 	RUN(test_content_yaml);
+	RUN(test_content_depth);
 	RUN(test_status_map);
 	return hc_test_report();
 }
