@@ -8,7 +8,7 @@
 
 #include "xmalloc.h"
 
-static int name_char(unsigned char c)
+int cfgkey_name_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '.' || c == '_' || c == ':' || c == '-';
@@ -25,7 +25,7 @@ int cfgkey_name_ok(const char *s, size_t n)
 	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!name_char((unsigned char)s[i]))
+		if (!cfgkey_name_char((unsigned char)s[i]))
 			return 0;
 	return 1;
 }

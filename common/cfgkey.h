@@ -36,6 +36,8 @@ typedef struct cfgkey {
 		NULL, 0, 0, 0                                                                      \
 	}
 
+/* 1 when c may appear in a name: [A-Za-z0-9._:-]. */
+int cfgkey_name_char(unsigned char c);
 /* 1 when s[0..n) is a valid namespace, group or dataId: 1-128 bytes of
  * [A-Za-z0-9._:-], not "." or "..", and so never a NUL or '/'. */
 int cfgkey_name_ok(const char *s, size_t n);

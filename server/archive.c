@@ -492,8 +492,8 @@ static hc_err read_manifest(rd *r, arch_entries *out)
 		const cJSON *ver = cJSON_GetObjectItemCaseSensitive(c, "version");
 		const cJSON *desc = cJSON_GetObjectItemCaseSensitive(c, "description");
 		ent *e;
-		if (!cJSON_IsObject(c) || !f || !fmt_ok(f) || !sum ||
-		    strlen(sum) != MD5_HEX_LEN || !cJSON_IsNumber(ver) || ver->valuedouble < 0 ||
+		if (!cJSON_IsObject(c) || !f || !fmt_ok(f) || !sum || strlen(sum) != MD5_HEX_LEN ||
+		    !cJSON_IsNumber(ver) || ver->valuedouble < 0 ||
 		    ver->valuedouble > 9007199254740992.0 ||
 		    ver->valuedouble != (double)(int64_t)ver->valuedouble ||
 		    (desc && !cJSON_IsString(desc) && !cJSON_IsNull(desc))) {

@@ -209,36 +209,9 @@ hc_err srv_caller(srv_req *r, sbuf *why)
 	return HC_OK;
 }
 
-/* 1 when a JSON text holds a NUL inside a string, raw or as \u0000: cJSON
- * would hand back a C string cut short at it. */
-static int json_has_nul(const char *p, size_t n)
-{
-	size_t i;
-	int in_str = 0;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\0')
-			return 1;
-		if (!in_str) {
-			in_str = p[i] == '"';
-			continue;
-		}
-		if (p[i] == '"') {
-			in_str = 0;
-		} else if (p[i] == '\\' && i + 1 < n) {
-			i++;
-			if (p[i] == 'u' && i + 4 < n && !memcmp(p + i + 1, "0000", 4))
-				return 1;
-		}
-	}
-	return 0;
-}
-
 cJSON *srv_json_body(srv_req *r)
 {
-	if (r->body_too_big || json_has_nul(r->body.buf, r->body.len))
-		return NULL;
-	return cJSON_ParseWithLength(r->body.buf, r->body.len);
+	return r->body_too_big ? NULL : wb_json_parse(r->body.buf, r->body.len);
 }
 
 void srv_json_time(sbuf *out, const char *key, int64_t ms)

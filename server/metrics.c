@@ -119,8 +119,8 @@ void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out)
 		  "# HELP hotconf_http_responses_total HTTP responses by status.\n"
 		  "# TYPE hotconf_http_responses_total counter\n",
 		  (unsigned long long)g->held, (unsigned long long)g->held_bytes,
-		  (long long)g->revision,
-		  (unsigned long long)g->body_bytes, (unsigned long long)g->writes_queued, (unsigned long long)get(&m->publishes),
+		  (long long)g->revision, (unsigned long long)g->body_bytes,
+		  (unsigned long long)g->writes_queued, (unsigned long long)get(&m->publishes),
 		  (unsigned long long)get(&m->wakeups), (unsigned long long)get(&m->expired),
 		  (unsigned long long)get(&m->abandoned), (unsigned long long)get(&m->prune_runs),
 		  (unsigned long long)get(&m->pruned));

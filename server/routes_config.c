@@ -96,7 +96,7 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 	r->items = xcalloc(1, sizeof(*r->items));
 	r->nitems = 1;
 	cfgkey_copy(&r->items[0].key, &r->key);
-	r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
+	r->deadline_ms = wait_ms ? val_deadline(clock_mono_ms(), wait_ms) : 0;
 	r->watch_ready = 1;
 	return HC_OK;
 }

@@ -25,12 +25,13 @@
 #include "srv.h"
 #include "store.h"
 #include "watch.h"
+#include "watchbody.h"
 
 #define SRV_SMALL_BODY (64 * 1024)
 /* What SRV_WATCH_MAX_KEYS entries need with every name at its longest
  * (about 470 bytes each), with room for spacing: no more. */
 #define SRV_WATCH_BODY (SRV_WATCH_MAX_KEYS * 512 + 64 * 1024)
-#define SRV_WATCH_MAX_KEYS 10000
+#define SRV_WATCH_MAX_KEYS WB_MAX_ITEMS
 /* Content up to this size is validated on the worker that received it. */
 #define SRV_INLINE_CHECK (16 * 1024)
 
@@ -46,7 +47,7 @@ struct srv {
 	watch_hub *hub;
 	hmap *held_fd;	     /* a held watch's socket (int bytes) -> its srv_req */
 	hmap *held_bytes;    /* client address -> what its held watches cost, in bytes */
-	size_t held_total; /* the sum over held_bytes */
+	size_t held_total;   /* the sum over held_bytes */
 	atomic_int stopping; /* set once by srv_stop: nothing may suspend from then on */
 	struct door *door;   /* accepts connections (door.c) */
 
@@ -63,8 +64,8 @@ struct srv {
 	pthread_t timer_thread;
 	int timer_started;
 
-	atomic_int inflight; /* requests between first callback and completion */
-	atomic_int writes;   /* writes queued to the store and not yet resumed */
+	atomic_int inflight;	  /* requests between first callback and completion */
+	atomic_int writes;	  /* writes queued to the store and not yet resumed */
 	atomic_size_t body_bytes; /* request bodies held in memory right now */
 
 	/* The checker (checker.c): large content is validated there. */
@@ -139,12 +140,6 @@ const srv_route *srv_routes(size_t *n);
 void srv_methods_str(unsigned methods, char out[64]);
 
 #define SRV_MAX_PARAMS 8
-
-/* One watched config of a request (a single GET watch has one). */
-typedef struct srv_watch_item {
-	cfgkey key;
-	char md5[33]; /* the client's copy; "" when it has none */
-} srv_watch_item;
 
 typedef enum srv_write_kind { WRITE_PUBLISH, WRITE_DELETE, WRITE_ROLLBACK } srv_write_kind;
 

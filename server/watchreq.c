@@ -13,7 +13,6 @@
  * an answer queues a notice, and the last change of a commit wakes the watch
  * thread, which then wakes the watchers of every noticed config in one pass.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,11 +30,7 @@
 
 void srv_watch_free_items(srv_req *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->nitems; i++)
-		cfgkey_release(&r->items[i].key);
-	free(r->items);
+	wb_items_free(r->items, r->nitems);
 	r->items = NULL;
 	r->nitems = 0;
 }
@@ -399,65 +394,6 @@ void srv_timer_stop(srv *s)
 	s->watch_ep = s->watch_evfd = -1;
 }
 
-/* A string member of an entry, defaulted when absent; NULL when not a string. */
-static const char *member(const cJSON *o, const char *name, const char *def)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	if (!v || cJSON_IsNull(v))
-		return def;
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* Parses {"configs":[{namespace, group, dataId, md5}]} into r->items. */
-static hc_err parse_watch_body(srv_req *r, sbuf *why)
-{
-	cJSON *doc = srv_json_body(r), *list, *e;
-	hc_err err = HC_ERR_INVALID;
-	size_t n, i = 0;
-
-	list = cJSON_GetObjectItemCaseSensitive(doc, "configs");
-	if (!cJSON_IsArray(list)) {
-		sbuf_addstr(why,
-			    "body must be {\"configs\": [{\"namespace\", \"group\", \"dataId\", "
-			    "\"md5\"}, ...]}");
-		goto fail;
-	}
-	n = (size_t)cJSON_GetArraySize(list);
-	if (n < 1 || n > SRV_WATCH_MAX_KEYS) {
-		sbuf_addf(why, "configs must hold 1 to %d entries, not %zu", SRV_WATCH_MAX_KEYS, n);
-		goto fail;
-	}
-	r->items = xcalloc(n, sizeof(*r->items));
-	cJSON_ArrayForEach(e, list)
-	{
-		const char *ns = member(e, "namespace", "public");
-		const char *group = member(e, "group", "DEFAULT_GROUP");
-		const char *id = member(e, "dataId", NULL), *md5 = member(e, "md5", "");
-
-		if (!cJSON_IsObject(e) || !ns || !group || !id || !md5 || strlen(md5) > 32) {
-			sbuf_addf(why,
-				  "configs[%zu] must have a string dataId and optional string "
-				  "namespace, group and md5",
-				  i);
-			goto fail;
-		}
-		if ((err = val_name("namespace", ns, why)) ||
-		    (err = val_name("group", group, why)) || (err = val_name("dataId", id, why)))
-			goto fail;
-		err = cfgkey_init(&r->items[i].key, ns, group, id);
-		if (err)
-			goto fail;
-		err = HC_ERR_INVALID;
-		memcpy(r->items[i].md5, md5, strlen(md5) + 1);
-		r->nitems = ++i;
-	}
-	err = HC_OK;
-fail:
-	cJSON_Delete(doc);
-	return err;
-}
-
 /* Appends every entry whose md5 differs from the current one; returns how many. */
 static size_t collect_changed(srv_req *r, sbuf *out)
 {
@@ -495,13 +431,13 @@ enum MHD_Result srv_h_watch(srv_req *r)
 	if (!r->watch_ready) {
 		if ((err = srv_caller(r, &why)) ||
 		    (wait && (err = val_duration(wait, &wait_ms, &why))) ||
-		    (err = parse_watch_body(r, &why))) {
+		    (err = wb_parse(r->body.buf, r->body.len, &r->items, &r->nitems, &why))) {
 			ret = srv_reply_why(r, err, &why);
 			goto out;
 		}
 		if (wait_ms > s->cfg.max_wait_ms)
 			wait_ms = s->cfg.max_wait_ms;
-		r->deadline_ms = wait_ms ? clock_mono_ms() + wait_ms : 0;
+		r->deadline_ms = wait_ms ? val_deadline(clock_mono_ms(), wait_ms) : 0;
 		r->watch_ready = 1;
 		/* A held watch keeps only its items, never the body they came in. */
 		srv_body_release(r);

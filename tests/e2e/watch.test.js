@@ -137,6 +137,22 @@ test('wait is capped at --max-wait', async (t) => {
 	await waitHeld(srv, 0);
 });
 
+test('a wait of any size is capped, never wrapped', async (t) => {
+	const srv = await withServer(t, { args: ['--max-wait', '1s'] });
+	await put(srv, 'public', G, 'huge', 'x', { expect: 201 });
+	// Each of these, taken modulo 2^64 ms, would be a short or zero wait, or a
+	// deadline in the past; capped they hold for --max-wait and expire.
+	const waits = ['18446744073709551616ms', '18446744073709552s', '307445734561825861m', '9'.repeat(40) + 's', '9'.repeat(25)];
+	for (const [i, wait] of waits.entries()) {
+		const r = await watchOne(srv, 'huge', { wait, ifNoneMatch: etag('x') });
+		assertStatus(r, 304, `wait=${wait}`);
+		assert.equal(await metric(srv, 'hotconf_watch_expired_total'), 2 * i + 1, `wait=${wait} was held to its capped deadline`);
+		const m = await watchMany(srv, [{ dataId: 'huge', md5: md5('x') }], { wait });
+		assertStatus(m, 304, `many-config wait=${wait}`);
+		assert.equal(await metric(srv, 'hotconf_watch_expired_total'), 2 * i + 2, `many-config wait=${wait} held and expired`);
+	}
+});
+
 test('a stale copy is answered at once with the content', async (t) => {
 	const srv = await withServer(t);
 	await put(srv, 'public', G, 's', 'old', { expect: 201 });
