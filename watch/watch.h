@@ -1,7 +1,7 @@
 /*
  * watch: held long polls. A waiter waits on one or more keys (opaque strings;
- * server/ uses "ns/group/dataId") until one of them is notified, its deadline
- * passes, or the hub closes. Finding the waiters of a key is a hash lookup,
+ * server/ uses a cfgkey's "ns/group/dataId") until one of them is notified,
+ * its deadline passes, or the hub closes. Finding the waiters of a key is a hash lookup,
  * never a scan of all waiters; expiry uses a min-heap of deadlines.
  *
  * watch/ never reads the clock and knows nothing of SQL or HTTP: deadlines
