@@ -40,7 +40,12 @@
 #include "srv_internal.h"
 #include "xmalloc.h"
 
-#define SWEEP_MS 1000
+/* The sweep visits at most SWEEP_BATCH served connections every SWEEP_MS,
+ * from where it stopped: a late head is closed within the deadline plus one
+ * round of the list, and no single sweep walks thousands of connections
+ * while a wake-up of thousands of watchers is in progress. */
+#define SWEEP_MS 100
+#define SWEEP_BATCH 512
 #define MAX_EVENTS 64
 
 /* An accepted connection whose first head has not arrived whole. */
@@ -75,6 +80,7 @@ struct door {
 	hmap *per_ip;  /* ip -> count (as a pointer-sized integer) */
 	unsigned open; /* pending + served */
 	door_conn *served;
+	door_conn *cursor; /* where the sweep goes on from; NULL: the head */
 };
 
 /* ---- address counts (under lock) ---- */
@@ -296,19 +302,23 @@ static void expire(door *dr, uint64_t now)
 		pending_drop(dr, dr->head, HC_ERR_TIMEOUT, msg);
 }
 
-/* Closes served connections whose next head is later than the deadline. */
+/* Closes served connections whose next head is later than the deadline,
+ * SWEEP_BATCH of them at a time. */
 static void sweep(door *dr, uint64_t now)
 {
 	door_conn *c;
+	int n;
 
 	pthread_mutex_lock(&dr->lock);
-	for (c = dr->served; c; c = c->next) {
-		uint64_t since = atomic_load(&c->reading_since);
+	c = dr->cursor ? dr->cursor : dr->served;
+	for (n = 0; c && n < SWEEP_BATCH; c = c->next, n++) {
+		uint64_t since = atomic_load_explicit(&c->reading_since, memory_order_relaxed);
 		if (since && !c->swept && now - since >= dr->cfg.read_deadline_ms) {
 			c->swept = 1;
 			shutdown(c->fd, SHUT_RDWR);
 		}
 	}
+	dr->cursor = c;
 	pthread_mutex_unlock(&dr->lock);
 }
 
@@ -466,6 +476,8 @@ void door_conn_closed(door *dr, door_conn *dc)
 	if (!dc)
 		return;
 	pthread_mutex_lock(&dr->lock);
+	if (dr->cursor == dc)
+		dr->cursor = dc->next;
 	if (dc->prev)
 		dc->prev->next = dc->next;
 	else
@@ -478,14 +490,17 @@ void door_conn_closed(door *dr, door_conn *dc)
 	free(dc);
 }
 
+/* Relaxed: the sweep only needs to see the value eventually, and the
+ * request path should not pay for a fence. */
 void door_conn_busy(door_conn *dc)
 {
 	if (dc)
-		atomic_store(&dc->reading_since, 0);
+		atomic_store_explicit(&dc->reading_since, 0, memory_order_relaxed);
 }
 
 void door_conn_idle(door_conn *dc, uint64_t now_ms)
 {
 	if (dc)
-		atomic_store(&dc->reading_since, now_ms ? now_ms : 1);
+		atomic_store_explicit(&dc->reading_since, now_ms ? now_ms : 1,
+				      memory_order_relaxed);
 }

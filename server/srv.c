@@ -599,8 +599,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		goto fail;
 	/* The feed's subscribers: cached responses go stale first, then the
 	 * watchers are woken; both hear of every change, whatever caused it. */
-	store_subscribe(s->st, respcache_on_change, s->cache);
-	store_subscribe(s->st, srv_on_change, s);
+	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
+	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
 	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)))
 		goto fail;
 	rc = pthread_create(&s->prune_thread, NULL, prune_main, s);

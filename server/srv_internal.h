@@ -262,6 +262,8 @@ void srv_json_config_meta(sbuf *out, const store_config *c);
 /* The store's change feed, as the server hears it: queues the wake-up of the
  * config's watchers for the watch thread (watchreq.c). Writer thread. */
 void srv_on_change(void *ctx, const store_change *ch);
+/* ...and, once the commit's writes are answered, wakes the watch thread. */
+void srv_on_commit_done(void *ctx);
 
 /* Handlers, one per route; called on the final callback of a request. */
 enum MHD_Result srv_h_config_get(srv_req *r);

@@ -202,19 +202,25 @@ void srv_on_change(void *ctx, const store_change *ch)
 		n->next = NULL;
 		memcpy(n->key, ch->key->s, ch->key->len + 1);
 	}
-	if (!n && !ch->batch_end)
+	if (!n)
 		return;
-	/* The watch thread resumes the watchers, so no writer waits for
-	 * thousands of resumes. The index already holds the whole commit, so a
-	 * watch that arrives before the notice is handled sees it anyway; the
-	 * thread is woken once per commit, so it wakes all of a commit's
-	 * watchers in one pass. */
+	/* The index already holds the whole commit, so a watch that arrives
+	 * before the notice is handled sees it anyway. */
 	pthread_mutex_lock(&s->notice_mu);
-	if (n) {
-		*s->notices_tail = n;
-		s->notices_tail = &n->next;
-	}
-	if (ch->batch_end && s->notices)
+	*s->notices_tail = n;
+	s->notices_tail = &n->next;
+	pthread_mutex_unlock(&s->notice_mu);
+}
+
+void srv_on_commit_done(void *ctx)
+{
+	srv *s = ctx;
+
+	/* The watch thread resumes the watchers, once per commit and after its
+	 * writers were answered, so no writer waits behind thousands of
+	 * resumes, and all of a commit's watchers are woken in one pass. */
+	pthread_mutex_lock(&s->notice_mu);
+	if (s->notices)
 		wake_watch_thread(s);
 	pthread_mutex_unlock(&s->notice_mu);
 }

@@ -160,6 +160,9 @@ typedef struct store_change {
 /* Called once per change; ch and everything it points to is valid only
  * during the call. */
 typedef void (*store_feed_fn)(void *ctx, const store_change *ch);
+/* Called once after the writes of a commit that announced changes have all
+ * completed (their callbacks run, their callers woken). */
+typedef void (*store_feed_done_fn)(void *ctx);
 
 /*
  * Adds fn to the subscribers of the change feed; they are never removed, and
@@ -169,11 +172,13 @@ typedef void (*store_feed_fn)(void *ctx, const store_change *ch);
  * index holds every change of that COMMIT (so a reader woken by the first
  * change of a batch already sees the last), without any store lock held,
  * strictly in revision order (META changes carry the revision they left in
- * place), and before the writes of that commit complete. A subscriber must
+ * place), and before the writes of that commit complete. done, when not
+ * NULL, is called after they complete: a subscriber that wakes thousands of
+ * watchers does it from there, so the writers' answers go out first. A subscriber must
  * be quick and must not call the synchronous write functions (the writer
  * thread would wait for itself); reads and the _async writes are fine.
  */
-void store_subscribe(store *st, store_feed_fn fn, void *ctx);
+void store_subscribe(store *st, store_feed_fn fn, store_feed_done_fn done, void *ctx);
 
 /* HC_OK when the database answers a query. */
 hc_err store_ping(store *st);

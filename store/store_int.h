@@ -57,6 +57,7 @@ typedef struct st_job st_job;
 
 typedef struct st_subscriber {
 	store_feed_fn fn;
+	store_feed_done_fn done;
 	void *ctx;
 } st_subscriber;
 
@@ -172,7 +173,8 @@ store_config *st_index_ref(store *st, const cfgkey *key);
  * with db_lock held. */
 void st_index_set(store *st, const cfgkey *key, store_config *c, int64_t revision);
 
-/* Announces ch to every subscriber; see store_subscribe. */
+/* Announces ch to every subscriber (ch NULL: the commit's writes have
+ * completed, for the done callbacks); see store_subscribe. */
 void st_feed(store *st, const store_change *ch);
 
 /* The fault hook: the SQLite code a step of s should fail with, or

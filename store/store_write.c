@@ -553,8 +553,9 @@ static int announced(const st_job *j)
 	return !j->err && !j->ch.noop;
 }
 
-/* After a COMMIT: each change to the index, in order, then to the feed. */
-static void install(store *st, st_job *batch)
+/* After a COMMIT: each change to the index, in order, then to the feed.
+ * Returns 1 when there was any. */
+static int install(store *st, st_job *batch)
 {
 	const st_job *last = NULL;
 	st_job *j;
@@ -582,6 +583,7 @@ static void install(store *st, st_job *batch)
 		c.batch_end = j == last;
 		st_feed(st, &c);
 	}
+	return last != NULL;
 }
 
 /* Fails every job of a batch whose transaction did not commit; why, when
@@ -606,8 +608,9 @@ static void fail_batch(st_job *batch, hc_err err, const char *why)
 }
 
 /* Runs a batch of jobs in one transaction and, after its COMMIT, installs
- * their snapshots in the index and announces them, in order. */
-static void run_batch(store *st, st_job *batch)
+ * their snapshots in the index and announces them, in order. Returns 1
+ * when it announced any change. */
+static int run_batch(store *st, st_job *batch)
 {
 	char why[STORE_DETAIL_MAX];
 	st_job *j;
@@ -618,7 +621,7 @@ static void run_batch(store *st, st_job *batch)
 	if (err) {
 		pthread_mutex_unlock(&st->db_lock);
 		fail_batch(batch, err, why);
-		return;
+		return 0;
 	}
 	err = st_begin(st);
 	for (j = batch; j && !err; j = j->next)
@@ -626,13 +629,12 @@ static void run_batch(store *st, st_job *batch)
 	if (!err)
 		err = st_commit(st);
 	st_health_after(st, err);
-	if (!err) {
-		install(st, batch); /* unlocks db_lock */
-		return;
-	}
+	if (!err)
+		return install(st, batch); /* unlocks db_lock */
 	st_rollback(st);
 	pthread_mutex_unlock(&st->db_lock);
 	fail_batch(batch, err, NULL);
+	return 0;
 }
 
 static void job_release(st_job *j)
@@ -675,6 +677,7 @@ void *st_writer_main(void *arg)
 {
 	store *st = arg;
 	st_job *batch;
+	int announced;
 
 	pthread_mutex_lock(&st->q_lock);
 	for (;;) {
@@ -688,8 +691,10 @@ void *st_writer_main(void *arg)
 		st->q_head = NULL;
 		st->q_tail = &st->q_head;
 		pthread_mutex_unlock(&st->q_lock);
-		run_batch(st, batch);
+		announced = run_batch(st, batch);
 		complete(st, batch);
+		if (announced)
+			st_feed(st, NULL);
 		pthread_mutex_lock(&st->q_lock);
 	}
 	pthread_mutex_unlock(&st->q_lock);
@@ -817,11 +822,12 @@ void store_rollback_async(store *st, const store_write *w, int64_t version, stor
 
 /* ---- the change feed ---- */
 
-void store_subscribe(store *st, store_feed_fn fn, void *ctx)
+void store_subscribe(store *st, store_feed_fn fn, store_feed_done_fn done, void *ctx)
 {
 	pthread_mutex_lock(&st->feed_lock);
 	st->subs = xrealloc(st->subs, (st->nsubs + 1) * sizeof(*st->subs));
 	st->subs[st->nsubs].fn = fn;
+	st->subs[st->nsubs].done = done;
 	st->subs[st->nsubs].ctx = ctx;
 	st->nsubs++;
 	pthread_mutex_unlock(&st->feed_lock);
@@ -842,7 +848,10 @@ void st_feed(store *st, const store_change *ch)
 		pthread_mutex_lock(&st->feed_lock);
 		sub = st->subs[i];
 		pthread_mutex_unlock(&st->feed_lock);
-		sub.fn(sub.ctx, ch);
+		if (ch)
+			sub.fn(sub.ctx, ch);
+		else if (sub.done)
+			sub.done(sub.ctx);
 	}
 }
 

@@ -1135,6 +1135,8 @@ typedef struct feed_seen {
 	int completed[FEED_MAX];	/* async writes completed when it was called */
 	char message[FEED_MAX][16];
 	int completions; /* async writes completed so far */
+	int dones;	 /* done callbacks */
+	int completed_at_done;
 } feed_seen;
 
 static void on_feed(void *ctx, const store_change *ch)
@@ -1168,6 +1170,17 @@ static void nap(void)
 	struct timespec ts = {0, 500000};
 
 	nanosleep(&ts, NULL);
+}
+
+/* After a commit's writes completed: counts, and what had completed. */
+static void on_feed_done(void *ctx)
+{
+	feed_seen *f = ctx;
+
+	pthread_mutex_lock(&f->mu);
+	f->dones++;
+	f->completed_at_done = f->completions;
+	pthread_mutex_unlock(&f->mu);
 }
 
 static void feed_reset(feed_seen *f, store *st)
@@ -1218,7 +1231,7 @@ static void test_feed(void)
 
 	REQUIRE(fx_open(&fx));
 	feed_reset(&f, fx.st);
-	store_subscribe(fx.st, on_feed, &f);
+	store_subscribe(fx.st, on_feed, on_feed_done, &f);
 	CHECK_EQ_INT(put(fx.st, "a", "one", "text", 1000, &r), HC_OK);
 	CHECK_EQ_INT(put(fx.st, "b", "two", "text", 1000, &r), HC_OK);
 	CHECK_EQ_INT(put(fx.st, "a", "one", "text", 1000, &r), HC_OK); /* a no-op: not announced */
@@ -1258,6 +1271,8 @@ static void test_feed(void)
 	CHECK_EQ_INT(f.revision[3], f.revision[1] + 1);
 	CHECK_EQ_INT(f.revision[4], f.revision[3] + 1);
 	CHECK_EQ_INT(f.revision[4], rev);
+	/* One done per commit that announced something (the no-op did not). */
+	CHECK_EQ_INT(f.dones, 5);
 	/* Synchronous writes are batches of one. */
 	CHECK(f.batch_end[0] && f.batch_end[1] && f.batch_end[2] && f.batch_end[3] &&
 	      f.batch_end[4]);
@@ -1277,7 +1292,7 @@ static void test_feed_batch(void)
 
 	REQUIRE(fx_open(&fx));
 	feed_reset(&f, fx.st);
-	store_subscribe(fx.st, on_feed, &f);
+	store_subscribe(fx.st, on_feed, on_feed_done, &f);
 	store_fault_hold(fx.st, 1);
 	for (i = 0; i < 3; i++) {
 		ws[i] = wr("public", "DEFAULT_GROUP", ids[i], vals[i], 1000 + i);
@@ -1295,6 +1310,9 @@ static void test_feed_batch(void)
 	CHECK_EQ_STR(f.key[0], "public/DEFAULT_GROUP/a");
 	CHECK_EQ_STR(f.key[1], "public/DEFAULT_GROUP/b");
 	CHECK_EQ_STR(f.prev_md5[2], f.md5[0]); /* the second write of a saw the first */
+	/* One done for the commit, after all three had completed. */
+	CHECK_EQ_INT(f.dones, 1);
+	CHECK_EQ_INT(f.completed_at_done, 3);
 	/* Already at the batch's end when the first change is announced. */
 	CHECK_EQ_INT(f.seen_version[0], 2);
 	check_content(fx.st, "a", "a2", "text", 2);
@@ -1356,7 +1374,7 @@ static void check_failed_batch(store_fault_point point, int after, const fault_c
 	CHECK_EQ_INT(put(fx.st, "c", "c1", "text", 1000, &r), HC_OK);
 	rev = store_revision(fx.st);
 	feed_reset(&f, fx.st);
-	store_subscribe(fx.st, on_feed, &f);
+	store_subscribe(fx.st, on_feed, on_feed_done, &f);
 	store_fault_hold(fx.st, 1);
 	ws[0] = wr("public", "DEFAULT_GROUP", "a", "v2", 2000);
 	ws[1] = wr("public", "DEFAULT_GROUP", "b", "new", 2000);
