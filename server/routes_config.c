@@ -134,6 +134,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		 * (every woken watcher) without waiting for a wake-up in progress. */
 		store_config_unref(c);
 		pthread_mutex_lock(&s->mu);
+		r->seen_rev = store_revision(s->st); /* before the check; see srv_watch_hold */
 		err = store_get_key(s->st, &r->key, &c);
 		current = c ? client_current(r, c) : r->want_version == 0;
 		if (current && srv_watch_may_hold(r, clock_mono_ms()))

@@ -154,6 +154,9 @@ int srv_watch_hold(srv_req *r)
 		free(keys);
 	if (err)
 		return 0;
+	/* A notice for a change this request's check already saw must not
+	 * wake it (it would only re-check and park again). */
+	watch_set_seq(r->waiter, (uint64_t)r->seen_rev);
 	/* Suspend under the same lock the callback runs under, so a resume can
 	 * never come before the suspend. */
 	MHD_suspend_connection(r->conn);
@@ -186,6 +189,7 @@ enum MHD_Result srv_watch_refuse(srv_req *r)
 /* A config to wake the watchers of, queued for the watch thread. */
 struct srv_notice {
 	struct srv_notice *next;
+	int64_t revision; /* of the change: waiters that saw it are passed over */
 	char key[];
 };
 
@@ -200,6 +204,7 @@ void srv_on_change(void *ctx, const store_change *ch)
 		metrics_publish(s->m);
 		n = xmalloc(sizeof(*n) + ch->key->len + 1);
 		n->next = NULL;
+		n->revision = ch->revision;
 		memcpy(n->key, ch->key->s, ch->key->len + 1);
 	}
 	if (!n)
@@ -236,7 +241,7 @@ static void run_notices(srv *s, struct srv_notice *n)
 	pthread_mutex_lock(&s->mu);
 	for (; n; n = next) {
 		next = n->next;
-		woken += watch_notify(s->hub, n->key);
+		woken += watch_notify_seq(s->hub, n->key, (uint64_t)n->revision);
 		free(n);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -453,6 +458,7 @@ enum MHD_Result srv_h_watch(srv_req *r)
 	if (!changed && watching) {
 		/* As for a single watch: check again and hold under s->mu. */
 		pthread_mutex_lock(&s->mu);
+		r->seen_rev = store_revision(s->st); /* before the check; see srv_watch_hold */
 		changed = collect_changed(r, &body);
 		if (!changed && srv_watch_may_hold(r, clock_mono_ms()))
 			held = srv_watch_hold(r);

@@ -56,6 +56,7 @@ struct watch_waiter {
 	watch_cb cb;
 	void *cls;
 	uint64_t deadline;
+	uint64_t seq;	 /* watch_set_seq: what the waiter had seen when it was added */
 	size_t heap_idx; /* index in its heap, ORed with that heap's tag */
 	size_t nlinks;	 /* distinct keys; links[] has room for every key given */
 	watch_link links[];
@@ -275,6 +276,7 @@ hc_err watch_add(watch_hub *hub, const char *const *keys, size_t nkeys, uint64_t
 	w->cb = cb;
 	w->cls = cls;
 	w->deadline = deadline_ms;
+	w->seq = 0;
 	w->nlinks = 0;
 	for (i = 0; i < nkeys; i++) {
 		watch_key *wk = key_get_or_add(hub, keys[i], strlen(keys[i]));
@@ -300,21 +302,46 @@ void watch_cancel(watch_hub *hub, watch_waiter *w)
 	free(w);
 }
 
+void watch_set_seq(watch_waiter *w, uint64_t seq)
+{
+	if (w)
+		w->seq = seq;
+}
+
 size_t watch_notify(watch_hub *hub, const char *key)
 {
-	watch_key *wk;
-	size_t n = 0;
+	return watch_notify_seq(hub, key, UINT64_MAX);
+}
+
+size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq)
+{
+	watch_key *wk, *keep = NULL;
+	watch_link *l, *next;
+	size_t n = 0, klen;
 
 	if (!hub || !key)
 		return 0;
-	wk = hmap_del(hub->keys, key, strlen(key));
+	klen = strlen(key);
+	wk = hmap_del(hub->keys, key, klen);
 	if (!wk)
 		return 0;
 	/* Detach the list first: waiters that callbacks add on this key then go on
-	 * a new list and wait for the next notify. Take one waiter at a time from
-	 * the head rather than a snapshot, because a callback may also cancel
-	 * (or fire, by a nested call) waiters further down this list. */
+	 * a new list and wait for the next notify. */
 	wk->detached = 1;
+	/* Waiters that have seen this change already stay, on that new list;
+	 * nothing runs meanwhile, so the walk is safe. */
+	for (l = wk->head; l && seq != UINT64_MAX; l = next) {
+		next = l->next;
+		if (l->w->seq < seq)
+			continue;
+		link_remove(hub, l);
+		if (!keep)
+			keep = key_get_or_add(hub, key, klen);
+		link_append(keep, l, l->w);
+	}
+	/* Take one waiter at a time from the head rather than a snapshot,
+	 * because a callback may also cancel (or fire, by a nested call) waiters
+	 * further down this list. */
 	while (wk->head) {
 		waiter_fire(hub, wk->head->w, WATCH_CHANGED);
 		n++;

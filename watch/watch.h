@@ -54,6 +54,13 @@ hc_err watch_add(watch_hub *hub, const char *const *keys, size_t nkeys, uint64_t
 void watch_cancel(watch_hub *hub, watch_waiter *w);
 /* Fires WATCH_CHANGED on every waiter of key; returns how many fired. */
 size_t watch_notify(watch_hub *hub, const char *key);
+/* Records what a waiter had seen when it was added (a change counter; 0
+ * unless set): watch_notify_seq then passes it over for changes it saw. */
+void watch_set_seq(watch_waiter *w, uint64_t seq);
+/* Like watch_notify, but only for the waiters whose seq is below seq (the
+ * change's own number): those added after the change took effect already
+ * saw it, and stay. */
+size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq);
 /* Fires WATCH_EXPIRED on every waiter whose deadline is <= now_ms, earliest
  * first; returns how many fired. A waiter added by one of these callbacks
  * fires at the next call, never this one, so expiry always ends. */

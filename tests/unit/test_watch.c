@@ -660,10 +660,46 @@ static void test_stress_exactly_once(void)
 	watch_hub_free(st.hub);
 }
 
+/* A waiter that saw a change already is passed over by its notice, stays
+ * on its key, and is fired by the next change; multi-key waiters too. */
+static void test_notify_seq(void)
+{
+	watch_hub *hub = watch_hub_new();
+	const char *ab[] = {"a", "b"};
+	rec old = {0}, fresh = {0}, multi = {0}, unset = {0};
+	watch_waiter *w;
+
+	CHECK_EQ_INT(watch_add(hub, ab, 1, 100, on_fire, &old, &w), HC_OK);
+	watch_set_seq(w, 4);
+	CHECK_EQ_INT(watch_add(hub, ab, 1, 100, on_fire, &fresh, &w), HC_OK);
+	watch_set_seq(w, 5);
+	CHECK_EQ_INT(watch_add(hub, ab, 2, 100, on_fire, &multi, &w), HC_OK);
+	watch_set_seq(w, 7);
+	add1(hub, "a", 100, &unset); /* seq 0: woken by anything */
+	CHECK_EQ_INT(watch_notify_seq(hub, "a", 5), 2);
+	CHECK_EQ_INT(old.fired, 1);
+	CHECK_EQ_INT(unset.fired, 1);
+	CHECK_EQ_INT(fresh.fired, 0);
+	CHECK_EQ_INT(multi.fired, 0);
+	CHECK_EQ_INT(watch_key_count(hub, "a"), 2);
+	CHECK_EQ_INT(watch_count(hub), 2);
+	CHECK_EQ_INT(watch_notify_seq(hub, "a", 6), 1); /* fresh saw 5, not 6 */
+	CHECK_EQ_INT(fresh.fired, 1);
+	CHECK_EQ_INT(watch_notify_seq(hub, "b", 7), 0);
+	CHECK_EQ_INT(watch_key_count(hub, "b"), 1);
+	CHECK_EQ_INT(watch_notify(hub, "b"), 1); /* no number: everyone */
+	CHECK_EQ_INT(multi.fired, 1);
+	CHECK_EQ_INT(multi.ev, WATCH_CHANGED);
+	CHECK_EQ_INT(watch_count(hub), 0);
+	CHECK_EQ_INT(watch_key_count(hub, "a"), 0);
+	watch_hub_free(hub);
+}
+
 int main(void)
 {
 	RUN(test_notify_fires_only_its_key);
 	RUN(test_multi_key_fires_once);
+	RUN(test_notify_seq);
 	RUN(test_duplicate_keys);
 	RUN(test_expire_in_deadline_order);
 	RUN(test_expire_order_is_strict);
