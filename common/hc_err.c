@@ -10,6 +10,8 @@ const char *hc_err_code(hc_err err)
 		return "ok";
 	case HC_ERR_INVALID:
 		return "invalid_argument";
+	case HC_ERR_UNAUTHORIZED:
+		return "unauthenticated";
 	case HC_ERR_FORBIDDEN:
 		return "forbidden";
 	case HC_ERR_NOT_FOUND:

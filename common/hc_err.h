@@ -13,7 +13,8 @@
 typedef enum hc_err {
 	HC_OK = 0,
 	HC_ERR_INVALID,		/* malformed input: bad name, bad JSON, bad flag */
-	HC_ERR_FORBIDDEN,	/* the operation is never allowed on this object */
+	HC_ERR_UNAUTHORIZED,	/* no credential, or a wrong, expired or revoked one */
+	HC_ERR_FORBIDDEN,	/* not allowed: never on this object, or not for this caller */
 	HC_ERR_NOT_FOUND,	/* no such config, namespace, version or route */
 	HC_ERR_METHOD,		/* the route exists but not for this method */
 	HC_ERR_CONFLICT,	/* state forbids it: namespace not empty, rollback to a delete */

@@ -112,6 +112,8 @@ typedef struct store_write {
 	const char *if_match;	 /* NULL, or the md5 the current version must have;
 				  * "*": the config must exist, whatever its md5 */
 	int create_only;	 /* publish: fail with HC_ERR_PRECONDITION if it exists */
+	const char *audit_role;	 /* not NULL: the change is written to the audit log, in its
+				  * own transaction, as done by author in this role */
 	int64_t now_ms;		 /* the time recorded for the change */
 } store_write;
 
@@ -254,6 +256,11 @@ void store_rollback_async(store *st, const store_write *w, int64_t version, stor
  * starting at offset; *total counts every match. */
 hc_err store_list(store *st, const char *ns, const char *group, const char *q, int64_t offset,
 		  int64_t limit, store_config ***items, size_t *n, int64_t *total);
+/* store_list within the nallow namespaces of allow (nallow 0: no limit);
+ * what a caller who may read only some namespaces sees. */
+hc_err store_list_in(store *st, const char *const *allow, size_t nallow, const char *ns,
+		     const char *group, const char *q, int64_t offset, int64_t limit,
+		     store_config ***items, size_t *n, int64_t *total);
 
 /* History of a config, newest first, without content; readable after delete.
  * HC_ERR_NOT_FOUND when the config never existed (no entries at all). */

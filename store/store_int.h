@@ -194,6 +194,11 @@ void st_health_after(store *st, hc_err err);
  * with the reason in detail, so the space left goes to deletes. */
 int st_health_full(store *st, char *detail);
 
+struct store_audit;
+/* Inserts an audit entry; caller holds db_lock (inside a transaction or
+ * not). */
+hc_err st_audit_insert(store *st, const struct store_audit *a);
+
 /* The writer thread: runs queued writes in batches until q_stop and the
  * queue is empty. */
 void *st_writer_main(void *arg);

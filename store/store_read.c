@@ -223,13 +223,19 @@ enum { LIST_NS = 1, LIST_GROUP = 2, LIST_Q = 4 };
  * instr() rather than LIKE, so '%' and '_' in it are literal. lower() folds
  * ASCII only, which is all a name may contain.
  */
-static hc_err list_stmt(store *st, unsigned mask, int count, sqlite3_stmt **out)
+/* With an allowlist (nallow > 0) the statement is made for this call (the
+ * caller finalizes it; *own says so); without, it is cached. */
+static hc_err list_stmt(store *st, unsigned mask, int count, size_t nallow, sqlite3_stmt **out,
+			int *own)
 {
 	st_id id = (st_id)(ST_LIST_FIRST + mask * 2 + (count ? 1 : 0));
 	sbuf sql = SBUF_INIT(SBUF_NOMAX);
 	hc_err err;
+	size_t i;
+	int rc;
 
-	if (st->stmts[id]) {
+	*own = nallow > 0;
+	if (!nallow && st->stmts[id]) {
 		*out = st->stmts[id];
 		return HC_OK;
 	}
@@ -242,11 +248,39 @@ static hc_err list_stmt(store *st, unsigned mask, int count, sqlite3_stmt **out)
 	if (mask & LIST_Q)
 		sbuf_addstr(&sql, " AND (instr(lower(data_id), lower(?3)) > 0"
 				  " OR instr(lower(grp), lower(?3)) > 0)");
+	if (nallow) {
+		sbuf_addstr(&sql, " AND namespace IN (");
+		for (i = 0; i < nallow; i++)
+			sbuf_addf(&sql, "%s?%zu", i ? "," : "", i + 6);
+		sbuf_addch(&sql, ')');
+	}
 	if (!count)
 		sbuf_addstr(&sql, " ORDER BY namespace, grp, data_id LIMIT ?4 OFFSET ?5");
-	err = st_stmt(st, id, sql.buf, out);
+	if (nallow) {
+		rc = sqlite3_prepare_v2(st->db, sql.buf, -1, out, NULL);
+		err = rc == SQLITE_OK ? HC_OK : st_sqlerr(st, rc, sql.buf);
+	} else {
+		err = st_stmt(st, id, sql.buf, out);
+	}
 	sbuf_release(&sql);
 	return err;
+}
+
+static void bind_allow(sqlite3_stmt *s, const char *const *allow, size_t n, int *rc)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		st_bind_text(s, (int)i + 6, allow[i], rc);
+}
+
+/* Resets a cached statement, finalizes one made for the call. */
+static void list_done(sqlite3_stmt *s, int own)
+{
+	if (own)
+		sqlite3_finalize(s);
+	else
+		st_done(s);
 }
 
 static int bind_filters(sqlite3_stmt *s, const char *ns, const char *group, const char *q)
@@ -265,12 +299,19 @@ static int bind_filters(sqlite3_stmt *s, const char *ns, const char *group, cons
 hc_err store_list(store *st, const char *ns, const char *group, const char *q, int64_t offset,
 		  int64_t limit, store_config ***items, size_t *n, int64_t *total)
 {
+	return store_list_in(st, NULL, 0, ns, group, q, offset, limit, items, n, total);
+}
+
+hc_err store_list_in(store *st, const char *const *allow, size_t nallow, const char *ns,
+		     const char *group, const char *q, int64_t offset, int64_t limit,
+		     store_config ***items, size_t *n, int64_t *total)
+{
 	unsigned mask = (ns ? LIST_NS : 0) | (group ? LIST_GROUP : 0) | (q ? LIST_Q : 0);
 	store_config **v = NULL;
 	size_t cnt = 0, cap = 0, i;
 	sqlite3_stmt *s = NULL;
 	hc_err err;
-	int exists, row, rc;
+	int exists, row, rc, own = 0;
 
 	*items = NULL;
 	*n = 0;
@@ -285,21 +326,24 @@ hc_err store_list(store *st, const char *ns, const char *group, const char *q, i
 			goto fail;
 		}
 	}
-	err = list_stmt(st, mask, 1, &s);
+	err = list_stmt(st, mask, 1, nallow, &s, &own);
 	if (err)
 		goto fail;
 	rc = bind_filters(s, ns, group, q);
+	bind_allow(s, allow, nallow, &rc);
 	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, &row);
 	if (err)
 		goto fail;
 	*total = sqlite3_column_int64(s, 0);
-	st_done(s);
+	list_done(s, own);
+	s = NULL;
 
-	err = list_stmt(st, mask, 0, &s);
+	err = list_stmt(st, mask, 0, nallow, &s, &own);
 	if (err)
 		goto fail;
 	rc = bind_filters(s, ns, group, q);
 	bind_page(s, 4, offset, limit, &rc);
+	bind_allow(s, allow, nallow, &rc);
 	if (rc != SQLITE_OK) {
 		err = st_sqlerr(st, rc, "bind");
 		goto fail;
@@ -313,14 +357,14 @@ hc_err store_list(store *st, const char *ns, const char *group, const char *q, i
 		v = grow(v, cnt, &cap, sizeof(*v));
 		v[cnt++] = st_config_from_row(s, 0);
 	}
-	st_done(s);
+	list_done(s, own);
 	pthread_mutex_unlock(&st->db_lock);
 	*items = v;
 	*n = cnt;
 	return HC_OK;
 
 fail:
-	st_done(s);
+	list_done(s, own);
 	pthread_mutex_unlock(&st->db_lock);
 	for (i = 0; i < cnt; i++)
 		store_config_unref(v[i]);

@@ -33,6 +33,7 @@
 
 #include "hc_log.h"
 #include "md5.h"
+#include "store_auth.h"
 #include "xmalloc.h"
 
 /* One write in progress: what the transaction saw and what the index gets
@@ -502,6 +503,28 @@ static hc_err rollback_body(store *st, st_job *j)
 			  &j->ch, j->res);
 }
 
+/* The audit entry of a change, in the change's own savepoint. */
+static hc_err audit_change(store *st, const st_job *j)
+{
+	const store_write *w = j->w;
+	char target[2 * CFGKEY_NAME_MAX + 2];
+	store_audit a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(target, sizeof(target), "%s/%s", w->group, w->data_id);
+	a.at_ms = w->now_ms;
+	a.actor = (char *)(w->author ? w->author : "");
+	a.role = (char *)w->audit_role;
+	a.action = (char *)(j->ch.kind == STORE_CHANGE_META ? "describe" : store_op_name(j->ch.op));
+	a.ns = (char *)w->ns;
+	a.target = target;
+	a.old_md5 = j->ch.cur ? j->ch.cur->md5 : "";
+	a.new_md5 = j->ch.next ? j->ch.next->md5 : "";
+	a.source_ip = (char *)(w->source_ip ? w->source_ip : "");
+	a.detail = (char *)(w->message ? w->message : "");
+	return st_audit_insert(st, &a);
+}
+
 static hc_err exec_cached(store *st, st_id id, const char *sql)
 {
 	sqlite3_stmt *s;
@@ -536,6 +559,8 @@ static hc_err run_job(store *st, st_job *j)
 		j->err = rollback_body(st, j);
 		break;
 	}
+	if (!j->err && !j->ch.noop && j->w->audit_role)
+		j->err = audit_change(st, j);
 	if (db_failure(j->err))
 		return j->err; /* the whole transaction is suspect */
 	if (j->err) {
