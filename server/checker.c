@@ -1,5 +1,6 @@
 /*
- * checker.c: validation of large content off the threads that answer.
+ * checker.c: slow work off the threads that answer: validation of large
+ * content, and argon2 (logins, new passwords).
  *
  * Validating a large JSON or YAML body costs milliseconds; on a
  * libmicrohttpd worker it would hold back every read and health check that
@@ -53,7 +54,7 @@ static void *check_main(void *arg)
 		if (!s->check_head)
 			s->check_tail = &s->check_head;
 		pthread_mutex_unlock(&s->check_mu);
-		check_one(r);
+		r->offload_fn(r);
 		pthread_mutex_lock(&s->check_mu);
 	}
 	pthread_mutex_unlock(&s->check_mu);
@@ -62,8 +63,14 @@ static void *check_main(void *arg)
 
 void srv_check_queue(srv_req *r)
 {
+	srv_offload(r, check_one);
+}
+
+void srv_offload(srv_req *r, void (*fn)(srv_req *r))
+{
 	srv *s = r->s;
 
+	r->offload_fn = fn;
 	r->check_next = NULL;
 	pthread_mutex_lock(&s->check_mu);
 	*s->check_tail = r;

@@ -64,11 +64,12 @@ struct door_conn {
 	char ip[INET6_ADDRSTRLEN];
 	atomic_uint_fast64_t reading_since; /* ms; 0 while a request is in hand */
 	int swept;			    /* shut down once already */
+	size_t pool;			    /* its libmicrohttpd memory, bytes */
 };
 
 struct door {
 	door_config cfg;
-	struct MHD_Daemon *d;
+	struct MHD_Daemon *d, *watch_d; /* watch_d: long polls, smaller pools */
 	int listen_fd, ep, evfd;
 	pthread_t th;
 	int started;
@@ -180,11 +181,11 @@ static void pending_drop(door *dr, pending *p, hc_err err, const char *msg)
 	free(p);
 }
 
-static void hand_over(door *dr, pending *p)
+static void hand_over(door *dr, pending *p, struct MHD_Daemon *d)
 {
 	pending_unlink(dr, p);
 	/* libmicrohttpd closes the socket itself when it cannot take it. */
-	if (MHD_add_connection(dr->d, p->fd, (const struct sockaddr *)&p->addr, p->alen) != MHD_YES)
+	if (MHD_add_connection(d, p->fd, (const struct sockaddr *)&p->addr, p->alen) != MHD_YES)
 		release(dr, p->ip);
 	free(p);
 }
@@ -221,8 +222,10 @@ static void pending_read(door *dr, pending *p, int hup)
 	err = head_check(dr->buf, end ? end : (size_t)n, &dr->cfg.head, &why);
 	if (err)
 		pending_drop(dr, p, err, why.buf);
+	else if (dr->watch_d && end <= dr->cfg.watch_head && head_is_watch(dr->buf, end))
+		hand_over(dr, p, dr->watch_d);
 	else
-		hand_over(dr, p);
+		hand_over(dr, p, dr->d);
 	sbuf_release(&why);
 }
 
@@ -288,7 +291,11 @@ static void accept_all(door *dr)
 			pending_drop(dr, p, HC_ERR_UNAVAILABLE, "cannot watch the connection");
 			continue;
 		}
-		pending_read(dr, p, 0); /* the head may be there already */
+		if (dr->cfg.tls)
+			hand_over(dr, p,
+				  dr->d); /* the head is inside TLS: libmicrohttpd reads it */
+		else
+			pending_read(dr, p, 0); /* the head may be there already */
 	}
 }
 
@@ -354,7 +361,8 @@ static void *door_main(void *arg)
 	return NULL;
 }
 
-hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d, door **out)
+hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d,
+		  struct MHD_Daemon *watch_d, door **out)
 {
 	door *dr = xcalloc(1, sizeof(*dr));
 	struct epoll_event ev;
@@ -363,6 +371,7 @@ hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d, d
 	*out = NULL;
 	dr->cfg = *cfg;
 	dr->d = d;
+	dr->watch_d = watch_d;
 	dr->listen_fd = listen_fd;
 	dr->evfd = -1;
 	dr->buf = xmalloc(cfg->head.max_head + 1);
@@ -444,7 +453,12 @@ void door_free(door *dr)
 
 /* ---- connections libmicrohttpd serves ---- */
 
-door_conn *door_conn_started(door *dr, struct MHD_Connection *c)
+size_t door_conn_pool(const door_conn *dc)
+{
+	return dc->pool;
+}
+
+door_conn *door_conn_started(door *dr, struct MHD_Connection *c, size_t pool)
 {
 	const union MHD_ConnectionInfo *fi =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -454,14 +468,16 @@ door_conn *door_conn_started(door *dr, struct MHD_Connection *c)
 	struct sockaddr_storage ss;
 
 	dc->fd = fi ? fi->connect_fd : -1;
+	dc->pool = pool;
 	memset(&ss, 0, sizeof(ss));
 	if (ai && ai->client_addr)
 		memcpy(&ss, ai->client_addr,
 		       ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							      : sizeof(struct sockaddr_in));
 	peer_ip(&ss, dc->ip);
-	/* Its head is whole already: the door checked it before handing over. */
-	atomic_init(&dc->reading_since, 0);
+	/* Its head is whole already (the door checked it before handing over),
+	 * but under TLS it is yet to come. */
+	atomic_init(&dc->reading_since, dr->cfg.tls ? clock_mono_ms() : 0);
 	pthread_mutex_lock(&dr->lock);
 	dc->next = dr->served;
 	if (dr->served)

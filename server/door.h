@@ -34,20 +34,29 @@ typedef struct door_config {
 	unsigned max_per_client;   /* of them from one address */
 	uint64_t read_deadline_ms; /* for a request head to arrive whole */
 	head_limits head;
-	metrics *m; /* counts the answers given here */
+	metrics *m;	   /* counts the answers given here */
+	size_t watch_head; /* a long poll whose head is at most this goes to the
+			    * watch daemon (when there is one) */
+	int tls;	   /* HTTPS: the head is encrypted, so a connection is handed over at
+			    * once and its first head is timed by the sweep instead */
 } door_config;
 
 /* Starts the door thread accepting on listen_fd (the door owns it from now
- * on) and handing connections to d. */
-hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d, door **out);
+ * on) and handing connections to d, or to watch_d (NULL: none) when their
+ * first request is a small long poll. */
+hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d,
+		  struct MHD_Daemon *watch_d, door **out);
 /* Stops accepting and closes the listening socket and every connection not
  * yet handed over. Connections libmicrohttpd serves are untouched. */
 void door_stop(door *dr);
 /* Frees the door once libmicrohttpd has stopped. NULL is a no-op. */
 void door_free(door *dr);
 
-/* libmicrohttpd started serving c (its NOTIFY_CONNECTION STARTED). */
-door_conn *door_conn_started(door *dr, struct MHD_Connection *c);
+/* libmicrohttpd started serving c (its NOTIFY_CONNECTION STARTED) with a
+ * memory pool of pool bytes. */
+door_conn *door_conn_started(door *dr, struct MHD_Connection *c, size_t pool);
+/* The pool size door_conn_started was told. */
+size_t door_conn_pool(const door_conn *dc);
 /* libmicrohttpd closed it (NOTIFY_CONNECTION CLOSED); dc is freed. */
 void door_conn_closed(door *dr, door_conn *dc);
 /* A request's head has arrived: the connection is not reading a head. */

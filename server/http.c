@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,10 @@ static enum MHD_Result reply_errmsg(srv_req *r, hc_err err, const char *msg)
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (err == HC_ERR_UNAUTHORIZED)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"hotconf\"");
+	if (err == HC_ERR_RATE_LIMIT || r->retry_after)
+		MHD_add_response_header(resp, "Retry-After", r->retry_after ? r->retry_after : "1");
 	if (err == HC_ERR_METHOD) {
 		char allow[64];
 		srv_methods_str(r->allowed, allow);
@@ -212,6 +217,13 @@ hc_err srv_caller(srv_req *r, sbuf *why)
 cJSON *srv_json_body(srv_req *r)
 {
 	return r->body_too_big ? NULL : wb_json_parse(r->body.buf, r->body.len);
+}
+
+void srv_page_open(sbuf *body, int64_t total, int64_t page, int64_t size)
+{
+	sbuf_addf(body,
+		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
+		  total, page, size);
 }
 
 void srv_json_time(sbuf *out, const char *key, int64_t ms)

@@ -14,6 +14,8 @@ unsigned srv_http_status(hc_err err)
 		return MHD_HTTP_OK;
 	case HC_ERR_INVALID:
 		return MHD_HTTP_BAD_REQUEST;
+	case HC_ERR_UNAUTHORIZED:
+		return MHD_HTTP_UNAUTHORIZED;
 	case HC_ERR_FORBIDDEN:
 		return MHD_HTTP_FORBIDDEN;
 	case HC_ERR_NOT_FOUND:

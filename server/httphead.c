@@ -209,3 +209,47 @@ hc_err head_check(const char *data, size_t n, const head_limits *lim, sbuf *why)
 		return bad(why, HC_ERR_INVALID, "an HTTP/1.1 request needs a Host header");
 	return HC_OK;
 }
+
+/* The long polls, by method and path prefix; wait: needs "wait=" in the query. */
+static const struct {
+	const char *method, *prefix;
+	int wait;
+} watch_routes[] = {
+    {"POST", "/api/v1/watch", 0},
+    {"GET", "/api/v1/configs/", 1},
+};
+
+int head_is_watch(const char *data, size_t n)
+{
+	const char *sp = memchr(data, ' ', n), *eol, *target, *tend, *q;
+	size_t i, ml, pl, tl;
+
+	if (!sp)
+		return 0;
+	eol = memchr(data, '\n', n);
+	target = sp + 1;
+	if (!eol || target >= eol)
+		return 0;
+	tend = memchr(target, ' ', (size_t)(eol - target));
+	if (!tend)
+		return 0;
+	ml = (size_t)(sp - data);
+	tl = (size_t)(tend - target);
+	for (i = 0; i < sizeof(watch_routes) / sizeof(watch_routes[0]); i++) {
+		pl = strlen(watch_routes[i].prefix);
+		if (ml != strlen(watch_routes[i].method) ||
+		    memcmp(data, watch_routes[i].method, ml) || tl < pl ||
+		    memcmp(target, watch_routes[i].prefix, pl))
+			continue;
+		q = memchr(target, '?', tl);
+		if (!watch_routes[i].wait) {
+			if (tl == pl || target[pl] == '?')
+				return 1;
+			continue;
+		}
+		for (; q && q < tend; q = memchr(q + 1, '&', (size_t)(tend - q - 1)))
+			if ((size_t)(tend - q) > 6 && !memcmp(q + 1, "wait=", 5))
+				return 1;
+	}
+	return 0;
+}

@@ -34,4 +34,11 @@ size_t head_end(const char *data, size_t n);
  */
 hc_err head_check(const char *data, size_t n, const head_limits *lim, sbuf *why);
 
+/*
+ * 1 when the head (whole, checked) asks for a long poll: POST /api/v1/watch,
+ * or a GET under /api/v1/configs/ with a wait parameter. Such connections
+ * spend their life parked, so they are served with less memory each.
+ */
+int head_is_watch(const char *data, size_t n);
+
 #endif

@@ -14,6 +14,7 @@
 #include "hc_cli.h"
 #include "hc_log.h"
 #include "srv.h"
+#include "srv_internal.h"
 
 #define HOTCONF_VERSION "0.1.0"
 
@@ -25,9 +26,12 @@ static void usage(FILE *to)
 	    "                     [--max-content BYTES] [--max-wait DURATION]\n"
 	    "                     [--retention-days D] [--retention-versions N]\n"
 	    "                     [--prune-interval DURATION] [--trusted-proxy CIDR]...\n"
-	    "                     [--threads N] [--conn-memory BYTES] [--read-deadline DURATION]\n"
+	    "                     [--threads N] [--conn-memory BYTES] [--watch-conn-memory BYTES]\n"
+	    "                     [--read-deadline DURATION]\n"
 	    "                     [--max-client-connections N] [--max-client-watch-memory BYTES]\n"
-	    "                     [--init]\n"
+	    "                     [--init] [--auth=off] [--metrics-public] [--session-ttl "
+	    "DURATION]\n"
+	    "                     [--tls-cert FILE --tls-key FILE]\n"
 	    "       hotconf version\n"
 	    "\n"
 	    "  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
@@ -40,12 +44,18 @@ static void usage(FILE *to)
 	    "  --prune-interval      how often old history is pruned (10m)\n"
 	    "  --trusted-proxy       believe X-Forwarded-For from peers in this range\n"
 	    "  --threads             HTTP worker threads (4)\n"
-	    "  --conn-memory         memory per connection in bytes (4096)\n"
+	    "  --conn-memory         memory per connection in bytes (20480; heads up to 8 KiB)\n"
+	    "  --watch-conn-memory   ...per connection that opens with a long poll of a head up\n"
+	    "                        to this less 1 KiB: they park, so they get less (4096)\n"
 	    "  --read-deadline       a request head must arrive whole within this (30s)\n"
 	    "  --max-client-connections  connections one client address may hold\n"
 	    "                        (all but the last 256 of the connection limit)\n"
 	    "  --max-client-watch-memory  bytes of waiting watches per client address (256 MiB)\n"
 	    "  --init                create a new database even where one was before\n"
+	    "  --auth=off            no accounts: everything open (local experiments only)\n"
+	    "  --metrics-public      GET /metrics without a credential\n"
+	    "  --session-ttl         how long a console login lasts (720m)\n"
+	    "  --tls-cert, --tls-key serve HTTPS with this PEM certificate and key\n"
 	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
@@ -82,6 +92,14 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 		if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
 			usage(stdout);
 			exit(0);
+		}
+		if (!strcmp(f, "--auth=off") || !strcmp(f, "--auth=on")) {
+			cfg->auth_off = !strcmp(f, "--auth=off");
+			continue;
+		}
+		if (!strcmp(f, "--metrics-public")) {
+			cfg->metrics_public = 1;
+			continue;
 		}
 		if (!strcmp(f, "--init")) {
 			cfg->init = 1;
@@ -127,6 +145,10 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			if (int_flag(f, v, 2048, 1 << 20, &n))
 				return -1;
 			cfg->conn_memory = (size_t)n;
+		} else if (!strcmp(f, "--watch-conn-memory")) {
+			if (int_flag(f, v, 2048, 1 << 20, &n))
+				return -1;
+			cfg->watch_conn_memory = (size_t)n;
 		} else if (!strcmp(f, "--read-deadline")) {
 			if (dur_flag(f, v, &cfg->read_deadline_ms))
 				return -1;
@@ -138,6 +160,15 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			if (int_flag(f, v, 0, INT64_MAX / 2, &n))
 				return -1;
 			cfg->max_client_watch_memory = (size_t)n;
+		} else if (!strcmp(f, "--session-ttl")) {
+			uint64_t ms;
+			if (dur_flag(f, v, &ms))
+				return -1;
+			cfg->session_ttl_ms = (int64_t)ms;
+		} else if (!strcmp(f, "--tls-cert")) {
+			cfg->tls_cert = v;
+		} else if (!strcmp(f, "--tls-key")) {
+			cfg->tls_key = v;
 		} else if (!strcmp(f, "--trusted-proxy")) {
 			if (cfg->ntrusted == SRV_MAX_TRUSTED ||
 			    val_cidr_parse(v, &cfg->trusted[cfg->ntrusted])) {
@@ -156,6 +187,29 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 	return 0;
 }
 
+/* `hotconf routes`: the route table as JSON lines, one per method, with who
+ * may call each: for tests (the authorization matrix reads it, so an
+ * endpoint without a row there fails it) and for operators. */
+static int print_routes(void)
+{
+	static const char *const scopes[] = {"",	   "open",   "metrics", "namespace",
+					     "namespaces", "global", "self"};
+	static const char *const actions[] = {"", "read", "write", "own", "admin"};
+	static const unsigned bits[] = {SRV_GET, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH};
+	static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+	size_t n, i, b;
+	const srv_route *t = srv_routes(&n);
+
+	for (i = 0; i < n; i++)
+		for (b = 0; b < sizeof(bits) / sizeof(bits[0]); b++)
+			if (t[i].methods & bits[b])
+				printf("{\"method\":\"%s\",\"pattern\":\"%s\",\"scope\":\"%s\","
+				       "\"action\":\"%s\"}\n",
+				       names[b], t[i].pattern, scopes[t[i].scope],
+				       actions[t[i].action]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	srv_config cfg;
@@ -168,6 +222,8 @@ int main(int argc, char **argv)
 		printf("hotconf %s\n", HOTCONF_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "routes"))
+		return print_routes();
 	if (argc < 2 || strcmp(argv[1], "serve"))
 		return hc_cli_main(argc, argv); /* get, put, watch, ...: client/cli.c */
 	srv_config_defaults(&cfg);

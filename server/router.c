@@ -2,8 +2,8 @@
  * router.c: the route table, git's commands[] style, and the matcher.
  *
  * Every endpoint is one row: pattern, methods, handler, body cap and who may
- * call it (scope + action). Dispatch (srv.c), the Allow header, the body cap
- * chosen on a request's first callback and the permission check all read
+ * call it (scope + action; routes_auth.c's srv_authorize enforces them). Dispatch (srv.c), the
+ * Allow header, the body cap chosen on a request's first callback and the permission check all read
  * this table and nothing else, so an endpoint cannot be added without
  * saying who may call it. Patterns are literal segments and "{name}"
  * parameters; a last "{*name}" takes the rest of the path (the console's
@@ -44,6 +44,30 @@ static const srv_route routes[] = {
 	{"/api/v1/watch", SRV_POST, srv_h_watch, SRV_BODY_WATCH, SRV_SCOPE_NS_EACH, SRV_ACT_READ},
 	{"/api/v1/debug/faults", SRV_POST, srv_h_debug_faults, SRV_BODY_SMALL, SRV_SCOPE_GLOBAL,
 	 SRV_ACT_ADMIN},
+	{"/api/v1/auth/login", SRV_POST, srv_h_login, SRV_BODY_SMALL, SRV_SCOPE_OPEN, SRV_ACT_READ},
+	{"/api/v1/auth/logout", SRV_POST, srv_h_logout, SRV_BODY_SMALL, SRV_SCOPE_SELF, SRV_ACT_READ},
+	{"/api/v1/auth/me", SRV_GET, srv_h_me, SRV_BODY_SMALL, SRV_SCOPE_SELF, SRV_ACT_READ},
+	{"/api/v1/users", SRV_GET, srv_h_users, SRV_BODY_SMALL, SRV_SCOPE_GLOBAL, SRV_ACT_ADMIN},
+	{"/api/v1/users", SRV_POST, srv_h_user_create, SRV_BODY_SMALL, SRV_SCOPE_GLOBAL,
+	 SRV_ACT_ADMIN},
+	{"/api/v1/users/{name}", SRV_DELETE, srv_h_user_delete, SRV_BODY_SMALL, SRV_SCOPE_GLOBAL,
+	 SRV_ACT_ADMIN},
+	{"/api/v1/users/{name}/password", SRV_PUT, srv_h_password, SRV_BODY_SMALL, SRV_SCOPE_SELF,
+	 SRV_ACT_WRITE},
+	{"/api/v1/namespaces/{ns}/grants", SRV_GET, srv_h_grants, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_OWN},
+	{"/api/v1/namespaces/{ns}/grants/{user}", SRV_GET, srv_h_grant_get, SRV_BODY_SMALL,
+	 SRV_SCOPE_NS, SRV_ACT_OWN},
+	{"/api/v1/namespaces/{ns}/grants/{user}", SRV_PUT, srv_h_grant_put, SRV_BODY_SMALL,
+	 SRV_SCOPE_NS, SRV_ACT_OWN},
+	{"/api/v1/namespaces/{ns}/grants/{user}", SRV_DELETE, srv_h_grant_delete, SRV_BODY_SMALL,
+	 SRV_SCOPE_NS, SRV_ACT_OWN},
+	{"/api/v1/tokens", SRV_GET, srv_h_tokens, SRV_BODY_SMALL, SRV_SCOPE_SELF, SRV_ACT_READ},
+	{"/api/v1/tokens", SRV_POST, srv_h_token_create, SRV_BODY_SMALL, SRV_SCOPE_SELF,
+	 SRV_ACT_OWN},
+	{"/api/v1/tokens/{id}", SRV_DELETE, srv_h_token_delete, SRV_BODY_SMALL, SRV_SCOPE_SELF,
+	 SRV_ACT_OWN},
+	{"/api/v1/audit", SRV_GET, srv_h_audit, SRV_BODY_SMALL, SRV_SCOPE_SELF, SRV_ACT_OWN},
 };
 /* clang-format on */
 
@@ -217,20 +241,4 @@ const char *srv_param(const srv_req *r, const char *name)
 void srv_params_free(srv_req *r)
 {
 	clear_params(r);
-}
-
-hc_err srv_authorize(srv_req *r, sbuf *why)
-{
-	/* No accounts exist yet (the auth issue fills this in): every scope is
-	 * open, but each route has said which it needs. */
-	(void)why;
-	return r->route && r->route->scope && r->route->action ? HC_OK : HC_ERR_INTERNAL;
-}
-
-int srv_allowed(srv_req *r, const char *ns, srv_action action)
-{
-	(void)r;
-	(void)ns;
-	(void)action;
-	return 1;
 }

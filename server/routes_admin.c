@@ -27,15 +27,17 @@ enum MHD_Result srv_h_namespaces(srv_req *r)
 {
 	sbuf body = SBUF_INIT(SBUF_NOMAX);
 	store_namespace *items = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, shown;
 	enum MHD_Result ret;
 	hc_err err = store_namespaces(r->s->st, &items, &n);
 
 	if (err)
 		return srv_reply_err(r, err, "cannot list namespaces");
 	sbuf_addstr(&body, "{\"namespaces\":[");
-	for (i = 0; i < n; i++) {
-		if (i)
+	for (i = 0, shown = 0; i < n; i++) {
+		if (!srv_allowed(r, items[i].id, SRV_ACT_READ))
+			continue; /* only what the caller may read */
+		if (shown++)
 			sbuf_addch(&body, ',');
 		json_namespace(&body, &items[i]);
 	}
@@ -88,6 +90,7 @@ enum MHD_Result srv_h_namespace_create(srv_req *r)
 				  err == HC_ERR_CONFLICT ? "already exists" : "cannot be created");
 		goto out;
 	}
+	srv_audit(r, "namespace-create", id, "", "");
 	json_namespace(&body, &ns);
 	sbuf_addch(&body, '\n');
 	ret = srv_reply(r, MHD_HTTP_CREATED, "application/json", &body);
@@ -112,6 +115,7 @@ enum MHD_Result srv_h_namespace_delete(srv_req *r)
 	err = store_namespace_delete(r->s->st, id);
 	switch (err) {
 	case HC_OK:
+		srv_audit(r, "namespace-delete", id, "", "");
 		sbuf_addstr(&body, "{\"id\":");
 		sbuf_add_json_str(&body, id, strlen(id));
 		sbuf_addstr(&body, ",\"deleted\":true}\n");

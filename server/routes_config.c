@@ -197,7 +197,8 @@ static void write_init(srv_req *r)
 	w->ns = NS(r);
 	w->group = GROUP(r);
 	w->data_id = DATA_ID(r);
-	w->author = srv_header(r, "X-Hotconf-Author");
+	w->author = srv_author(r);
+	w->audit_role = srv_audit_role(r, NS(r));
 	w->source_ip = r->ip;
 	w->now_ms = clock_wall_ms();
 	if (im) {
@@ -374,14 +375,6 @@ out:
 	return ret;
 }
 
-/* Opens a paged answer: {"total","page","size","items":[ ... closed by "]}". */
-static void page_open(sbuf *body, int64_t total, int64_t page, int64_t size)
-{
-	sbuf_addf(body,
-		  "{\"total\":%" PRId64 ",\"page\":%" PRId64 ",\"size\":%" PRId64 ",\"items\":[",
-		  total, page, size);
-}
-
 static void json_history(sbuf *out, const store_history *h)
 {
 	sbuf_addf(out,
@@ -427,7 +420,7 @@ enum MHD_Result srv_h_history(srv_req *r)
 		ret = srv_reply_err(r, err, "config %s has no history", r->key.s);
 		goto out;
 	}
-	page_open(&body, total, page, size);
+	srv_page_open(&body, total, page, size);
 	for (i = 0; i < n; i++) {
 		if (i)
 			sbuf_addch(&body, ',');
@@ -482,9 +475,10 @@ enum MHD_Result srv_h_configs_list(srv_req *r)
 		   *q = srv_arg(r, "q");
 	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
 	store_config **items = NULL;
+	const char **allow = NULL;
 	int64_t page, size, total = 0;
 	enum MHD_Result ret;
-	size_t n = 0, i;
+	size_t n = 0, i, nallow;
 	hc_err err = HC_OK;
 
 	if (ns && *ns)
@@ -501,15 +495,25 @@ enum MHD_Result srv_h_configs_list(srv_req *r)
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
-	err = store_list(r->s->st, ns && *ns ? ns : NULL, group && *group ? group : NULL,
-			 q && *q ? q : NULL, (page - 1) * size, size, &items, &n, &total);
+	if (ns && *ns && !srv_allowed(r, ns, SRV_ACT_READ)) {
+		ret = srv_reply_err(r, HC_ERR_FORBIDDEN, "%s may not read in namespace '%s'",
+				    r->id ? r->id->name : "", ns);
+		goto out;
+	}
+	nallow = srv_readable(r, &allow);
+	if (nallow == (size_t)-1) /* nothing to read: an empty page */
+		err = HC_OK;
+	else
+		err = store_list_in(r->s->st, allow, nallow, ns && *ns ? ns : NULL,
+				    group && *group ? group : NULL, q && *q ? q : NULL,
+				    (page - 1) * size, size, &items, &n, &total);
 	if (err) {
 		ret = err == HC_ERR_NOT_FOUND
 			  ? srv_reply_err(r, err, "namespace '%s' does not exist", ns ? ns : "")
 			  : srv_reply_err(r, err, "cannot list configs");
 		goto out;
 	}
-	page_open(&body, total, page, size);
+	srv_page_open(&body, total, page, size);
 	for (i = 0; i < n; i++) {
 		if (i)
 			sbuf_addch(&body, ',');
@@ -521,6 +525,7 @@ out:
 	for (i = 0; i < n; i++)
 		store_config_unref(items[i]);
 	free(items);
+	free(allow);
 	sbuf_release(&body);
 	sbuf_release(&why);
 	return ret;

@@ -28,6 +28,8 @@
 #include "srv_internal.h"
 #include "xmalloc.h"
 
+#include <sodium.h>
+
 void srv_config_defaults(srv_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -39,9 +41,14 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->retention_versions = 50;
 	cfg->prune_interval_ms = 10 * 60 * 1000;
 	cfg->threads = 4;
-	cfg->conn_memory = 4096;
+	/* A browser's head with its cookies and a bearer token (8 KiB) must fit,
+	 * with room left for the answer. */
+	cfg->conn_memory = 20480;
+	cfg->watch_conn_memory = 4096;
+	cfg->max_head = 8192;
 	cfg->read_deadline_ms = 30000;
 	cfg->max_client_watch_memory = 256u << 20;
+	cfg->session_ttl_ms = 12LL * 3600 * 1000;
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -244,7 +251,9 @@ static enum MHD_Result dispatch(srv_req *r)
 	} else if (!r->route) {
 		ret = srv_reply_err(r, HC_ERR_NOT_FOUND, "no route for %s %.200s", r->method,
 				    r->path);
-	} else if ((err = srv_authorize(r, &why))) {
+	} else if (!(r->wr && r->wr->done) && !r->job_done && (err = srv_authorize(r, &why))) {
+		/* (A write already committed, or a login already made, is answered
+		 * as it came out, whatever happened to the credential since.) */
 		ret = srv_reply_why(r, err, &why);
 	} else if (r->body_too_big) {
 		ret = reply_too_big(r);
@@ -266,6 +275,8 @@ static void req_free(srv_req *r)
 	if (r->wr)
 		free(r->wr->message);
 	free(r->wr);
+	auth_id_unref(r->id);
+	srv_authjob_free(r->job);
 	free(r->path);
 	free(r);
 }
@@ -330,12 +341,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
-	srv *s = cls;
+	const srv_pool *p = cls; /* which daemon: its pools' size */
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED)
-		*socket_context = door_conn_started(s->door, conn);
+		*socket_context = door_conn_started(p->s->door, conn, p->bytes);
 	else
-		door_conn_closed(s->door, *socket_context);
+		door_conn_closed(p->s->door, *socket_context);
 }
 
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -435,6 +446,79 @@ fail:
 	if (ai)
 		freeaddrinfo(ai);
 	return err;
+}
+
+/* Reads a PEM file whole into out. */
+static hc_err read_pem(const char *path, sbuf *out)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	size_t n;
+	hc_err err = HC_OK;
+
+	if (!f) {
+		hc_log("cannot read %s: %s", path, strerror(errno));
+		return HC_ERR_INVALID;
+	}
+	while (!err && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		err = sbuf_add(out, buf, n);
+	fclose(f);
+	if (err || !out->len)
+		hc_log("%s is empty or larger than 1 MiB", path);
+	return err || !out->len ? HC_ERR_INVALID : HC_OK;
+}
+
+/* --tls-cert and --tls-key, into libmicrohttpd's options (GnuTLS); the
+ * options end where TLS is off. Warns about plain HTTP beyond loopback. */
+static hc_err tls_load(srv *s, struct MHD_OptionItem opts[3])
+{
+	const srv_config *cfg = &s->cfg;
+	int loopback = !strncmp(cfg->listen, "127.", 4) || !strncmp(cfg->listen, "[::1]", 5) ||
+		       !strncmp(cfg->listen, "localhost:", 10);
+
+	opts[0].option = MHD_OPTION_END;
+	if (!cfg->tls_cert && !cfg->tls_key) {
+		if (!loopback)
+			hc_log(
+			    "WARNING: serving plain HTTP on %s: credentials and configs cross the "
+			    "network in the clear (use --tls-cert and --tls-key)",
+			    cfg->listen);
+		return HC_OK;
+	}
+	if (!cfg->tls_cert || !cfg->tls_key) {
+		hc_log("--tls-cert and --tls-key go together");
+		return HC_ERR_INVALID;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		hc_log("this libmicrohttpd was built without TLS");
+		return HC_ERR_INVALID;
+	}
+	sbuf_init(&s->tls_cert, 1 << 20);
+	sbuf_init(&s->tls_key, 1 << 20);
+	if (read_pem(cfg->tls_cert, &s->tls_cert) || read_pem(cfg->tls_key, &s->tls_key))
+		return HC_ERR_INVALID;
+	opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert.buf};
+	opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key.buf};
+	opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	return HC_OK;
+}
+
+/* Accounts: with auth on (the default) the first start creates admin. */
+static hc_err auth_start(srv *s)
+{
+	auth_config ac;
+
+	ac.data_dir = s->cfg.data_dir;
+	ac.session_ttl_ms = s->cfg.session_ttl_ms;
+	s->auth = auth_new(s->st, &ac);
+	if (!s->auth)
+		return HC_ERR_INTERNAL;
+	if (s->cfg.auth_off) {
+		hc_log("WARNING: --auth=off: every endpoint is open to anyone who can connect, and "
+		       "authors are whatever X-Hotconf-Author says; for local experiments only");
+		return HC_OK;
+	}
+	return auth_bootstrap(s->auth);
 }
 
 /* The marker that says a data dir holds (or held) a database. */
@@ -563,20 +647,67 @@ static hc_err init_sync(srv *s)
 	return HC_OK;
 }
 
+/*
+ * Starts one libmicrohttpd daemon whose connections get pool->bytes each.
+ * libmicrohttpd never accepts: the door does, and hands it each connection
+ * whose first head has passed. libmicrohttpd still wants a listening socket
+ * to start with a thread pool, so it gets one of its own, quiesced and
+ * closed at once, that nobody ever connects to.
+ */
+static hc_err start_daemon(srv *s, unsigned limit, srv_pool *pool, struct MHD_OptionItem *tls_opts,
+			   struct MHD_Daemon **out)
+{
+	unsigned timeout_s = (unsigned)((s->cfg.read_deadline_ms + 999) / 1000), dummy_port = 0;
+	int dummy = -1;
+	hc_err err;
+
+	if ((err = listen_socket("127.0.0.1:0", &dummy, &dummy_port)))
+		return err;
+	/* The logger must come first, or earlier options log to stderr raw. */
+	/* clang-format off */
+	*out = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+		MHD_USE_ERROR_LOG | (s->tls_cert.len ? MHD_USE_TLS : 0), 0,
+		NULL, NULL, on_request, s,
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+		MHD_OPTION_LISTEN_SOCKET, dummy,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool->bytes,
+		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, pool,
+		MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_END);
+	/* clang-format on */
+	if (!*out) {
+		hc_log("cannot start the HTTP daemon on %s", s->cfg.listen);
+		close(dummy);
+		return HC_ERR_IO;
+	}
+	dummy = MHD_quiesce_daemon(*out);
+	if (dummy >= 0)
+		close(dummy);
+	return HC_OK;
+}
+
 hc_err srv_start(const srv_config *cfg, srv **out)
 {
 	srv *s = xcalloc(1, sizeof(*s));
 	sbuf dbpath = SBUF_INIT(SBUF_NOMAX);
-	unsigned port = 0, dummy_port = 0, limit;
-	unsigned timeout_s = (unsigned)((cfg->read_deadline_ms + 999) / 1000);
+	unsigned port = 0, limit;
+	struct MHD_OptionItem tls_opts[3];
 	door_config dcfg;
-	int rc, dummy = -1;
+	int rc;
 	hc_err err;
 
 	*out = NULL;
 	s->cfg = *cfg;
-	if (!s->cfg.max_head)
-		/* What fits a connection's memory with room left for the answer. */
+	/* A head must fit a connection's memory with room left for the answer,
+	 * so a write that commits can always be answered. */
+	if (!s->cfg.max_head || s->cfg.max_head + 1024 > s->cfg.conn_memory)
 		s->cfg.max_head = s->cfg.conn_memory > 2048 ? s->cfg.conn_memory - 1024 : 1024;
 	s->listen_fd = -1;
 	s->watch_ep = s->watch_evfd = -1;
@@ -599,6 +730,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		goto fail;
 	/* The feed's subscribers: cached responses go stale first, then the
 	 * watchers are woken; both hear of every change, whatever caused it. */
+	if ((err = auth_start(s)))
+		goto fail;
 	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
 	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
 	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)))
@@ -611,39 +744,14 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	}
 	s->prune_started = 1;
 	limit = connection_limit();
-	/* libmicrohttpd never accepts: the door does, and hands it each
-	 * connection whose first head has passed. libmicrohttpd still wants a
-	 * listening socket to start with a thread pool, so it gets one of its
-	 * own, quiesced and closed at once, that nobody ever connects to. */
-	if ((err = listen_socket("127.0.0.1:0", &dummy, &dummy_port)))
+	if ((err = tls_load(s, tls_opts)))
 		goto fail;
-	/* The logger must come first, or earlier options log to stderr raw. */
-	/* clang-format off */
-	s->d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-		MHD_USE_ERROR_LOG, 0,
-		NULL, NULL, on_request, s,
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-		MHD_OPTION_LISTEN_SOCKET, dummy,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
-		MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
-		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
-		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-		MHD_OPTION_END);
-	/* clang-format on */
-	if (!s->d) {
-		hc_log("cannot start the HTTP daemon on %s", cfg->listen);
-		close(dummy);
-		err = HC_ERR_IO;
+	s->pools[0] = (srv_pool){s, s->cfg.conn_memory};
+	s->pools[1] = (srv_pool){s, s->cfg.watch_conn_memory};
+	if ((err = start_daemon(s, limit, &s->pools[0], tls_opts, &s->d)))
 		goto fail;
-	}
-	dummy = MHD_quiesce_daemon(s->d);
-	if (dummy >= 0)
-		close(dummy);
+	if (!s->tls_cert.len && (err = start_daemon(s, limit, &s->pools[1], tls_opts, &s->watch_d)))
+		goto fail;
 	dcfg.max_conns = limit;
 	dcfg.max_per_client = cfg->max_client_connections;
 	if (!dcfg.max_per_client)
@@ -654,7 +762,9 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	dcfg.head.max_target = s->cfg.max_head / 2;
 	dcfg.head.max_body = cfg->max_content > SRV_WATCH_BODY ? cfg->max_content : SRV_WATCH_BODY;
 	dcfg.m = s->m;
-	if ((err = door_start(&dcfg, s->listen_fd, s->d, &s->door)))
+	dcfg.tls = s->tls_cert.len > 0;
+	dcfg.watch_head = s->cfg.watch_conn_memory > 2048 ? s->cfg.watch_conn_memory - 1024 : 0;
+	if ((err = door_start(&dcfg, s->listen_fd, s->d, s->watch_d, &s->door)))
 		goto fail;
 	s->listen_fd = -1; /* the door's now */
 	if (cfg->port_file && (err = write_port_file(cfg->port_file, port)))
@@ -726,6 +836,8 @@ void srv_stop(srv *s)
 		if (closed)
 			hc_log("answered %zu held watches", closed);
 		drain(s, 5000);
+		if (s->watch_d)
+			MHD_stop_daemon(s->watch_d);
 		MHD_stop_daemon(s->d);
 	}
 	door_free(s->door); /* after the daemon: it reports every close to it */
@@ -740,8 +852,12 @@ void srv_stop(srv *s)
 		pthread_mutex_unlock(&s->prune_mu);
 		pthread_join(s->prune_thread, NULL);
 	}
+	auth_free(s->auth);
 	store_close(s->st);
 	watch_hub_free(s->hub);
+	sbuf_release(&s->tls_cert);
+	sodium_memzero(s->tls_key.buf, s->tls_key.len);
+	sbuf_release(&s->tls_key);
 	hmap_free(s->held_fd); /* empty: every hold is gone */
 	hmap_free(s->held_bytes);
 	respcache_free(s->cache);

@@ -29,6 +29,7 @@ typedef struct srv_config {
 	uint64_t prune_interval_ms;	   /* how often the pruner runs */
 	unsigned threads;		   /* libmicrohttpd worker threads */
 	size_t conn_memory;		   /* bytes of memory per connection */
+	size_t watch_conn_memory;	   /* ...per connection that came for a long poll */
 	val_cidr trusted[SRV_MAX_TRUSTED]; /* peers whose X-Forwarded-For is believed */
 	size_t ntrusted;
 	int test_faults;		 /* POST /api/v1/debug/faults arms the store's fault hook */
@@ -37,6 +38,11 @@ typedef struct srv_config {
 	size_t max_client_watch_memory;	 /* bytes of held watches per client address */
 	size_t max_head;		 /* bytes of a request head; 0: from conn_memory */
 	int init;			 /* create a database even where one was before (--init) */
+	int auth_off;			 /* --auth=off: everything open, for local experiments */
+	int metrics_public;		 /* GET /metrics without a credential */
+	int64_t session_ttl_ms;		 /* how long a login lasts */
+	const char *tls_cert;		 /* PEM files: serve HTTPS */
+	const char *tls_key;
 } srv_config;
 
 typedef struct srv srv;

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "auth.h"
 #include "cfgkey.h"
 #include "hmap.h"
 #include "metrics.h"
@@ -35,21 +36,33 @@
 /* Content up to this size is validated on the worker that received it. */
 #define SRV_INLINE_CHECK (16 * 1024)
 
+/* What a daemon's connection callbacks are told: the server, and the
+ * memory each of the daemon's connections gets. */
+typedef struct srv_pool {
+	struct srv *s;
+	size_t bytes;
+} srv_pool;
+
 struct srv {
 	srv_config cfg;
 	store *st;
 	metrics *m;
-	struct respcache *cache; /* shared 200 responses, one per config version */
-	struct MHD_Daemon *d;
+	struct respcache *cache;    /* shared 200 responses, one per config version */
+	srv_pool pools[2];	    /* d's and watch_d's, for their callbacks */
+	struct MHD_Daemon *d;	    /* every connection but... */
+	struct MHD_Daemon *watch_d; /* ...those that come for a small long poll: they
+				     * park, so their pools are smaller (NULL: TLS) */
 	int listen_fd;
 
 	pthread_mutex_t mu; /* guards the hub, held_fd, held_bytes */
 	watch_hub *hub;
-	hmap *held_fd;	     /* a held watch's socket (int bytes) -> its srv_req */
-	hmap *held_bytes;    /* client address -> what its held watches cost, in bytes */
-	size_t held_total;   /* the sum over held_bytes */
-	atomic_int stopping; /* set once by srv_stop: nothing may suspend from then on */
-	struct door *door;   /* accepts connections (door.c) */
+	hmap *held_fd;		/* a held watch's socket (int bytes) -> its srv_req */
+	hmap *held_bytes;	/* client address -> what its held watches cost, in bytes */
+	size_t held_total;	/* the sum over held_bytes */
+	atomic_int stopping;	/* set once by srv_stop: nothing may suspend from then on */
+	struct door *door;	/* accepts connections (door.c) */
+	struct auth *auth;	/* accounts and credentials (auth.c) */
+	sbuf tls_cert, tls_key; /* PEM, when serving HTTPS */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
 	 * and is never held across a hub call, so a publisher queueing a notice
@@ -111,6 +124,8 @@ typedef enum srv_scope {
 	SRV_SCOPE_NS_EACH,  /* namespaces named in the query or body: the handler asks
 			     * srv_allowed() for each one */
 	SRV_SCOPE_GLOBAL,   /* not tied to a namespace */
+	SRV_SCOPE_SELF,	    /* any authenticated caller; the handler decides the rest
+			     * (their own session, password, tokens they made) */
 } srv_scope;
 
 typedef enum srv_action {
@@ -181,10 +196,15 @@ struct srv_req {
 	uint64_t start_us;
 	unsigned status; /* of the queued response, 0 until then */
 	int was_held;
-	int gone;	      /* the client of a held watch hung up: close, do not answer */
-	int held_fd;	      /* the socket while held, -1 otherwise (under s->mu) */
-	size_t held_cost;     /* what this hold adds to held_bytes (under s->mu) */
-	struct door_conn *dc; /* the connection as the door knows it */
+	int gone;		 /* the client of a held watch hung up: close, do not answer */
+	int held_fd;		 /* the socket while held, -1 otherwise (under s->mu) */
+	size_t held_cost;	 /* what this hold adds to held_bytes (under s->mu) */
+	struct door_conn *dc;	 /* the connection as the door knows it */
+	auth_id *id;		 /* who is asking, once srv_authorize has seen a credential */
+	int via_cookie;		 /* the credential came in the session cookie */
+	struct srv_authjob *job; /* a login or password change on the checker thread */
+	int job_done;
+	const char *retry_after; /* Retry-After for a 429, when not "1" */
 
 	/* Who is asking: peer or forwarded address, and what it says of itself
 	 * (parsed and checked now; gray rules and the listeners view read them). */
@@ -205,7 +225,8 @@ struct srv_req {
 
 	/* A write in progress; NULL for other requests (it is large). */
 	struct srv_write *wr;
-	struct srv_req *check_next; /* in the checker's queue */
+	struct srv_req *check_next;	       /* in the checker's queue */
+	void (*offload_fn)(struct srv_req *r); /* what the checker runs for it */
 };
 
 /* Matches r->path and r->method_bit against the table: fills r->route (or
@@ -256,6 +277,30 @@ hc_err srv_caller(srv_req *r, sbuf *why);
  * would be cut short at it). The caller cJSON_Delete()s it. */
 struct cJSON *srv_json_body(srv_req *r);
 
+/* Opens a paged answer: {"total","page","size","items":[ ... closed by "]}". */
+void srv_page_open(sbuf *body, int64_t total, int64_t page, int64_t size);
+/* A string member of a JSON object: def when absent or null, NULL when not a
+ * string. */
+const char *srv_json_string(const struct cJSON *o, const char *name, const char *def);
+
+/* The namespaces the caller may read, for a listing: 0 (and *out NULL)
+ * when it may read all, (size_t)-1 when none, else how many (*out, the
+ * caller frees the array, not the names: they are r->id's). */
+size_t srv_readable(srv_req *r, const char ***out);
+/* Who made a change: the authenticated name (X-Hotconf-Author only with
+ * --auth=off). */
+const char *srv_author(srv_req *r);
+/* The caller's role in ns for the audit log ("admin", "editor", ...). */
+const char *srv_audit_role(srv_req *r, const char *ns);
+/* Records an action of the caller in the audit log. */
+void srv_audit(srv_req *r, const char *action, const char *ns, const char *target,
+	       const char *detail);
+void srv_authjob_free(struct srv_authjob *j);
+/* Answers, now, the held watches made with credential cred_id, or by user
+ * (who then meet srv_authorize again). */
+void srv_wake_credential(srv *s, const char *cred_id);
+void srv_wake_user(srv *s, const char *user);
+
 /* JSON pieces shared by handlers. */
 void srv_json_time(sbuf *out, const char *key, int64_t ms);
 void srv_json_config_meta(sbuf *out, const store_config *c);
@@ -281,6 +326,21 @@ enum MHD_Result srv_h_namespace_delete(srv_req *r);
 enum MHD_Result srv_h_health(srv_req *r);
 enum MHD_Result srv_h_metrics(srv_req *r);
 enum MHD_Result srv_h_debug_faults(srv_req *r);
+enum MHD_Result srv_h_login(srv_req *r);
+enum MHD_Result srv_h_logout(srv_req *r);
+enum MHD_Result srv_h_me(srv_req *r);
+enum MHD_Result srv_h_users(srv_req *r);
+enum MHD_Result srv_h_user_create(srv_req *r);
+enum MHD_Result srv_h_user_delete(srv_req *r);
+enum MHD_Result srv_h_password(srv_req *r);
+enum MHD_Result srv_h_grants(srv_req *r);
+enum MHD_Result srv_h_grant_get(srv_req *r);
+enum MHD_Result srv_h_grant_put(srv_req *r);
+enum MHD_Result srv_h_grant_delete(srv_req *r);
+enum MHD_Result srv_h_tokens(srv_req *r);
+enum MHD_Result srv_h_token_create(srv_req *r);
+enum MHD_Result srv_h_token_delete(srv_req *r);
+enum MHD_Result srv_h_audit(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */
@@ -288,6 +348,10 @@ void srv_on_write_done(void *cls, hc_err err, const store_result *res);
 /* The checker: queues r (suspended, counted in s->writes) to have its
  * content validated and then written. */
 void srv_check_queue(srv_req *r);
+/* Runs fn(r) on the checker thread; r is suspended and counted in s->writes
+ * (srv_write_begin) by the caller, and fn must resume it and end with
+ * atomic_fetch_sub(&s->writes, 1), as srv_on_write_done does. */
+void srv_offload(srv_req *r, void (*fn)(srv_req *r));
 hc_err srv_check_start(srv *s);
 void srv_check_stop(srv *s);
 

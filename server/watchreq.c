@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "hc_log.h"
+#include "door.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
 
@@ -48,7 +49,8 @@ static void wake_watch_thread(srv *s)
  * connection's memory, the request and its items, the hub's waiter. */
 static size_t watch_cost(const srv_req *r)
 {
-	size_t i, c = r->s->cfg.conn_memory + sizeof(*r) + 64 + r->nitems * 40;
+	size_t i, c = (r->dc ? door_conn_pool(r->dc) : r->s->cfg.conn_memory) + sizeof(*r) + 64 +
+		      r->nitems * 40;
 
 	for (i = 0; i < r->nitems; i++)
 		c += sizeof(r->items[i]) + r->items[i].key.len + 1;
@@ -171,6 +173,63 @@ int srv_watch_hold(srv_req *r)
 	}
 	pthread_mutex_unlock(&s->notice_mu);
 	return 1;
+}
+
+typedef struct wake_match {
+	const char *cred_id, *user;
+	srv_req **v;
+	size_t n, cap;
+} wake_match;
+
+static void match_held(void *ctx, const void *k, size_t kl, void *val)
+{
+	wake_match *m = ctx;
+	srv_req *r = val;
+
+	(void)k;
+	(void)kl;
+	if (!r->id || !r->waiter)
+		return;
+	if ((m->cred_id && strcmp(r->id->cred_id, m->cred_id)) ||
+	    (m->user && strcmp(r->id->user, m->user) && strcmp(r->id->name, m->user)))
+		return;
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 16;
+		m->v = xrealloc(m->v, m->cap * sizeof(*m->v));
+	}
+	m->v[m->n++] = r;
+}
+
+/* Resumes the held watches that match: srv_authorize, on their next call,
+ * answers them (401 for a revoked credential, 403 for a lost grant). */
+static void wake_matching(srv *s, const char *cred_id, const char *user)
+{
+	wake_match m = {cred_id, user, NULL, 0, 0};
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	hmap_foreach(s->held_fd, match_held, &m);
+	for (i = 0; i < m.n; i++) {
+		srv_req *r = m.v[i];
+		watch_cancel(s->hub, r->waiter);
+		r->waiter = NULL;
+		r->woken = 1;
+		r->ev = WATCH_CHANGED;
+		unhold(r);
+		MHD_resume_connection(r->conn);
+	}
+	pthread_mutex_unlock(&s->mu);
+	free(m.v);
+}
+
+void srv_wake_credential(srv *s, const char *cred_id)
+{
+	wake_matching(s, cred_id, NULL);
+}
+
+void srv_wake_user(srv *s, const char *user)
+{
+	wake_matching(s, NULL, user);
 }
 
 enum MHD_Result srv_watch_refuse(srv_req *r)
@@ -436,7 +495,7 @@ enum MHD_Result srv_h_watch(srv_req *r)
 	enum MHD_Result ret;
 	uint64_t wait_ms = 0;
 	int held = 0, watching;
-	size_t changed;
+	size_t changed, i;
 	hc_err err;
 
 	if (!r->watch_ready) {
@@ -452,6 +511,18 @@ enum MHD_Result srv_h_watch(srv_req *r)
 		r->watch_ready = 1;
 		/* A held watch keeps only its items, never the body they came in. */
 		srv_body_release(r);
+	}
+	/* Every call: a grant taken away while held ends the watch. */
+	for (i = 0; i < r->nitems; i++) {
+		char ns[CFGKEY_NAME_MAX + 1];
+		memcpy(ns, cfgkey_ns(&r->items[i].key), cfgkey_ns_len(&r->items[i].key));
+		ns[cfgkey_ns_len(&r->items[i].key)] = '\0';
+		if (!srv_allowed(r, ns, SRV_ACT_READ)) {
+			ret = srv_reply_err(r, HC_ERR_FORBIDDEN,
+					    "%s may not read in namespace '%s' (configs[%zu])",
+					    r->id ? r->id->name : "", ns, i);
+			goto out;
+		}
 	}
 	watching = r->deadline_ms != 0;
 	changed = collect_changed(r, &body);

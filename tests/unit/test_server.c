@@ -1185,6 +1185,29 @@ static void test_http_heads(void)
 	CHECK_EQ_INT(head_end("GET / HTTP/1.1\r\nHost: x\r\n", 25), 0);
 }
 
+static int is_watch(const char *h)
+{
+	return head_is_watch(h, strlen(h));
+}
+
+/* Which first requests are served from the smaller watch pools. */
+static void test_watch_heads(void)
+{
+	CHECK(is_watch("POST /api/v1/watch HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(is_watch("POST /api/v1/watch?wait=30s HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(is_watch("GET /api/v1/configs/public/g/a?wait=30s HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(is_watch("GET /api/v1/configs/p/g/a?as=json&wait=5 HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("GET /api/v1/configs/p/g/a HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("GET /api/v1/configs/p/g/a?nowait=5 HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("GET /api/v1/configs/p/g/a?wait= HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("GET /api/v1/configs/p/g/a?x=1 HTTP/1.1\r\nX: ?wait=1\r\n\r\n"));
+	CHECK(!is_watch("PUT /api/v1/configs/p/g/a?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("POST /api/v1/watchers HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("GET /api/v1/watch HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(!is_watch("POST"));
+	CHECK(!is_watch("POST /api/v1/watch"));
+}
+
 int main(void)
 {
 	RUN(test_names);
@@ -1209,6 +1232,7 @@ int main(void)
 	RUN(test_status_map);
 	RUN(test_route_table);
 	RUN(test_http_heads);
+	RUN(test_watch_heads);
 	RUN(test_route_match);
 	return hc_test_report();
 }
