@@ -21,6 +21,9 @@ const {
 } = require('./lib');
 
 const G = 'DEFAULT_GROUP';
+// With auth on the author is the authenticated name (auth.test.js); these
+// tests check the X-Hotconf-Author that --auth=off takes instead.
+const OPEN = { args: ['--auth=off'] };
 
 test('namespaces: list, create, defaults, duplicate, delete', async (t) => {
 	const srv = await withServer(t);
@@ -119,7 +122,7 @@ test('namespaces: bad ids and bad bodies are 400', async (t) => {
 });
 
 test('configs: publish, read with headers, update, no-op, delete', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN); // authors from X-Hotconf-Author: --auth=off
 	const p = cfgPath('public', G, 'app.properties');
 
 	let r = await put(srv, 'public', G, 'app.properties', 'a=1\n', {
@@ -309,7 +312,7 @@ test('configs: compare-and-set with If-Match and create-only with If-None-Match:
 });
 
 test('configs: list with paging, filters, search and ordering', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN); // authors from X-Hotconf-Author: --auth=off
 	assertStatus(await request(srv, 'POST', '/api/v1/namespaces', { body: { id: 'dev' } }), 201);
 	const keys = [
 		['public', 'DEFAULT_GROUP', 'zeta'],
@@ -473,7 +476,7 @@ test('configs: PUT into an absent namespace is 404', async (t) => {
 });
 
 test('history: newest first, paging, single versions, after delete, binary content', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN); // authors from X-Hotconf-Author: --auth=off
 	const p = cfgPath('public', G, 'h');
 	const revs = [];
 	for (let i = 1; i <= 3; i++) {

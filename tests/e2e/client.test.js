@@ -15,6 +15,11 @@ const path = require('node:path');
 const { withServer, startServer, waitFor, request, put, cfgPath, md5, waitHeld, hotconfBin, tail } = require('./lib');
 
 const G = 'DEFAULT_GROUP';
+// These tests are about the clients' own behaviour (failover between two
+// servers, caches, reloads, the bytes they send), so the servers run without
+// accounts; the last tests show the library and the CLI authenticating with
+// a real service token against a server with auth on, as shipped.
+const OPEN = { args: ['--auth=off'] };
 const EXIT_TIMEOUT_MS = 20000;
 
 function driverBin() {
@@ -146,7 +151,7 @@ const isChange = (dataId, content) => (e) =>
 // ---------------------------------------------------------------- libhotconf
 
 test('lib: get returns content, md5, version and format; errors are told apart', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	await put(srv, 'public', G, 'app.yaml', 'port: 8080\n', { query: { format: 'yaml' } });
 	await put(srv, 'public', G, 'app.yaml', 'port: 8081\n');
 	let d = driver(t, ['--servers', srv.url, 'get', `public/${G}/app.yaml`]);
@@ -172,7 +177,7 @@ test('lib: get returns content, md5, version and format; errors are told apart',
 });
 
 test('lib: a watch of many configs sees every publish, creation, deletion and late add', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	await put(srv, 'public', G, 'a', 'a1');
 	assert.equal((await request(srv, 'POST', '/api/v1/namespaces', { body: { id: 'dev' } })).status, 201);
 	await put(srv, 'dev', 'web', 'b', 'b1');
@@ -215,7 +220,7 @@ test('lib: a watch of many configs sees every publish, creation, deletion and la
 });
 
 test('lib: apply reports ride on the next watch request', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const px = await proxy(t, () => srv.port);
 	await put(srv, 'public', G, 'good', 'g1');
 	await put(srv, 'public', G, 'bad', 'b1');
@@ -263,8 +268,8 @@ test('lib: apply reports ride on the next watch request', async (t) => {
 });
 
 test('lib: failover: with the first server killed, the second one serves the watch', async (t) => {
-	const a = await withServer(t);
-	const b = await withServer(t);
+	const a = await withServer(t, OPEN);
+	const b = await withServer(t, OPEN);
 	await put(a, 'public', G, 'x', 'from a');
 	await put(b, 'public', G, 'x', 'from b');
 	const d = driver(t, ['--servers', `${a.url},${b.url}`, '--backoff-max', '500', 'watch', `public/${G}/x`]);
@@ -288,7 +293,7 @@ test('lib: failover: with the first server killed, the second one serves the wat
 test('lib: with no server up, get and watch start from the snapshot cache', async (t) => {
 	const dir = await tmpDir(t);
 	const cache = path.join(dir, 'cache');
-	const srv = await startServer();
+	const srv = await startServer(OPEN);
 	t.after(() => srv.close());
 	await put(srv, 'public', G, 'app.yaml', 'port: 1\n', { query: { format: 'yaml' } });
 	await put(srv, 'public', G, 'app.yaml', 'port: 2\n');
@@ -334,7 +339,7 @@ test('lib: with no server up, get and watch start from the snapshot cache', asyn
 });
 
 test('lib: stop is prompt while a long poll is held', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	await put(srv, 'public', G, 'x', 'x1');
 	// The server may hold this watch for 100 s; stop must not wait for it.
 	const d = driver(t, ['--servers', srv.url, '--wait', '100000', 'watch', `public/${G}/x`]);
@@ -370,7 +375,7 @@ function ok(r, what) {
 }
 
 test('cli: get, put, ls, history, diff, rollback, rm; --json; exit codes', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const home = await tmpDir(t);
 	const env = { HOTCONF_ADDR: srv.url };
 	const run = (args, input) => cli(t, home, args, { env, input });
@@ -487,7 +492,7 @@ test('cli: get, put, ls, history, diff, rollback, rm; --json; exit codes', async
 });
 
 test('cli: address from the settings file, token from HOTCONF_TOKEN as a bearer token', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const px = await proxy(t, () => srv.port);
 	const home = await tmpDir(t);
 	await put(srv, 'public', G, 'k', 'v');
@@ -517,7 +522,7 @@ const readOr = (f, d = null) => {
 const lines = (f) => (readOr(f, '') || '').split('\n').filter(Boolean);
 
 test('cli watch --exec: renders, reloads once per burst, SIGTERM exits 0', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const dir = await tmpDir(t);
 	const out = path.join(dir, 'app.conf'),
 		runs = path.join(dir, 'runs');
@@ -541,7 +546,7 @@ test('cli watch --exec: renders, reloads once per burst, SIGTERM exits 0', async
 });
 
 test('cli watch: a reader never sees a half-written file', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const dir = await tmpDir(t);
 	const out = path.join(dir, 'big.txt');
 	const version = (i) => `${i}:`.padEnd(300 * 1024, String.fromCharCode(97 + (i % 26))) + '\n';
@@ -574,7 +579,7 @@ test('cli watch: a reader never sees a half-written file', async (t) => {
 });
 
 test('cli watch --check: a failed check keeps the old file and reports rejected', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const px = await proxy(t, () => srv.port);
 	const dir = await tmpDir(t);
 	const out = path.join(dir, 'c.conf'),
@@ -601,7 +606,7 @@ test('cli watch --check: a failed check keeps the old file and reports rejected'
 });
 
 test('cli watch: survives a server restart and keeps the last file while it is down', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const px = await proxy(t, () => srv.port);
 	const dir = await tmpDir(t);
 	const out = path.join(dir, 'r.conf');
@@ -623,7 +628,7 @@ test('cli watch: survives a server restart and keeps the last file while it is d
 });
 
 test('cli watch --out-dir: all files flip at once through one symlink', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const dir = await tmpDir(t);
 	const outDir = path.join(dir, 'conf');
 	await put(srv, 'public', G, 'one', 'one-1');
@@ -646,7 +651,7 @@ test('cli watch --out-dir: all files flip at once through one symlink', async (t
 });
 
 test('cli watch --signal HUP --pid-file and --template with several configs', async (t) => {
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	const dir = await tmpDir(t);
 	const out = path.join(dir, 'nginx.conf'),
 		pidFile = path.join(dir, 'pid'),
@@ -684,7 +689,7 @@ test('cli watch --signal HUP --pid-file and --template with several configs', as
 test('example: client/examples/reload.c hot-reloads one YAML setting', async (t) => {
 	const bin = process.env.HOTCONF_EXAMPLE_BIN;
 	assert.ok(bin, 'HOTCONF_EXAMPLE_BIN is set by ctest');
-	const srv = await withServer(t);
+	const srv = await withServer(t, OPEN);
 	await put(srv, 'public', G, 'app.yaml', 'port: 8080\nname: web\n', { query: { format: 'yaml' } });
 	const ex = new Child(t, path.resolve(bin), [srv.url, 'public', G, 'app.yaml', 'port']);
 	await waitFor(() => ex.stdout.includes('port = 8080 (version 1)\n'), { what: `start value; ${ex.stderr}` });
@@ -695,4 +700,23 @@ test('example: client/examples/reload.c hot-reloads one YAML setting', async (t)
 	assert.ok(!ex.stdout.includes('version 3'), 'the old value stays in force');
 	ex.proc.kill('SIGTERM');
 	assert.deepEqual(await ex.waitExit(), { code: 0, signal: null });
+});
+
+test('lib and cli against a server with auth on: a service token works, no token is 401', async (t) => {
+	const srv = await withServer(t);
+	await put(srv, 'public', G, 'secure', 'v1', { expect: 201 });
+	const tk = await request(srv, 'POST', '/api/v1/tokens', {
+		body: { name: 'svc', role: 'reader', namespaces: ['public'] },
+	});
+	assert.equal(tk.status, 201, tk.text);
+	const home = await tmpDir(t);
+	let r = ok(await cli(t, home, ['--addr', srv.url, 'get', `public/${G}/secure`], { env: { HOTCONF_TOKEN: tk.json.token } }), 'get with a token');
+	assert.equal(r.stdout, 'v1');
+	r = await cli(t, home, ['--addr', srv.url, 'get', `public/${G}/secure`]);
+	assert.notEqual(r.code, 0, 'without a token the CLI fails');
+	assert.match(r.stderr, /401|authentication|credential/i);
+	const d = driver(t, ['--servers', srv.url, '--token', tk.json.token, 'get', `public/${G}/secure`]);
+	const out = await d.waitExit();
+	assert.equal(out.code, 0, `hcdriver get with a token: ${d.stderr}`);
+	assert.match(d.stdout, /v1|"md5"/);
 });

@@ -20,6 +20,7 @@ const {
 	waitHeld,
 	metric,
 	track,
+	authLine,
 } = require('./lib');
 
 const G = 'DEFAULT_GROUP';
@@ -112,8 +113,8 @@ const badHeads = [
 	['HTTP/2.0', 'GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n', 505, 'http_version_not_supported'],
 	['HTTP/1.7', 'GET /healthz HTTP/1.7\r\nHost: x\r\n\r\n', 505, 'http_version_not_supported'],
 	['a huge Content-Length', PUT_A + 'Content-Length: 99999999999999999999999\r\n\r\nabc', 413, 'too_large'],
-	['a head over the cap', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ' + 'a'.repeat(6000) + '\r\n\r\n', 431, 'headers_too_large'],
-	['a target over the cap', 'GET /' + 'a'.repeat(6000) + ' HTTP/1.1\r\nHost: x\r\n\r\n', 414, 'uri_too_long'],
+	['a head over the cap', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ' + 'a'.repeat(9000) + '\r\n\r\n', 431, 'headers_too_large'],
+	['a target over the cap', 'GET /' + 'a'.repeat(9000) + ' HTTP/1.1\r\nHost: x\r\n\r\n', 414, 'uri_too_long'],
 ];
 
 test('malformed or ambiguous heads: one JSON answer each, nothing written', async (t) => {
@@ -168,8 +169,8 @@ test('a body over the limit is refused from its Content-Length, before it is sen
 test('a committed write is always answered: heads near the memory cap get 2xx or 431, never silence', async (t) => {
 	const srv = await withServer(t);
 	let ok = 0;
-	for (let pad = 2600; pad <= 4200; pad += 37) {
-		const head = `PUT /api/v1/configs/public/DEFAULT_GROUP/fit-${pad} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nX-Pad: ${'p'.repeat(pad)}\r\n\r\nx`;
+	for (let pad = 7200; pad <= 8800; pad += 37) {
+		const head = `PUT /api/v1/configs/public/DEFAULT_GROUP/fit-${pad} HTTP/1.1\r\nHost: x\r\n${authLine(srv)}Content-Length: 1\r\nX-Pad: ${'p'.repeat(pad)}\r\n\r\nx`;
 		const { raw } = await exchange(srv, head, { until: (s) => /\r\n\r\n[\s\S]*\}\n/.test(s) });
 		const a = answers(raw);
 		assert.equal(a.length, 1, `pad ${pad}: an answer (${JSON.stringify(raw.slice(0, 200))})`);
@@ -268,7 +269,7 @@ test('a held watch whose client hangs up frees its connection at once', async (t
 	for (let i = 0; i < 20; i++) {
 		const s = net.connect({ host: '127.0.0.1', port: srv.port });
 		s.on('error', () => {});
-		s.write(`GET ${cfgPath('public', G, 'w')}?wait=100s HTTP/1.1\r\nHost: x\r\nIf-None-Match: "${md5('v1')}"\r\n\r\n`);
+		s.write(`GET ${cfgPath('public', G, 'w')}?wait=100s HTTP/1.1\r\nHost: x\r\n${authLine(srv)}If-None-Match: "${md5('v1')}"\r\n\r\n`);
 		socks.push(s);
 	}
 	await waitHeld(srv, 20);
@@ -284,7 +285,7 @@ test('held-watch memory per client address is capped with 429; other addresses h
 	const srv = await withServer(t, { args: ['--max-client-watch-memory', '30000'] });
 	await put(srv, 'public', G, 'm', 'v1', { expect: 201 });
 	const watch = (localAddress) =>
-		exchange(srv, `GET ${cfgPath('public', G, 'm')}?wait=100s HTTP/1.1\r\nHost: x\r\nIf-None-Match: "${md5('v1')}"\r\n\r\n`, {
+		exchange(srv, `GET ${cfgPath('public', G, 'm')}?wait=100s HTTP/1.1\r\nHost: x\r\n${authLine(srv)}If-None-Match: "${md5('v1')}"\r\n\r\n`, {
 			localAddress,
 			until: (s) => answers(s).length === 1,
 		});

@@ -93,6 +93,23 @@ class Server {
 		this.port = 0;
 		this.url = '';
 		this.starts = 0;
+		this.scheme = 'http';
+		this.token = null; // the admin's, when auth is on (the default)
+		this.adminPassword = 'admin-' + crypto.randomBytes(12).toString('hex');
+		this.autoLogin = true;
+		this.env = {};
+	}
+
+	/* Logs in as admin (the password the test gave the first start) and
+	 * keeps the token: request() sends it unless told otherwise. */
+	async login() {
+		const r = await request(this, 'POST', '/api/v1/auth/login', {
+			body: { username: 'admin', password: this.adminPassword },
+			anonymous: true,
+		});
+		if (r.status !== 200) throw new Error(`admin login failed: ${describe(r)}`);
+		this.token = r.json.token;
+		return this.token;
 	}
 
 	get running() {
@@ -115,7 +132,8 @@ class Server {
 		this.argv = argv;
 		this.starts++;
 		this.exit = null;
-		const proc = spawn(hotconfBin(), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+		const env = { ...process.env, HOTCONF_ADMIN_PASSWORD: this.adminPassword, ...this.env };
+		const proc = spawn(hotconfBin(), argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
 		this.proc = proc;
 		const keep = (which) => (chunk) => {
 			this[which] += chunk.toString('utf8');
@@ -153,7 +171,8 @@ class Server {
 				this.port = Number(m[1]);
 				if (!(this.port > 0 && this.port < 65536)) throw new Error(`port file holds bad port ${text}`);
 				this.portFileText = text;
-				this.url = `http://127.0.0.1:${this.port}`;
+				this.url = `${this.scheme}://127.0.0.1:${this.port}`;
+				if (this.autoLogin && !this.args.includes('--auth=off')) await this.login();
 				return this;
 			}
 			if (Date.now() >= deadline) {
@@ -239,12 +258,21 @@ function assertCleanExit(srv, r, when) {
  * dataDir defaults to a fresh temp dir. Returns a Server: url, port, dataDir,
  * proc, stderr, stop(), kill9(), restart(), close().
  */
-async function startServer({ args = [], dataDir } = {}) {
+/*
+ * Auth is on, as shipped: the first admin gets a password the test knows
+ * (HOTCONF_ADMIN_PASSWORD), the helper logs in, and request() sends the
+ * admin's token unless it is given another credential or { anonymous: true }.
+ * login: false skips the login; env adds to the server's environment.
+ */
+async function startServer({ args = [], dataDir, login = true, env = {}, adminPassword } = {}) {
 	const tmpDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hotconf-e2e-'));
 	const ownsData = !dataDir;
 	if (!dataDir) dataDir = path.join(tmpDir, 'data');
 	await fsp.mkdir(dataDir, { recursive: true });
 	const srv = new Server(args, dataDir, tmpDir, ownsData);
+	srv.autoLogin = login;
+	srv.env = env;
+	if (adminPassword !== undefined) srv.adminPassword = adminPassword;
 	live.add(srv);
 	try {
 		await srv._start();
@@ -287,8 +315,22 @@ function qs(params) {
  * One HTTP request with fetch. body: string/Buffer sent raw, or a plain
  * object sent as JSON. Returns {status, headers, text, buf, json, what}.
  */
-async function request(srv, method, p, { body, headers = {}, signal } = {}) {
+/* The headers a request sends: the server's admin token unless the caller
+ * gave an Authorization or a Cookie, or asked for none. */
+function withAuth(srv, headers, anonymous) {
 	const h = { ...headers };
+	const has = Object.keys(h).some((k) => ['authorization', 'cookie'].includes(k.toLowerCase()));
+	if (!anonymous && !has && srv.token) h.Authorization = `Bearer ${srv.token}`;
+	return h;
+}
+
+/* The Authorization header line for raw requests ("" with auth off). */
+function authLine(srv) {
+	return srv.token ? `Authorization: Bearer ${srv.token}\r\n` : '';
+}
+
+async function request(srv, method, p, { body, headers = {}, signal, anonymous = false } = {}) {
+	const h = withAuth(srv, headers, anonymous);
 	let b = body;
 	if (b !== undefined && b !== null && typeof b === 'object' && !Buffer.isBuffer(b) && !(b instanceof Uint8Array)) {
 		b = JSON.stringify(b);
@@ -316,8 +358,9 @@ async function request(srv, method, p, { body, headers = {}, signal } = {}) {
  * would resolve "." and ".." segments and re-encode). Same answer shape as
  * request().
  */
-function rawRequest(srv, method, p, { body, headers = {} } = {}) {
+function rawRequest(srv, method, p, { body, headers = {}, anonymous = false } = {}) {
 	const http = require('node:http');
+	headers = withAuth(srv, headers, anonymous);
 	const what = `${method} ${p}`;
 	return new Promise((resolve, reject) => {
 		const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers }, (res) => {
@@ -485,6 +528,8 @@ module.exports = {
 	waitFor,
 	request,
 	rawRequest,
+	withAuth,
+	authLine,
 	put,
 	get,
 	cfgPath,

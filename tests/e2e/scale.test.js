@@ -37,6 +37,7 @@ test(`${WATCHERS} concurrent watchers on one config all get the new content afte
 		const w = track(
 			rawGet(agent, url, {
 				'If-None-Match': `"${md5('generation 1')}"`,
+				Authorization: `Bearer ${srv.token}`,
 				'X-Hotconf-Instance': `client-${i}`,
 			})
 		);
