@@ -47,6 +47,7 @@ static void usage(FILE *to)
 	    "  --target hotconf|etcd  the server's API (hotconf)\n"
 	    "  --addr HOST:PORT       the server; 127.0.0.0/8 only\n"
 	    "  --pid PID              the server's pid, for RSS and CPU from /proc\n"
+	    "  --token T              hotconf: send Authorization: Bearer T\n"
 	    "  --name NAME            scenario name in RESULT lines (the command)\n"
 	    "  --watchers N           long polls to hold (1000; soak 10000)\n"
 	    "  --keys M               keys they watch (1; soak 10)\n"
@@ -325,6 +326,11 @@ static int parse_flag(hl_opts *o, const char *f, const char *v)
 	}
 	if (!strcmp(f, "--name"))
 		return (o->name = v), 0;
+	if (!strcmp(f, "--token"))
+		return strlen(v) > 160 ? -1
+				       : (snprintf(o->authz, sizeof(o->authz),
+						   "Authorization: Bearer %s\r\n", v),
+					  0);
 	if (!strcmp(f, "--wait"))
 		return (o->wait = v), 0;
 	if (!strcmp(f, "--prefix"))

@@ -47,6 +47,7 @@ typedef struct hl_opts {
 	const char *wait;	 /* --wait: hotconf long-poll wait, e.g. "120s" */
 	const char *prefix;	 /* --prefix of key names ("k": k0, k1, ...) */
 	int quiet;		 /* --quiet: RESULT lines only */
+	char authz[200];	 /* --token: "Authorization: Bearer T\r\n", or "" */
 } hl_opts;
 
 /* ---- results (hcload.c) ---- */

@@ -239,8 +239,9 @@ void hl_req_watch(const hl_opts *o, sbuf *out, const char *key, const char *md5)
 	sbuf_addstr(out, "GET ");
 	hl_key_path(o, out, key);
 	if (o->target == HL_HOTCONF)
-		sbuf_addf(out, "?wait=%s HTTP/1.1\r\nHost: %s\r\nIf-None-Match: \"%s\"\r\n\r\n",
-			  o->wait, o->host, md5);
+		sbuf_addf(out,
+			  "?wait=%s HTTP/1.1\r\nHost: %s\r\n%sIf-None-Match: \"%s\"\r\n\r\n",
+			  o->wait, o->host, o->authz, md5);
 	else
 		sbuf_addf(out, "?wait=true HTTP/1.1\r\nHost: %s\r\n\r\n", o->host);
 }
@@ -271,8 +272,8 @@ void hl_req_put(const hl_opts *o, sbuf *out, const char *key, const char *conten
 		sbuf_addstr(&payload, "\"}");
 		ctype = "application/json";
 	}
-	sbuf_addf(out, " HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-		  o->host, ctype, payload.len);
+	sbuf_addf(out, " HTTP/1.1\r\nHost: %s\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+		  o->host, o->target == HL_HOTCONF ? o->authz : "", ctype, payload.len);
 	sbuf_add(out, payload.buf, payload.len);
 	sbuf_release(&payload);
 	sbuf_release(&k);
@@ -280,7 +281,8 @@ void hl_req_put(const hl_opts *o, sbuf *out, const char *key, const char *conten
 
 void hl_req_get(const hl_opts *o, sbuf *out, const char *path)
 {
-	sbuf_addf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, o->host);
+	sbuf_addf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, o->host,
+		  o->target == HL_HOTCONF ? o->authz : "");
 }
 
 long long hl_metric(const char *body, const char *name)

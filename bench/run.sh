@@ -8,7 +8,7 @@
 #                               tiny N, a few seconds, hotconf only; builds and installs nothing.
 #                               Fails only when something does not work (a watcher not parked or
 #                               never woken, a wrong wake, a failed request), never on a time.
-#   more: --runs N, --only park,keys,publish,get,reconnect,soak, --soak-seconds S,
+#   more: --runs N, --only park,keys,publish,get,auth,reconnect,soak, --soak-seconds S,
 #         --build-dir DIR, --out FILE, --hotconf BIN --hcload BIN (skip the build)
 #
 # The full run installs what is missing from Debian (etcd-server, wrk, the build deps), builds
@@ -76,7 +76,7 @@ l1=$(label $n1) l2=$(label $n2) l3=$(label $n3)
 install_deps() {
 	local p need=()
 	for p in build-essential cmake pkg-config libmicrohttpd-dev libsqlite3-dev libcjson-dev \
-		libyaml-dev etcd-server wrk; do
+		libyaml-dev libzip-dev libsodium-dev libcurl4-gnutls-dev etcd-server wrk curl; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
 	[ ${#need[@]} -eq 0 ] && return 0
@@ -112,8 +112,9 @@ else
 	work=$(mktemp -d "$build_dir/run.XXXXXX")
 fi
 results="$work/results.txt"
+bench_pw="bench-$RANDOM$RANDOM$RANDOM"
 : >"$results"
-hc_pid="" etcd_pid="" nstart=0 stop_rc=0 failures=() hc_exit_bad=0
+hc_pid="" hc_token="" etcd_pid="" nstart=0 stop_rc=0 failures=() hc_exit_bad=0
 started_at=$(date +%s)
 
 # ---- servers ----
@@ -132,10 +133,13 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || stop_rc=$?
 }
 
+# start_hotconf [FLAGS]: with auth on (as shipped) it also makes a service token, hc_token, that
+# hcload and wrk send; with --auth=off hc_token is empty.
 start_hotconf() {
 	local d="$work/hotconf.$((++nstart))" i
 	mkdir -p "$d"
-	"$hc_bin" serve --listen 127.0.0.1:0 --data "$d/data" --port-file "$d/port" >"$d/log" 2>&1 &
+	HOTCONF_ADMIN_PASSWORD="$bench_pw" "$hc_bin" serve --listen 127.0.0.1:0 --data "$d/data" \
+		--port-file "$d/port" "$@" >"$d/log" 2>&1 &
 	hc_pid=$! hc_log="$d/log"
 	for i in $(seq 1 300); do
 		[ -s "$d/port" ] && break
@@ -145,6 +149,22 @@ start_hotconf() {
 	[ -s "$d/port" ] || die "hotconf wrote no port file in 15 s"
 	hc_addr="127.0.0.1:$(cat "$d/port")"
 	"$hl_bin" ping --target hotconf --addr "$hc_addr" --timeout 15 --quiet
+	hc_token=""
+	[[ " $* " == *" --auth=off "* ]] || hc_token=$(mint_token)
+}
+
+# Logs in as admin and makes an editor token for the namespace the load uses.
+mint_token() {
+	local session t
+	session=$(curl -sf -X POST "http://$hc_addr/api/v1/auth/login" \
+		-d "{\"username\":\"admin\",\"password\":\"$bench_pw\"}" |
+		sed -n 's/^{"token":"\([^"]*\)".*/\1/p')
+	[ -n "$session" ] || die "cannot log in to hotconf"
+	t=$(curl -sf -X POST "http://$hc_addr/api/v1/tokens" -H "Authorization: Bearer $session" \
+		-d '{"name":"bench","role":"editor","namespaces":["public"]}' |
+		sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+	[ -n "$t" ] || die "cannot make a service token"
+	echo "$t"
 }
 
 stop_hotconf() {
@@ -205,11 +225,16 @@ trap 'exit 130' INT TERM
 hl() {
 	local run=$1 target=$2 name=$3 cmd=$4 addr pid rc=0 log
 	shift 4
+	local tok=()
 	if [ "$target" = hotconf ]; then addr=$hc_addr pid=$hc_pid; else addr=$etcd_addr pid=$etcd_pid; fi
+	[ "$target" = hotconf ] && [ -n "$hc_token" ] && tok=(--token "$hc_token")
 	log="$work/hcload.$((++nstart)).log"
-	"$hl_bin" "$cmd" --target "$target" --addr "$addr" --pid "$pid" --name "$name" "$@" \
-		>"$log" 2>&1 || rc=$?
-	grep '^RESULT ' "$log" | sed "s/^RESULT /RESULT run=$run /" >>"$results" || true
+	"$hl_bin" "$cmd" --target "$target" --addr "$addr" --pid "$pid" --name "$name" "${tok[@]}" \
+		"$@" >"$log" 2>&1 || rc=$?
+	# HL_TAG renames the target in the results, for hotconf runs that are a reference
+	# (hotconf-open: --auth=off).
+	grep '^RESULT ' "$log" | sed "s/^RESULT /RESULT run=$run /" |
+		sed "s/ target=hotconf / target=${HL_TAG:-hotconf} /" >>"$results" || true
 	if [ "$rc" -eq 0 ]; then
 		printf '  %-16s %-8s run %s/%s ok\n' "$name" "$target" "$run" "$nruns"
 	else
@@ -221,25 +246,27 @@ hl() {
 
 # wrk_get RUN TARGET URL: GET throughput with 2 threads and 100 keep-alive connections.
 wrk_get() {
-	local run=$1 target=$2 url=$3 log="$work/wrk.$((++nstart)).log"
-	if ! wrk -t2 -c100 -d"${wrk_secs}s" --latency "$url" >"$log" 2>&1; then
-		failures+=("get $target run $run: wrk failed")
+	local run=$1 target=$2 url=$3 log="$work/wrk.$((++nstart)).log" hdr=() name=${WRK_NAME:-get}
+	[ "$target" = hotconf ] && [ -n "$hc_token" ] && hdr=(-H "Authorization: Bearer $hc_token")
+	[ -n "${HL_TAG:-}" ] && target=$HL_TAG
+	if ! wrk -t2 -c100 -d"${wrk_secs}s" --latency "${hdr[@]}" "$url" >"$log" 2>&1; then
+		failures+=("$name $target run $run: wrk failed")
 		return 0
 	fi
-	awk -v run="$run" -v target="$target" '
+	awk -v run="$run" -v target="$target" -v name="$name" '
 		function ms(s) {
 			if (s ~ /us$/) return s / 1000
 			if (s ~ /ms$/) return s + 0
 			if (s ~ /s$/) return s * 1000
 			return s
 		}
-		/^Requests\/sec:/ { printf "RESULT run=%s scenario=get target=%s metric=rate value=%s unit=/s better=high\n", run, target, $2 }
-		/^ +99%/ { printf "RESULT run=%s scenario=get target=%s metric=p99_ms value=%.3f unit=ms better=low\n", run, target, ms($2) }
+		/^Requests\/sec:/ { printf "RESULT run=%s scenario=%s target=%s metric=rate value=%s unit=/s better=high\n", run, name, target, $2 }
+		/^ +99%/ { printf "RESULT run=%s scenario=%s target=%s metric=p99_ms value=%.3f unit=ms better=low\n", run, name, target, ms($2) }
 		/Non-2xx/ { bad += $NF }
 		/Socket errors/ { gsub(",", ""); bad += $4 + $6 + $8 + $10 }
-		END { printf "RESULT run=%s scenario=get target=%s metric=errors value=%d unit=count better=low\n", run, target, bad }
+		END { printf "RESULT run=%s scenario=%s target=%s metric=errors value=%d unit=count better=low\n", run, name, target, bad }
 	' "$log" >>"$results"
-	printf '  %-16s %-8s run %s/%s ok\n' get "$target" "$run" "$nruns"
+	printf '  %-16s %-8s run %s/%s ok\n' "$name" "$target" "$run" "$nruns"
 }
 
 # ---- scenarios ----
@@ -309,6 +336,31 @@ scen_publish_get() {
 	stop_etcd
 }
 
+# What a service token costs: the GET and the one-key wake-up with a token and with
+# --auth=off (the reference, tagged hotconf-open), run by run in turn on fresh servers so
+# that the box's noise falls on both alike (rows "... vs --auth=off").
+scen_auth() {
+	local r
+	for r in $(seq 1 "$nruns"); do
+		start_hotconf
+		hl "$r" hotconf "park-pair-$l2" park --watchers "$n2" --keys 1 --publish --idle-seconds 1
+		stop_hotconf
+		start_hotconf --auth=off
+		HL_TAG=hotconf-open hl "$r" hotconf "park-pair-$l2" park --watchers "$n2" --keys 1 \
+			--publish --idle-seconds 1
+		stop_hotconf
+		start_hotconf
+		hl "$r" hotconf get-seed seed --keys 1 --prefix get --size 1024
+		WRK_NAME=get-pair wrk_get "$r" hotconf "http://$hc_addr/api/v1/configs/public/hcload/get0"
+		stop_hotconf
+		start_hotconf --auth=off
+		HL_TAG=hotconf-open hl "$r" hotconf get-seed seed --keys 1 --prefix get --size 1024
+		HL_TAG=hotconf-open WRK_NAME=get-pair wrk_get "$r" hotconf \
+			"http://$hc_addr/api/v1/configs/public/hcload/get0"
+		stop_hotconf
+	done
+}
+
 scen_soak() {
 	start_hotconf
 	hl 1 hotconf soak soak --watchers "$soak_watchers" --keys 10 --seconds "$soak_secs" --rate 1
@@ -348,6 +400,7 @@ else
 	fi
 	want keys && scen_park "$n2" "$keys100" keys
 	{ want publish || want get; } && scen_publish_get
+	want auth && scen_auth
 	if want reconnect; then
 		scen_reconnect "$n2" "reconnect-$l2"
 		scen_reconnect "$n3" "reconnect-$l3"
@@ -393,6 +446,8 @@ rows="$work/rows.txt"
 	if [ "$mode" != smoke ]; then
 		echo "GET of a 1 KiB config, wrk -t2 -c100: rate|>= 1.5x etcd v2|get:rate|get:rate|ratio >= 1.5|/s"
 		echo "GET of a 1 KiB config, wrk -t2 -c100: p99|—|get:p99_ms|get:p99_ms||ms"
+		echo "GET with a service token vs --auth=off (reference column): rate|>= 0.9x --auth=off|get-pair:rate|get-pair:rate@hotconf-open|ratio >= 0.9|/s"
+		echo "one key, $l2 watchers with a service token vs --auth=off (reference column): last watcher woken|<= 1.1x --auth=off|park-pair-$l2:wake_last_ms|park-pair-$l2:wake_last_ms@hotconf-open|ratio <= 1.1|ms"
 	fi
 	for n in "$n2" "$n3"; do
 		[ "$n" -gt 0 ] || continue
@@ -453,10 +508,16 @@ awk -F'|' -v results="$results" '
 		if (op == "==") return x == t
 		return 0
 	}
-	function lookup(spec, target,    p) {
+	# spec is scenario:metric, or scenario:metric@target to read another target (a
+	# reference run of hotconf itself).
+	function lookup(spec, target,    p, q) {
 		MED = WORST = ""
 		if (spec == "—" || spec == "")
 			return 0
+		if (split(spec, q, "@") == 2) {
+			spec = q[1]
+			target = q[2]
+		}
 		split(spec, p, ":")
 		return stat(p[1] "|" target "|" p[2])
 	}
