@@ -142,10 +142,15 @@ static hc_err framing_check(srv_req *r, sbuf *why)
 	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	const char *cl = srv_header(r, "Content-Length"), *version = r->version;
 	framing f = {0, 0, 0, NULL, 0, 0};
+	/* On a connection with a watch's smaller pool the head must leave the
+	 * same room for the answer as anywhere. */
+	size_t pool = r->dc ? door_conn_pool(r->dc) : r->s->cfg.conn_memory,
+	       max = pool < r->s->cfg.max_head + 1024 ? pool - 1024 : r->s->cfg.max_head;
 	int64_t len;
 
-	if (ci && ci->header_size > r->s->cfg.max_head) {
-		sbuf_addf(why, "the request head is larger than %zu bytes", r->s->cfg.max_head);
+	if (ci && ci->header_size > max) {
+		sbuf_addf(why, "the request head is larger than %zu bytes%s", max,
+			  max < r->s->cfg.max_head ? " on a connection opened by a long poll" : "");
 		return HC_ERR_HEADERS_TOO_BIG;
 	}
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_field, &f);
