@@ -97,6 +97,38 @@ static void test_md5(void)
 	CHECK_EQ_STR(hex, "8af270b2847610e742b0791b53648c09");
 }
 
+/* Any split of a message into md5_update calls gives md5_hex's digest. */
+static void test_md5_stream(void)
+{
+	unsigned char msg[200], d[MD5_LEN];
+	char hex[33], whole[33], got[33];
+	size_t n, cut, i;
+	md5_ctx c;
+
+	for (i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)(i * 7 + 3);
+	for (n = 0; n <= sizeof(msg); n += 13) {
+		md5_hex(msg, n, whole);
+		for (cut = 0; cut <= n; cut += 5) {
+			md5_init(&c);
+			md5_update(&c, msg, cut);
+			md5_update(&c, msg + cut, 0);
+			md5_update(&c, msg + cut, n - cut);
+			md5_final(&c, d);
+			for (i = 0; i < MD5_LEN; i++)
+				snprintf(got + 2 * i, 3, "%02x", d[i]);
+			CHECK_EQ_STR(got, whole);
+		}
+	}
+	md5_init(&c);
+	md5_update(&c, "a", 1);
+	md5_update(&c, "bc", 2);
+	md5_final(&c, d);
+	for (i = 0; i < MD5_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	CHECK_EQ_STR(hex, "900150983cd24fb0d6963f7d28e17f72");
+}
+
 static void count_cb(void *ctx, const void *key, size_t klen, void *val)
 {
 	(void)key;
@@ -267,6 +299,7 @@ int main(void)
 	RUN(test_sbuf_grow_detach);
 	RUN(test_sbuf_json);
 	RUN(test_md5);
+	RUN(test_md5_stream);
 	RUN(test_hmap);
 	RUN(test_utf8);
 	RUN(test_base64);
