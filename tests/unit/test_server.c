@@ -173,26 +173,6 @@ static void test_labels(void)
 	sbuf_release(&why);
 }
 
-static void test_cidr(void)
-{
-	val_cidr c;
-
-	CHECK_EQ_INT(val_cidr_parse("10.0.0.0/8", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "10.1.2.3"));
-	CHECK(!val_cidr_match(&c, "11.0.0.1"));
-	CHECK(!val_cidr_match(&c, "::1"));
-	CHECK_EQ_INT(val_cidr_parse("127.0.0.1", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "127.0.0.1"));
-	CHECK(!val_cidr_match(&c, "127.0.0.2"));
-	CHECK_EQ_INT(val_cidr_parse("192.168.1.0/23", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "192.168.0.9"));
-	CHECK(!val_cidr_match(&c, "192.168.2.1"));
-	CHECK_EQ_INT(val_cidr_parse("fd00::/8", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "fd12::1"));
-	CHECK_EQ_INT(val_cidr_parse("10.0.0.0/33", &c), HC_ERR_INVALID);
-	CHECK_EQ_INT(val_cidr_parse("nope/8", &c), HC_ERR_INVALID);
-}
-
 static void test_etags(void)
 {
 	char md5[33];
@@ -1216,7 +1196,6 @@ int main(void)
 	RUN(test_int);
 	RUN(test_deadline);
 	RUN(test_labels);
-	RUN(test_cidr);
 	RUN(test_etags);
 	RUN(test_content_json);
 	RUN(test_content_json_strict);
