@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gray.h"
 #include "harness.h"
 #include "http_status.h"
 #include "httphead.h"
@@ -169,6 +170,54 @@ static void test_labels(void)
 	CHECK_EQ_INT(val_labels("=v", &out, &why), HC_ERR_INVALID);
 	CHECK_EQ_INT(val_labels("a=b=c", &out, &why), HC_ERR_INVALID);
 	CHECK_EQ_STR(out.buf, "");
+	sbuf_release(&out);
+	sbuf_release(&why);
+}
+
+/* gray/ parses instance labels by val_labels' grammar, on its own: both
+ * must accept and refuse the same lists, and keep the same pairs. */
+static void test_labels_gray_agrees(void)
+{
+	static const char *const v[] = {
+	    "",
+	    "a=1",
+	    "app=web, zone=eu-1",
+	    " a=1 ,b= 2 ",
+	    "a=",
+	    "a=b,",
+	    "a=b, ",
+	    " ",
+	    "novalue",
+	    "=v",
+	    "a=b=c",
+	    "a=1,,b=2",
+	    "k8s.io/pod=x-1",
+	    "a b=1",
+	    "a=x y",
+	    "a=\xc3\xa9",
+	    "a=1,a=2",
+	    "a:b=1",
+	    "a=1;b=2",
+	};
+	sbuf out = SBUF_INIT(4096), why = SBUF_INIT(1024);
+	gray_inst *i;
+	gray_rule *r;
+	size_t k;
+
+	for (k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+		hc_err a = val_labels(v[k], &out, &why), b = gray_inst_new("x", "", v[k], &i, &why);
+		CHECK_EQ_INT(a, b);
+		if (!a && !b && out.len) {
+			/* The normal form's first pair is a label gray/ sees. */
+			size_t eq = strcspn(out.buf, "=");
+			char sel[256];
+			snprintf(sel, sizeof(sel), "%.*s", (int)eq, out.buf);
+			REQUIRE(gray_rule_compile(NULL, 0, 0, sel, NULL, "", &r, &why) == HC_OK);
+			CHECK(gray_rule_matches(r, i));
+			gray_rule_free(r);
+		}
+		gray_inst_free(i);
+	}
 	sbuf_release(&out);
 	sbuf_release(&why);
 }
@@ -1196,6 +1245,7 @@ int main(void)
 	RUN(test_int);
 	RUN(test_deadline);
 	RUN(test_labels);
+	RUN(test_labels_gray_agrees);
 	RUN(test_etags);
 	RUN(test_content_json);
 	RUN(test_content_json_strict);
