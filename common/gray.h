@@ -27,7 +27,8 @@
  *            one. "in" and "notin" after a key are operators, never keys.
  *            The whole selector is at most GRAY_SELECTOR_MAX bytes.
  *   percent  "0" to "100" with at most two decimals ("5", "12.5", "0.01");
- *            no sign, no spaces, no exponent, a digit on both sides of '.'.
+ *            no sign, spaces or exponent, a digit on both sides of '.'
+ *            (leading zeros are allowed: "007" is 7).
  *            The instance matches when gray_bucket(salt, key) < percent*100,
  *            key being its id, or its IP when it sent no id (see below).
  *            Buckets never move, so raising a rule's percent only adds
