@@ -67,32 +67,64 @@ static void md5_block(uint32_t st[4], const unsigned char *blk)
 	st[3] += d;
 }
 
+void md5_init(md5_ctx *c)
+{
+	static const uint32_t iv[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+
+	memcpy(c->st, iv, sizeof(iv));
+	c->n = 0;
+}
+
+void md5_update(md5_ctx *c, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	size_t used = (size_t)(c->n % 64), take;
+
+	c->n += n;
+	if (used) {
+		take = n < 64 - used ? n : 64 - used;
+		memcpy(c->buf + used, p, take);
+		p += take;
+		n -= take;
+		if (used + take < 64)
+			return;
+		md5_block(c->st, c->buf);
+	}
+	for (; n >= 64; n -= 64, p += 64)
+		md5_block(c->st, p);
+	if (n)
+		memcpy(c->buf, p, n);
+}
+
+void md5_final(md5_ctx *c, unsigned char out[MD5_LEN])
+{
+	static const unsigned char pad[64] = {0x80};
+	unsigned char len[8];
+	uint64_t bits = c->n * 8;
+	size_t used = (size_t)(c->n % 64), i;
+
+	for (i = 0; i < 8; i++)
+		len[i] = (unsigned char)(bits >> (8 * i));
+	/* Pad to 56 bytes past a block boundary, then the length fills the block. */
+	md5_update(c, pad, used < 56 ? 56 - used : 120 - used);
+	md5_update(c, len, 8);
+	for (i = 0; i < MD5_LEN; i++)
+		out[i] = (unsigned char)(c->st[i / 4] >> (8 * (i % 4)));
+}
+
 void md5_hex(const void *data, size_t n, char hex[MD5_HEX_LEN + 1])
 {
 	static const char digits[] = "0123456789abcdef";
-	uint32_t st[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
-	const unsigned char *p = data;
-	unsigned char tail[128];
-	uint64_t bits = (uint64_t)n * 8;
-	size_t rest, tail_len, i;
+	unsigned char d[MD5_LEN];
+	md5_ctx c;
+	size_t i;
 
-	for (; n >= 64; n -= 64, p += 64)
-		md5_block(st, p);
-	rest = n;
-	memset(tail, 0, sizeof(tail));
-	if (rest)
-		memcpy(tail, p, rest);
-	tail[rest] = 0x80;
-	tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
-	for (i = 0; i < 8; i++)
-		tail[tail_len - 8 + i] = (unsigned char)(bits >> (8 * i));
-	md5_block(st, tail);
-	if (tail_len == 128)
-		md5_block(st, tail + 64);
-	for (i = 0; i < 16; i++) {
-		unsigned char byte = (unsigned char)(st[i / 4] >> (8 * (i % 4)));
-		hex[i * 2] = digits[byte >> 4];
-		hex[i * 2 + 1] = digits[byte & 15];
+	md5_init(&c);
+	md5_update(&c, data, n);
+	md5_final(&c, d);
+	for (i = 0; i < MD5_LEN; i++) {
+		hex[i * 2] = digits[d[i] >> 4];
+		hex[i * 2 + 1] = digits[d[i] & 15];
 	}
 	hex[MD5_HEX_LEN] = '\0';
 }

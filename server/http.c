@@ -175,7 +175,7 @@ static void caller_ip(srv_req *r)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip,
 			  sizeof(r->ip));
 	for (i = 0; i < cfg->ntrusted && !trusted; i++)
-		trusted = val_cidr_match(&cfg->trusted[i], r->ip);
+		trusted = cidr_match(&cfg->trusted[i], r->ip);
 	xff = srv_header(r, "X-Forwarded-For");
 	if (!trusted || !xff)
 		return;
@@ -190,7 +190,7 @@ static void caller_ip(srv_req *r)
 		tok[n] = '\0';
 		trusted = 0;
 		for (i = 0; i < cfg->ntrusted && !trusted; i++)
-			trusted = val_cidr_match(&cfg->trusted[i], tok);
+			trusted = cidr_match(&cfg->trusted[i], tok);
 		if (!trusted || !comma) {
 			if (*tok && n < sizeof(r->ip))
 				memcpy(r->ip, tok, n + 1);

@@ -171,7 +171,7 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			cfg->tls_key = v;
 		} else if (!strcmp(f, "--trusted-proxy")) {
 			if (cfg->ntrusted == SRV_MAX_TRUSTED ||
-			    val_cidr_parse(v, &cfg->trusted[cfg->ntrusted])) {
+			    cidr_parse(v, &cfg->trusted[cfg->ntrusted])) {
 				fprintf(stderr,
 					"hotconf: --trusted-proxy '%s' is invalid: use a CIDR like "
 					"10.0.0.0/8 (at most %d)\n",

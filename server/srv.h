@@ -14,23 +14,24 @@
 #include <stdint.h>
 
 #include "hc_err.h"
+#include "cidr.h"
 #include "validate.h"
 
 #define SRV_MAX_TRUSTED 16
 
 typedef struct srv_config {
-	const char *listen;		   /* "127.0.0.1:8848", "[::1]:0" */
-	const char *data_dir;		   /* created if missing; holds hotconf.db */
-	const char *port_file;		   /* NULL, or where to write the bound port */
-	size_t max_content;		   /* bytes; larger content is a 413 */
-	uint64_t max_wait_ms;		   /* cap on ?wait= */
-	int64_t retention_days;		   /* history younger than this is kept */
-	int64_t retention_versions;	   /* the newest N per config are always kept */
-	uint64_t prune_interval_ms;	   /* how often the pruner runs */
-	unsigned threads;		   /* libmicrohttpd worker threads */
-	size_t conn_memory;		   /* bytes of memory per connection */
-	size_t watch_conn_memory;	   /* ...per connection that came for a long poll */
-	val_cidr trusted[SRV_MAX_TRUSTED]; /* peers whose X-Forwarded-For is believed */
+	const char *listen;	       /* "127.0.0.1:8848", "[::1]:0" */
+	const char *data_dir;	       /* created if missing; holds hotconf.db */
+	const char *port_file;	       /* NULL, or where to write the bound port */
+	size_t max_content;	       /* bytes; larger content is a 413 */
+	uint64_t max_wait_ms;	       /* cap on ?wait= */
+	int64_t retention_days;	       /* history younger than this is kept */
+	int64_t retention_versions;    /* the newest N per config are always kept */
+	uint64_t prune_interval_ms;    /* how often the pruner runs */
+	unsigned threads;	       /* libmicrohttpd worker threads */
+	size_t conn_memory;	       /* bytes of memory per connection */
+	size_t watch_conn_memory;      /* ...per connection that came for a long poll */
+	cidr trusted[SRV_MAX_TRUSTED]; /* peers whose X-Forwarded-For is believed */
 	size_t ntrusted;
 	int test_faults;		 /* POST /api/v1/debug/faults arms the store's fault hook */
 	uint64_t read_deadline_ms;	 /* a request head must arrive whole within this */

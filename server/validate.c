@@ -8,7 +8,6 @@
 
 #include "cfgkey.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -200,52 +199,6 @@ fail:
 	sbuf_reset(out);
 	sbuf_addf(why, "X-Hotconf-Labels '%.200s' is invalid: use k=v,k2=v2", s);
 	return HC_ERR_INVALID;
-}
-
-hc_err val_cidr_parse(const char *s, val_cidr *out)
-{
-	char addr[64];
-	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	int64_t bits;
-
-	if (n == 0 || n >= sizeof(addr))
-		return HC_ERR_INVALID;
-	memcpy(addr, s, n);
-	addr[n] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, addr, out->addr) == 1) {
-		out->family = AF_INET;
-		out->bits = 32;
-	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
-		out->family = AF_INET6;
-		out->bits = 128;
-	} else {
-		return HC_ERR_INVALID;
-	}
-	if (slash) {
-		if (val_int(slash + 1, &bits) || bits > (int64_t)out->bits)
-			return HC_ERR_INVALID;
-		out->bits = (unsigned)bits;
-	}
-	return HC_OK;
-}
-
-int val_cidr_match(const val_cidr *c, const char *ip)
-{
-	unsigned char a[16];
-	unsigned full = c->bits / 8, rest = c->bits % 8;
-
-	if (inet_pton(c->family, ip, a) != 1)
-		return 0;
-	if (memcmp(a, c->addr, full))
-		return 0;
-	if (rest) {
-		unsigned char mask = (unsigned char)(0xff << (8 - rest));
-		if ((a[full] & mask) != (c->addr[full] & mask))
-			return 0;
-	}
-	return 1;
 }
 
 /* Calls back with each entity tag of a list, quotes and W/ removed. */

@@ -1,13 +1,12 @@
 /*
  * validate: pure checks and parsers for what clients send: names, durations,
- * label lists, CIDR ranges, ETag lists, and json/yaml content. Each returns an
+ * label lists, ETag lists, and json/yaml content. Each returns an
  * hc_err and, on failure, a sentence for the user in *why (an sbuf the caller
  * owns). No state; any thread.
  */
 #ifndef HC_VALIDATE_H
 #define HC_VALIDATE_H
 
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,18 +46,6 @@ hc_err val_int(const char *s, int64_t *out);
 /* Checks "k=v,k2=v2" (keys [A-Za-z0-9._/-]+, values without ',' or '=',
  * spaces around items ignored) and writes the normalised list to *out. */
 hc_err val_labels(const char *s, sbuf *out, sbuf *why);
-
-/* An address range, IPv4 or IPv6. */
-typedef struct val_cidr {
-	int family; /* AF_INET or AF_INET6 */
-	unsigned char addr[16];
-	unsigned bits;
-} val_cidr;
-
-/* Parses "10.0.0.0/8", "::1/128" or a bare address. */
-hc_err val_cidr_parse(const char *s, val_cidr *out);
-/* 1 when the textual address ip lies in c. */
-int val_cidr_match(const val_cidr *c, const char *ip);
 
 /* 1 when the If-None-Match / If-Match value lists md5 (quoted, weak W/ or
  * bare), or is "*" and any_ok is set. */

@@ -1,6 +1,6 @@
 /*
- * fuzz_parsers.c: libFuzzer target for the small parsers of validate.h:
- * names, durations, integers, label lists, CIDR ranges and ETag lists. Each
+ * fuzz_parsers.c: libFuzzer target for the small parsers of validate.h and
+ * cidr.h: names, durations, integers, label lists, CIDR ranges and ETag lists. Each
  * input goes to every parser, as raw bytes with its length (val_namen) and as
  * a NUL-terminated copy of exactly size + 1 bytes, so a read past the end is
  * an ASan error. Each answer is checked against a plain description of what
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -115,16 +116,16 @@ static void fuzz_labels(const char *s)
 static void fuzz_cidr(const char *s)
 {
 	char text[INET6_ADDRSTRLEN];
-	val_cidr c;
+	cidr c;
 
-	if (val_cidr_parse(s, &c) != HC_OK)
+	if (cidr_parse(s, &c) != HC_OK)
 		return;
 	FUZZ_ASSERT(c.family == AF_INET || c.family == AF_INET6);
 	FUZZ_ASSERT(c.bits <= (c.family == AF_INET ? 32u : 128u));
 	/* The address a range is written with lies in it. */
 	FUZZ_ASSERT(inet_ntop(c.family, c.addr, text, sizeof(text)) != NULL);
-	FUZZ_ASSERT(val_cidr_match(&c, text));
-	val_cidr_match(&c, s);
+	FUZZ_ASSERT(cidr_match(&c, text));
+	cidr_match(&c, s);
 }
 
 static void fuzz_etags(const char *s)

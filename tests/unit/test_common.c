@@ -1,5 +1,5 @@
 /*
- * test_common.c: sbuf, md5, hmap, utf8 and base64.
+ * test_common.c: sbuf, md5, cidr, hmap, utf8 and base64.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "base64.h"
 #include "clock.h"
 #include "cfgkey.h"
+#include "cidr.h"
 #include "format.h"
 #include "harness.h"
 #include "hmap.h"
@@ -95,6 +96,126 @@ static void test_md5(void)
 	CHECK_EQ_STR(hex, "6e7a4fc92eb1c3f6e652425bcc8d44b5");
 	md5_hex("01234567890123456789012345678901234567890123456789012345", 56, hex);
 	CHECK_EQ_STR(hex, "8af270b2847610e742b0791b53648c09");
+}
+
+/* Any split of a message into md5_update calls gives md5_hex's digest. */
+static void test_md5_stream(void)
+{
+	unsigned char msg[200], d[MD5_LEN];
+	char hex[33], whole[33], got[33];
+	size_t n, cut, i;
+	md5_ctx c;
+
+	for (i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)(i * 7 + 3);
+	for (n = 0; n <= sizeof(msg); n += 13) {
+		md5_hex(msg, n, whole);
+		for (cut = 0; cut <= n; cut += 5) {
+			md5_init(&c);
+			md5_update(&c, msg, cut);
+			md5_update(&c, msg + cut, 0);
+			md5_update(&c, msg + cut, n - cut);
+			md5_final(&c, d);
+			for (i = 0; i < MD5_LEN; i++)
+				snprintf(got + 2 * i, 3, "%02x", d[i]);
+			CHECK_EQ_STR(got, whole);
+		}
+	}
+	md5_init(&c);
+	md5_update(&c, "a", 1);
+	md5_update(&c, "bc", 2);
+	md5_final(&c, d);
+	for (i = 0; i < MD5_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	CHECK_EQ_STR(hex, "900150983cd24fb0d6963f7d28e17f72");
+}
+
+static void test_cidr(void)
+{
+	cidr c;
+
+	CHECK_EQ_INT(cidr_parse("10.0.0.0/8", &c), HC_OK);
+	CHECK(cidr_match(&c, "10.1.2.3"));
+	CHECK(!cidr_match(&c, "11.0.0.1"));
+	CHECK(!cidr_match(&c, "::1"));
+	CHECK_EQ_INT(cidr_parse("127.0.0.1", &c), HC_OK);
+	CHECK(cidr_match(&c, "127.0.0.1"));
+	CHECK(!cidr_match(&c, "127.0.0.2"));
+	CHECK_EQ_INT(cidr_parse("192.168.1.0/23", &c), HC_OK);
+	CHECK(cidr_match(&c, "192.168.0.9"));
+	CHECK(!cidr_match(&c, "192.168.2.1"));
+	CHECK_EQ_INT(cidr_parse("fd00::/8", &c), HC_OK);
+	CHECK(cidr_match(&c, "fd12::1"));
+	CHECK(!cidr_match(&c, "fe00::1"));
+	CHECK(!cidr_match(&c, "10.0.0.1"));
+	CHECK_EQ_INT(cidr_parse("0.0.0.0/0", &c), HC_OK);
+	CHECK(cidr_match(&c, "255.255.255.255"));
+	CHECK(!cidr_match(&c, "::"));
+	CHECK_EQ_INT(cidr_parse("::/0", &c), HC_OK);
+	CHECK(cidr_match(&c, "ffff::1"));
+	CHECK_EQ_INT(cidr_parse("10.0.0.7/032", &c), HC_OK); /* leading zeros, as ever */
+	CHECK_EQ_INT(c.bits, 32);
+	CHECK_EQ_INT(cidr_parse("2001:db8::1/128", &c), HC_OK);
+	CHECK(cidr_match(&c, "2001:DB8:0::1"));
+	CHECK(!cidr_match(&c, "2001:db8::2"));
+	CHECK_EQ_INT(cidr_parse("10.0.0.0/33", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("fd00::/129", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("nope/8", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("/8", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("10.0.0.0/", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("10.0.0.0/-1", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("10.0.0.0/8/8", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("10.0.0.0/ 8", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("10.0.0.256", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("10.0.0", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse(" 10.0.0.1", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("fe80::1%eth0", &c), HC_ERR_INVALID);
+	CHECK_EQ_INT(cidr_parse("1::2::3", &c), HC_ERR_INVALID);
+}
+
+static void test_cidr_unmap_text(void)
+{
+	static const char *const v[][2] = {
+	    {"10.0.0.7", "10.0.0.7"},
+	    {"::", "::"},
+	    {"::1", "::1"},
+	    {"2001:DB8:0:0:0:0:0:1", "2001:db8::1"},
+	    {"2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"},      /* the longer run wins */
+	    {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},    /* the first of equal runs */
+	    {"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"}, /* one zero group stays */
+	    {"::1.2.3.4", "::102:304"}, /* no dotted tail: one form on every libc */
+	    {"fd00::", "fd00::"},
+	    {"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"},
+	    {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+	};
+	char text[CIDR_TEXT_MAX];
+	cidr c, a;
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		REQUIRE(cidr_parse(v[i][0], &c) == HC_OK);
+		cidr_addr_text(&c, text);
+		CHECK_EQ_STR(text, v[i][1]);
+	}
+	CHECK_EQ_INT(cidr_parse("::ffff:10.0.0.7", &c), HC_OK);
+	cidr_unmap(&c);
+	CHECK_EQ_INT(c.family, AF_INET);
+	CHECK_EQ_INT(c.bits, 32);
+	cidr_addr_text(&c, text);
+	CHECK_EQ_STR(text, "10.0.0.7");
+	CHECK_EQ_INT(cidr_parse("::ffff:10.0.0.0/104", &c), HC_OK);
+	cidr_unmap(&c);
+	CHECK_EQ_INT(c.family, AF_INET);
+	CHECK_EQ_INT(c.bits, 8);
+	CHECK_EQ_INT(cidr_parse("10.200.0.1", &a), HC_OK);
+	CHECK(cidr_contains(&c, &a));
+	CHECK_EQ_INT(cidr_parse("::ffff:0:0/95", &c), HC_OK); /* wider than the mapped block */
+	cidr_unmap(&c);
+	CHECK_EQ_INT(c.family, AF_INET6);
+	CHECK_EQ_INT(cidr_parse("64:ff9b::10.0.0.7", &c), HC_OK); /* not mapped: stays IPv6 */
+	cidr_unmap(&c);
+	CHECK_EQ_INT(c.family, AF_INET6);
 }
 
 static void count_cb(void *ctx, const void *key, size_t klen, void *val)
@@ -267,6 +388,9 @@ int main(void)
 	RUN(test_sbuf_grow_detach);
 	RUN(test_sbuf_json);
 	RUN(test_md5);
+	RUN(test_md5_stream);
+	RUN(test_cidr);
+	RUN(test_cidr_unmap_text);
 	RUN(test_hmap);
 	RUN(test_utf8);
 	RUN(test_base64);

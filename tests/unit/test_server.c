@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gray.h"
 #include "harness.h"
 #include "http_status.h"
 #include "httphead.h"
@@ -173,24 +174,52 @@ static void test_labels(void)
 	sbuf_release(&why);
 }
 
-static void test_cidr(void)
+/* gray/ parses instance labels by val_labels' grammar, on its own: both
+ * must accept and refuse the same lists, and keep the same pairs. */
+static void test_labels_gray_agrees(void)
 {
-	val_cidr c;
+	static const char *const v[] = {
+	    "",
+	    "a=1",
+	    "app=web, zone=eu-1",
+	    " a=1 ,b= 2 ",
+	    "a=",
+	    "a=b,",
+	    "a=b, ",
+	    " ",
+	    "novalue",
+	    "=v",
+	    "a=b=c",
+	    "a=1,,b=2",
+	    "k8s.io/pod=x-1",
+	    "a b=1",
+	    "a=x y",
+	    "a=\xc3\xa9",
+	    "a=1,a=2",
+	    "a:b=1",
+	    "a=1;b=2",
+	};
+	sbuf out = SBUF_INIT(4096), why = SBUF_INIT(1024);
+	gray_inst *i;
+	gray_rule *r;
+	size_t k;
 
-	CHECK_EQ_INT(val_cidr_parse("10.0.0.0/8", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "10.1.2.3"));
-	CHECK(!val_cidr_match(&c, "11.0.0.1"));
-	CHECK(!val_cidr_match(&c, "::1"));
-	CHECK_EQ_INT(val_cidr_parse("127.0.0.1", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "127.0.0.1"));
-	CHECK(!val_cidr_match(&c, "127.0.0.2"));
-	CHECK_EQ_INT(val_cidr_parse("192.168.1.0/23", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "192.168.0.9"));
-	CHECK(!val_cidr_match(&c, "192.168.2.1"));
-	CHECK_EQ_INT(val_cidr_parse("fd00::/8", &c), HC_OK);
-	CHECK(val_cidr_match(&c, "fd12::1"));
-	CHECK_EQ_INT(val_cidr_parse("10.0.0.0/33", &c), HC_ERR_INVALID);
-	CHECK_EQ_INT(val_cidr_parse("nope/8", &c), HC_ERR_INVALID);
+	for (k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+		hc_err a = val_labels(v[k], &out, &why), b = gray_inst_new("x", "", v[k], &i, &why);
+		CHECK_EQ_INT(a, b);
+		if (!a && !b && out.len) {
+			/* The normal form's first pair is a label gray/ sees. */
+			size_t eq = strcspn(out.buf, "=");
+			char sel[256];
+			snprintf(sel, sizeof(sel), "%.*s", (int)eq, out.buf);
+			REQUIRE(gray_rule_compile(NULL, 0, 0, sel, NULL, "", &r, &why) == HC_OK);
+			CHECK(gray_rule_matches(r, i));
+			gray_rule_free(r);
+		}
+		gray_inst_free(i);
+	}
+	sbuf_release(&out);
+	sbuf_release(&why);
 }
 
 static void test_etags(void)
@@ -1216,7 +1245,7 @@ int main(void)
 	RUN(test_int);
 	RUN(test_deadline);
 	RUN(test_labels);
-	RUN(test_cidr);
+	RUN(test_labels_gray_agrees);
 	RUN(test_etags);
 	RUN(test_content_json);
 	RUN(test_content_json_strict);
