@@ -616,8 +616,15 @@ static enum MHD_Result password_set(srv_req *r)
 
 	if (err == HC_ERR_FORBIDDEN)
 		return srv_reply_why(r, err, &j->why);
+	/* The user's other sessions end: whoever knew the old password is out.
+	 * The session that made the change goes on. */
 	if (!err)
-		err = store_user_set_password(r->s->st, j->user, j->token.buf, clock_wall_ms());
+		err = store_user_set_password(r->s->st, j->user, j->token.buf,
+					      j->self ? r->id->cred_id : NULL, clock_wall_ms());
+	if (!err) {
+		auth_forget_user(r->s->auth, j->user);
+		srv_wake_user(r->s, j->user);
+	}
 	if (err)
 		return srv_reply_err(r, err, "user '%s' %s", j->user,
 				     err == HC_ERR_NOT_FOUND ? "does not exist"
@@ -658,7 +665,9 @@ enum MHD_Result srv_h_password(srv_req *r)
 	} else if (check_password(pw, &why)) {
 		ret = srv_reply_why(r, HC_ERR_INVALID, &why);
 	} else {
-		ret = offload(r, job_new(name, pw, self ? old : NULL), hash_slow);
+		srv_authjob *j = job_new(name, pw, self ? old : NULL);
+		j->self = self;
+		ret = offload(r, j, hash_slow);
 	}
 	cJSON_Delete(doc);
 	sbuf_release(&why);

@@ -221,14 +221,20 @@ hc_err store_user_delete(store *st, const char *name)
 	return err;
 }
 
-hc_err store_user_set_password(store *st, const char *name, const char *pw_hash, int64_t now_ms)
+hc_err store_user_set_password(store *st, const char *name, const char *pw_hash,
+			       const char *keep_session, int64_t now_ms)
 {
 	int64_t changed = 0;
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, &changed, "UPDATE users SET pw_hash = ?2, changed_ms = ?3 WHERE name = ?1",
-		  "ssi", name, pw_hash, now_ms);
+	err = run(st, NULL,
+		  "DELETE FROM credentials WHERE kind = 'session' AND user = ?1 AND id != ?2", "ss",
+		  name, keep_session ? keep_session : "");
+	if (!err)
+		err = run(st, &changed,
+			  "UPDATE users SET pw_hash = ?2, changed_ms = ?3 WHERE name = ?1", "ssi",
+			  name, pw_hash, now_ms);
 	pthread_mutex_unlock(&st->db_lock);
 	return !err && !changed ? HC_ERR_NOT_FOUND : err;
 }

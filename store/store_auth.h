@@ -33,7 +33,11 @@ hc_err store_user_count(store *st, int64_t *n);
 /* Removes the user, its grants and its sessions. HC_ERR_NOT_FOUND. */
 hc_err store_user_delete(store *st, const char *name);
 /* HC_ERR_NOT_FOUND when absent. */
-hc_err store_user_set_password(store *st, const char *name, const char *pw_hash, int64_t now_ms);
+/* Sets name's password hash and ends every session of name but keep_session
+ * (NULL: all), sessions first: an unanswered change never leaves the old
+ * sessions alive with the new password. */
+hc_err store_user_set_password(store *st, const char *name, const char *pw_hash,
+			       const char *keep_session, int64_t now_ms);
 
 typedef struct store_grant {
 	char *ns, *user, *role;

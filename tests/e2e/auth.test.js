@@ -419,6 +419,24 @@ test('sessions: cookie attributes, CSRF on cookie writes, logout ends the sessio
 	assertStatus(await request(srv, 'GET', '/api/v1/auth/me'), 200, 'other sessions live on');
 });
 
+test('a password change ends the other sessions of that user; a reset by an admin ends them all', async (t) => {
+	const srv = await withServer(t);
+	await makeUser(srv, 'rita');
+	const a = bearer((await login(srv, 'rita', PW)).json.token);
+	const b = bearer((await login(srv, 'rita', PW)).json.token);
+	assertStatus(await request(srv, 'GET', '/api/v1/auth/me', { headers: b }), 200);
+	assertStatus(
+		await request(srv, 'PUT', '/api/v1/users/rita/password', { body: { oldPassword: PW, password: 'second-password' }, headers: a }),
+		200
+	);
+	assertStatus(await request(srv, 'GET', '/api/v1/auth/me', { headers: a }), 200, 'the session that changed it goes on');
+	assertError(await request(srv, 'GET', '/api/v1/auth/me', { headers: b }), 401, 'unauthenticated', 'the other session ended');
+	assertStatus(await login(srv, 'rita', 'second-password'), 200);
+	assertStatus(await request(srv, 'PUT', '/api/v1/users/rita/password', { body: { password: 'third-password' } }), 200);
+	assertError(await request(srv, 'GET', '/api/v1/auth/me', { headers: a }), 401, 'unauthenticated', 'an admin reset ends every session');
+	assertStatus(await request(srv, 'GET', '/api/v1/auth/me'), 200, "the admin's own session is untouched");
+});
+
 function get(srv, p) {
 	return request(srv, 'GET', p);
 }
