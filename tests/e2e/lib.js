@@ -480,13 +480,27 @@ async function metric(srv, name, labels) {
 /* Waits until hotconf_watches_held equals n. */
 async function waitHeld(srv, n, timeoutMs = 30000) {
 	let last;
-	await waitFor(
-		async () => {
-			last = await metric(srv, 'hotconf_watches_held');
-			return last === n;
-		},
-		{ timeoutMs, what: `hotconf_watches_held == ${n} (last seen ${last})` }
-	);
+	try {
+		await waitFor(
+			async () => {
+				last = await metric(srv, 'hotconf_watches_held');
+				return last === n;
+			},
+			{ timeoutMs, what: `hotconf_watches_held == ${n}` }
+		);
+	} catch (err) {
+		// Say what the server saw: how far it got and what it answered.
+		let answered = '';
+		try {
+			const m = await scrape(srv);
+			answered = m.samples
+				.filter((x) => x.name === 'hotconf_http_responses_total')
+				.map((x) => `${x.labels.status}:${x.value}`)
+				.join(' ');
+		} catch {}
+		err.message += `; last seen ${last}; responses by status ${answered}; stderr:\n${tail(srv.stderr, 1500)}`;
+		throw err;
+	}
 }
 
 /*

@@ -46,7 +46,20 @@ test(`${WATCHERS} concurrent watchers on one config all get the new content afte
 		watches.push(w);
 	}
 
-	await waitHeld(srv, WATCHERS, 120000);
+	try {
+		await waitHeld(srv, WATCHERS, 120000);
+	} catch (err) {
+		const errs = [];
+		for (const w of watches.filter((x) => x.settled))
+			await w.promise.then(
+				(r) => errs.push(`status ${r.status}`),
+				(e) => errs.push(e.code || e.message)
+			);
+		const counts = {};
+		for (const e of errs) counts[e] = (counts[e] || 0) + 1;
+		err.message += `; the client saw ${errs.length} watches end early: ${JSON.stringify(counts)}`;
+		throw err;
+	}
 	const early = watches.filter((w) => w.settled).length;
 	assert.equal(early, 0, `${early} of ${WATCHERS} watches were answered before any change`);
 	const wakeupsBefore = (await metric(srv, 'hotconf_watch_wakeups_total')) || 0;
