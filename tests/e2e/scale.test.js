@@ -58,6 +58,18 @@ test(`${WATCHERS} concurrent watchers on one config all get the new content afte
 		const counts = {};
 		for (const e of errs) counts[e] = (counts[e] || 0) + 1;
 		err.message += `; the client saw ${errs.length} watches end early: ${JSON.stringify(counts)}`;
+		// Which server-side sockets still hold unread request bytes (a head
+		// nobody read) and how many are open at all.
+		try {
+			const out = require('node:child_process').execFileSync('ss', ['-tnH', 'state', 'established', `( sport = :${srv.port} )`], {
+				encoding: 'utf8',
+			});
+			const lines = out.trim().split('\n').filter(Boolean);
+			const unread = lines.filter((l) => Number(l.trim().split(/\s+/)[0]) > 0);
+			err.message += `; ${lines.length} server sockets, ${unread.length} with unread bytes: ${unread.slice(0, 5).join(' | ')}`;
+		} catch (e) {
+			err.message += `; ss failed: ${e.message}`;
+		}
 		throw err;
 	}
 	const early = watches.filter((w) => w.settled).length;
