@@ -394,6 +394,16 @@ static void *prune_main(void *arg)
 		metrics_prune(s->m, (uint64_t)total);
 		if (total)
 			hc_log("pruned %lld history entries", (long long)total);
+		/* Expired sessions go at once; dead tokens stay listed (as expired
+		 * or revoked) for the history retention, then go too. */
+		{
+			int64_t now = clock_wall_ms(), creds = 0;
+			if (!store_creds_prune(s->st, now, now - s->cfg.retention_days * 86400000LL,
+					       &creds) &&
+			    creds)
+				hc_log("removed %lld expired or revoked credentials",
+				       (long long)creds);
+		}
 		pthread_mutex_lock(&s->prune_mu);
 	}
 	pthread_mutex_unlock(&s->prune_mu);

@@ -430,6 +430,24 @@ hc_err store_cred_revoke(store *st, const char *id, int64_t now_ms)
 	return !err && !a && !b ? HC_ERR_NOT_FOUND : err;
 }
 
+hc_err store_creds_prune(store *st, int64_t now_ms, int64_t keep_before_ms, int64_t *deleted)
+{
+	int64_t a = 0, b = 0;
+	hc_err err;
+
+	pthread_mutex_lock(&st->db_lock);
+	err = run(st, &a, "DELETE FROM credentials WHERE kind = 'session' AND expires_ms <= ?1",
+		  "i", now_ms);
+	if (!err)
+		err = run(st, &b,
+			  "DELETE FROM credentials WHERE kind = 'token' AND (expires_ms <= ?1 OR"
+			  " (revoked_ms != 0 AND revoked_ms <= ?1))",
+			  "i", keep_before_ms);
+	pthread_mutex_unlock(&st->db_lock);
+	*deleted = a + b;
+	return err;
+}
+
 hc_err store_creds(store *st, const char *kind, const char *user, store_cred **v, size_t *n)
 {
 	sqlite3_stmt *s = NULL;
@@ -457,18 +475,6 @@ hc_err store_creds(store *st, const char *kind, const char *user, store_cred **v
 	}
 	*v = out;
 	*n = cnt;
-	return err;
-}
-
-hc_err store_creds_prune(store *st, int64_t now_ms, int64_t *deleted)
-{
-	hc_err err;
-
-	*deleted = 0;
-	pthread_mutex_lock(&st->db_lock);
-	err = run(st, deleted, "DELETE FROM credentials WHERE kind = 'session' AND expires_ms < ?1",
-		  "i", now_ms);
-	pthread_mutex_unlock(&st->db_lock);
 	return err;
 }
 

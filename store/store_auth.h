@@ -70,10 +70,11 @@ hc_err store_cred_find(store *st, const char *hash, store_cred *out);
 hc_err store_cred_get(store *st, const char *id, store_cred *out);
 /* Marks revoked at now_ms (a session is deleted outright). */
 hc_err store_cred_revoke(store *st, const char *id, int64_t now_ms);
+/* Deletes sessions that have expired, and tokens expired or revoked before
+ * keep_before_ms; *deleted counts them. */
+hc_err store_creds_prune(store *st, int64_t now_ms, int64_t keep_before_ms, int64_t *deleted);
 /* Credentials of a kind, newest first; user NULL for all. */
 hc_err store_creds(store *st, const char *kind, const char *user, store_cred **v, size_t *n);
-/* Deletes sessions that have expired; *deleted gets how many. */
-hc_err store_creds_prune(store *st, int64_t now_ms, int64_t *deleted);
 
 typedef struct store_audit {
 	int64_t id, at_ms;

@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "md5.h"
 #include "store.h"
+#include "store_auth.h"
 
 #define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
 #define MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
@@ -1555,9 +1556,68 @@ static void test_check_in_tx(void)
 	fx_close(&fx);
 }
 
+static void cred(store *st, const char *id, const char *kind, int64_t expires)
+{
+	store_cred c;
+
+	memset(&c, 0, sizeof(c));
+	c.id = (char *)id;
+	c.kind = (char *)kind;
+	c.hash = (char *)id; /* unique, as a real hash is */
+	c.name = c.user = "ana";
+	c.role = "reader";
+	c.namespaces = "public";
+	c.csrf = "";
+	c.created_ms = 1000;
+	c.expires_ms = expires;
+	CHECK_EQ_INT(store_cred_insert(st, &c), HC_OK);
+}
+
+static int cred_exists(store *st, const char *id)
+{
+	store_cred c;
+	hc_err err = store_cred_get(st, id, &c);
+
+	store_cred_release(&c);
+	return err == HC_OK;
+}
+
+/* Expired sessions go at once; dead tokens once past the kept period. */
+static void test_creds_prune(void)
+{
+	fixture fx;
+	int64_t n = -1;
+
+	CHECK(fx_open(&fx));
+	CHECK_EQ_INT(store_user_create(fx.st, "ana", "hash", 0, 1000), HC_OK);
+	cred(fx.st, "ses_old", "session", 5000);
+	cred(fx.st, "ses_live", "session", 50000);
+	cred(fx.st, "tok_expired_long_ago", "token", 2000);
+	cred(fx.st, "tok_expired_lately", "token", 9000);
+	cred(fx.st, "tok_live", "token", 90000);
+	cred(fx.st, "tok_revoked_long_ago", "token", 90000);
+	cred(fx.st, "tok_revoked_lately", "token", 90000);
+	CHECK_EQ_INT(store_cred_revoke(fx.st, "tok_revoked_long_ago", 2500), HC_OK);
+	CHECK_EQ_INT(store_cred_revoke(fx.st, "tok_revoked_lately", 9500), HC_OK);
+	/* now 10000; tokens dead before 3000 go */
+	CHECK_EQ_INT(store_creds_prune(fx.st, 10000, 3000, &n), HC_OK);
+	CHECK_EQ_INT(n, 3);
+	CHECK(!cred_exists(fx.st, "ses_old"));
+	CHECK(cred_exists(fx.st, "ses_live"));
+	CHECK(!cred_exists(fx.st, "tok_expired_long_ago"));
+	CHECK(cred_exists(fx.st, "tok_expired_lately"));
+	CHECK(cred_exists(fx.st, "tok_live"));
+	CHECK(!cred_exists(fx.st, "tok_revoked_long_ago"));
+	CHECK(cred_exists(fx.st, "tok_revoked_lately"));
+	CHECK_EQ_INT(store_creds_prune(fx.st, 10000, 3000, &n), HC_OK);
+	CHECK_EQ_INT(n, 0);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
+	RUN(test_creds_prune);
 	RUN(test_open_failure);
 	RUN(test_publish);
 	RUN(test_noop_publish);
