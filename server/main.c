@@ -25,6 +25,7 @@ static void usage(FILE *to)
 	    "usage: hotconf serve [--listen HOST:PORT] [--data DIR] [--port-file FILE]\n"
 	    "                     [--max-content BYTES] [--max-wait DURATION]\n"
 	    "                     [--retention-days D] [--retention-versions N]\n"
+	    "                     [--audit-retention-days D]\n"
 	    "                     [--prune-interval DURATION] [--trusted-proxy CIDR]...\n"
 	    "                     [--threads N] [--conn-memory BYTES] [--watch-conn-memory BYTES]\n"
 	    "                     [--read-deadline DURATION]\n"
@@ -40,6 +41,7 @@ static void usage(FILE *to)
 	    "  --max-content         largest config content in bytes (1048576)\n"
 	    "  --max-wait            longest long poll, e.g. 120s or 2m (120s)\n"
 	    "  --retention-days      keep history younger than this (30)\n"
+	    "  --audit-retention-days keep audit entries younger than this (365)\n"
 	    "  --retention-versions  always keep this many newest versions per config (50)\n"
 	    "  --prune-interval      how often old history is pruned (10m)\n"
 	    "  --trusted-proxy       believe X-Forwarded-For from peers in this range\n"
@@ -130,6 +132,9 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 				return -1;
 		} else if (!strcmp(f, "--retention-days")) {
 			if (int_flag(f, v, 0, 36500, &cfg->retention_days))
+				return -1;
+		} else if (!strcmp(f, "--audit-retention-days")) {
+			if (int_flag(f, v, 1, 36500, &cfg->audit_retention_days))
 				return -1;
 		} else if (!strcmp(f, "--retention-versions")) {
 			if (int_flag(f, v, 1, 1000000, &cfg->retention_versions))

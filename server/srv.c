@@ -38,6 +38,7 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->max_content = 1024 * 1024;
 	cfg->max_wait_ms = 120000;
 	cfg->retention_days = 30;
+	cfg->audit_retention_days = 365;
 	cfg->retention_versions = 50;
 	cfg->prune_interval_ms = 10 * 60 * 1000;
 	cfg->threads = 4;
@@ -368,6 +369,27 @@ __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char 
 
 /* ---- the pruner ---- */
 
+/* Expired sessions go at once; dead tokens stay listed (as expired or
+ * revoked) for the history retention, then go too; audit entries go after
+ * --audit-retention-days, in small batches like history. */
+static void prune_accounts(srv *s)
+{
+	int64_t now = clock_wall_ms(), creds = 0, deleted = 0, total = 0;
+
+	if (!store_creds_prune(s->st, now, now - s->cfg.retention_days * 86400000LL, &creds) &&
+	    creds)
+		hc_log("removed %lld expired or revoked credentials", (long long)creds);
+	do {
+		if (store_audit_prune(s->st, now - s->cfg.audit_retention_days * 86400000LL, 500,
+				      &deleted))
+			break;
+		total += deleted;
+	} while (deleted == 500);
+	if (total)
+		hc_log("removed %lld audit entries older than %lld days", (long long)total,
+		       (long long)s->cfg.audit_retention_days);
+}
+
 static void *prune_main(void *arg)
 {
 	srv *s = arg;
@@ -394,16 +416,7 @@ static void *prune_main(void *arg)
 		metrics_prune(s->m, (uint64_t)total);
 		if (total)
 			hc_log("pruned %lld history entries", (long long)total);
-		/* Expired sessions go at once; dead tokens stay listed (as expired
-		 * or revoked) for the history retention, then go too. */
-		{
-			int64_t now = clock_wall_ms(), creds = 0;
-			if (!store_creds_prune(s->st, now, now - s->cfg.retention_days * 86400000LL,
-					       &creds) &&
-			    creds)
-				hc_log("removed %lld expired or revoked credentials",
-				       (long long)creds);
-		}
+		prune_accounts(s);
 		pthread_mutex_lock(&s->prune_mu);
 	}
 	pthread_mutex_unlock(&s->prune_mu);

@@ -26,6 +26,7 @@ typedef struct srv_config {
 	size_t max_content;	       /* bytes; larger content is a 413 */
 	uint64_t max_wait_ms;	       /* cap on ?wait= */
 	int64_t retention_days;	       /* history younger than this is kept */
+	int64_t audit_retention_days;  /* audit entries younger than this are kept */
 	int64_t retention_versions;    /* the newest N per config are always kept */
 	uint64_t prune_interval_ms;    /* how often the pruner runs */
 	unsigned threads;	       /* libmicrohttpd worker threads */

@@ -480,6 +480,20 @@ hc_err store_creds(store *st, const char *kind, const char *user, store_cred **v
 
 /* ---- audit ---- */
 
+hc_err store_audit_prune(store *st, int64_t before_ms, int64_t max, int64_t *deleted)
+{
+	hc_err err;
+
+	*deleted = 0;
+	pthread_mutex_lock(&st->db_lock);
+	err = run(st, deleted,
+		  "DELETE FROM audit WHERE id IN"
+		  " (SELECT id FROM audit WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
+		  "ii", before_ms, max);
+	pthread_mutex_unlock(&st->db_lock);
+	return err;
+}
+
 void store_audits_free(store_audit *v, size_t n)
 {
 	size_t i;

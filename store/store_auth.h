@@ -70,6 +70,9 @@ hc_err store_cred_find(store *st, const char *hash, store_cred *out);
 hc_err store_cred_get(store *st, const char *id, store_cred *out);
 /* Marks revoked at now_ms (a session is deleted outright). */
 hc_err store_cred_revoke(store *st, const char *id, int64_t now_ms);
+/* Deletes up to max audit entries older than before_ms, oldest first;
+ * *deleted counts them (less than max: none are left). */
+hc_err store_audit_prune(store *st, int64_t before_ms, int64_t max, int64_t *deleted);
 /* Deletes sessions that have expired, and tokens expired or revoked before
  * keep_before_ms; *deleted counts them. */
 hc_err store_creds_prune(store *st, int64_t now_ms, int64_t keep_before_ms, int64_t *deleted);

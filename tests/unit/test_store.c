@@ -1614,10 +1614,45 @@ static void test_creds_prune(void)
 	fx_close(&fx);
 }
 
+/* Old audit entries go in batches, oldest first; younger ones stay. */
+static void test_audit_prune(void)
+{
+	fixture fx;
+	store_audit a;
+	store_audit_query q;
+	store_audit *v = NULL;
+	size_t got = 0;
+	int64_t n = -1, i, total = 0;
+
+	CHECK(fx_open(&fx));
+	memset(&a, 0, sizeof(a));
+	a.actor = "ana";
+	a.action = "login";
+	for (i = 0; i < 7; i++) {
+		a.at_ms = 1000 + i * 1000; /* 1000 .. 7000 */
+		CHECK_EQ_INT(store_audit_add(fx.st, &a), HC_OK);
+	}
+	CHECK_EQ_INT(store_audit_prune(fx.st, 5500, 3, &n), HC_OK);
+	CHECK_EQ_INT(n, 3); /* 1000, 2000, 3000 */
+	CHECK_EQ_INT(store_audit_prune(fx.st, 5500, 3, &n), HC_OK);
+	CHECK_EQ_INT(n, 2); /* 4000, 5000: fewer than asked, so none are left */
+	CHECK_EQ_INT(store_audit_prune(fx.st, 5500, 3, &n), HC_OK);
+	CHECK_EQ_INT(n, 0);
+	memset(&q, 0, sizeof(q));
+	q.limit = 100;
+	CHECK_EQ_INT(store_audit_list(fx.st, &q, &v, &got, &total), HC_OK);
+	CHECK_EQ_INT(total, 2); /* 6000 and 7000 */
+	CHECK_EQ_INT(got, 2);
+	CHECK(got == 2 && v[0].at_ms >= 6000 && v[1].at_ms >= 6000);
+	store_audits_free(v, got);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
 	RUN(test_creds_prune);
+	RUN(test_audit_prune);
 	RUN(test_open_failure);
 	RUN(test_publish);
 	RUN(test_noop_publish);
