@@ -101,8 +101,11 @@ static void on_watch_event(void *cls, watch_event ev)
 	r->woken = 1;
 	r->ev = ev;
 	unhold(r);
-	if (ev == WATCH_EXPIRED) /* counted before the client can see its 304 */
+	/* Counted before the client can see its answer. */
+	if (ev == WATCH_EXPIRED)
 		metrics_expired(r->s->m, 1);
+	else if (ev == WATCH_CHANGED)
+		metrics_wakeups(r->s->m, 1);
 	MHD_resume_connection(r->conn);
 }
 
@@ -295,19 +298,16 @@ void srv_on_commit_done(void *ctx)
 static void run_notices(srv *s, struct srv_notice *n)
 {
 	struct srv_notice *next;
-	uint64_t woken = 0;
 
 	if (!n)
 		return;
 	pthread_mutex_lock(&s->mu);
 	for (; n; n = next) {
 		next = n->next;
-		woken += watch_notify_seq(s->hub, n->key, (uint64_t)n->revision);
+		watch_notify_seq(s->hub, n->key, (uint64_t)n->revision); /* each counts itself */
 		free(n);
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (woken)
-		metrics_wakeups(s->m, woken);
 }
 
 /* 1 when the client of fd has gone: the stream ended or broke. */
