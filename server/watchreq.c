@@ -258,7 +258,12 @@ void srv_on_change(void *ctx, const store_change *ch)
 	struct srv_notice *n = NULL;
 
 	/* A metadata-only change leaves every watcher's answer as it was: it
-	 * wakes nobody, rather than every watcher re-checking and re-parking. */
+	 * wakes nobody, rather than every watcher re-checking and re-parking.
+	 * TODO(gray release issue): a GRAY change (a rule put or aborted) wakes
+	 * every watcher of the config for now; a woken watcher whose answer did
+	 * not change re-checks and parks again. Once watches carry instance
+	 * inputs, wake only those whose effective md5 differs between
+	 * ch->previous and ch->config (store_gray_effective). */
 	if (ch->kind != STORE_CHANGE_META) {
 		metrics_publish(s->m);
 		n = xmalloc(sizeof(*n) + ch->key->len + 1);
