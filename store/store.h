@@ -3,7 +3,8 @@
  * of every current config so reads and watch checks never run SQL.
  *
  * A config is identified by a cfgkey (namespace, group, dataId). Every change
- * (publish, delete, rollback) is decided and committed inside one SQLite
+ * (publish, delete, rollback, and the gray rule writes) is decided and
+ * committed inside one SQLite
  * transaction (WAL, synchronous=FULL): the preconditions, the no-op check,
  * the next version and the server-wide revision are read from the database
  * there, never from memory. Only after the COMMIT does the change replace the
