@@ -2316,6 +2316,30 @@ static void test_gray_async_audit(void)
 	fx_close(&fx);
 }
 
+/* Rule entries are pruned apart from main ones: a burst of rule changes
+ * never prunes the entry of the current main version. */
+static void test_gray_prune(void)
+{
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	store_history h;
+	fixture fx;
+	store_result r;
+	int64_t deleted = -1;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g1", 2000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g2", 3000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g3", 4000, &r), HC_OK);
+	CHECK_EQ_INT(store_prune(fx.st, 10000, 1, 100, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 2); /* g1 and g2 */
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 1, &h), HC_OK);
+	CHECK_EQ_STR(h.content, "main");
+	store_history_release(&h);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 2);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
@@ -2357,5 +2381,6 @@ int main(void)
 	RUN(test_gray_feed);
 	RUN(test_gray_fault);
 	RUN(test_gray_async_audit);
+	RUN(test_gray_prune);
 	return hc_test_report();
 }
