@@ -484,3 +484,15 @@ test('roles: a reader lists and gets rules but may not change them; an editor ma
 	assert.equal((await request(srv, 'GET', rulePath('app', 'r2'))).json.author, 'eddie');
 	assert.equal((await rules(srv, 'app')).length, 2);
 });
+
+test('large rule content is validated off the worker, like a large publish', async (t) => {
+	const srv = await withServer(t);
+	await put(srv, NS, G, 'big', '{"a":1}', { query: { format: 'json' }, expect: 201 });
+	const good = JSON.stringify({ pad: 'x'.repeat(20000) });
+	const r = await putRule(srv, 'big', 'r', { content: good, match: { labels: 'env=canary' } });
+	assertStatus(r, 201);
+	assert.equal(r.json.md5, md5(good));
+	const bad = await putRule(srv, 'big', 'r', { content: good.slice(0, -1), match: { labels: 'env=canary' } });
+	assert.match(assertError(bad, 400, 'invalid_argument'), /content/);
+	assert.equal((await getAs(srv, 'big', { labels: 'env=canary' })).text, good, 'the bad write changed nothing');
+});
