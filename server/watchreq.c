@@ -101,6 +101,11 @@ static void on_watch_event(void *cls, watch_event ev)
 	r->woken = 1;
 	r->ev = ev;
 	unhold(r);
+	/* Counted before the resume: once resumed, the 304 may reach the client
+	 * before the watch thread's pass ends, and a client reading the metric
+	 * right after its answer must see its own expiry. */
+	if (ev == WATCH_EXPIRED)
+		metrics_expired(r->s->m, 1);
 	MHD_resume_connection(r->conn);
 }
 
@@ -374,7 +379,7 @@ static void *timer_main(void *arg)
 	struct epoll_event evs[WATCH_EVENTS];
 	int fds[WATCH_EVENTS];
 	uint64_t now, next, at;
-	size_t expired, nfds;
+	size_t nfds;
 	int i, n, busy, stop;
 
 	for (;;) {
@@ -390,11 +395,9 @@ static void *timer_main(void *arg)
 
 		run_notices(s, batch);
 		pthread_mutex_lock(&s->mu);
-		expired = watch_expire(s->hub, clock_mono_ms());
+		watch_expire(s->hub, clock_mono_ms()); /* on_watch_event counts them */
 		next = watch_next_deadline(s->hub);
 		pthread_mutex_unlock(&s->mu);
-		if (expired)
-			metrics_expired(s->m, expired);
 
 		pthread_mutex_lock(&s->notice_mu);
 		if (next < s->timer_at)
