@@ -214,6 +214,24 @@ hc_err srv_caller(srv_req *r, sbuf *why)
 	return HC_OK;
 }
 
+const gray_inst *srv_instance(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+
+	/* The labels passed val_labels in srv_caller, so this only fails for
+	 * input no rule could match anyway: such a caller gets main content. */
+	if (!r->inst_ready && gray_inst_new(r->instance, r->ip, r->labels.buf, &r->inst, &why))
+		r->inst = NULL;
+	r->inst_ready = 1;
+	sbuf_release(&why);
+	return r->inst;
+}
+
+void srv_effective(srv_req *r, const store_config *c, store_effective *out)
+{
+	store_gray_effective(c, c->gray ? srv_instance(r) : NULL, out);
+}
+
 cJSON *srv_json_body(srv_req *r)
 {
 	return r->body_too_big ? NULL : wb_json_parse(r->body.buf, r->body.len);

@@ -145,6 +145,9 @@ void respcache_on_change(void *ctx, const store_change *ch)
 
 	if (ch->kind == STORE_CHANGE_META)
 		return; /* the response carries nothing a metadata change touches */
+	/* CONTENT and DELETE change the answer; a GRAY change (rules only) does
+	 * not change the main answer cached here, but it is dropped all the same
+	 * so that nothing cached outlives a change to what a config serves. */
 	pthread_mutex_lock(&rc->mu);
 	e = hmap_del(rc->map, ch->key->s, ch->key->len);
 	pthread_mutex_unlock(&rc->mu);

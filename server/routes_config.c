@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "format.h"
 #include "clock.h"
 #include "http_status.h"
 #include "respcache.h"
@@ -24,8 +25,7 @@
 #define GROUP(r) srv_param(r, "group")
 #define DATA_ID(r) srv_param(r, "dataId")
 
-/* Checks the path's names and builds r->key from them. */
-static hc_err check_names(srv_req *r, sbuf *why)
+hc_err srv_check_names(srv_req *r, sbuf *why)
 {
 	hc_err err = val_name("namespace", NS(r), why);
 
@@ -43,7 +43,7 @@ static hc_err check_names(srv_req *r, sbuf *why)
 static int refused(srv_req *r, enum MHD_Result *ret)
 {
 	sbuf why = SBUF_INIT(1024);
-	hc_err err = check_names(r, &why);
+	hc_err err = srv_check_names(r, &why);
 
 	if (!err)
 		err = srv_caller(r, &why);
@@ -53,24 +53,63 @@ static int refused(srv_req *r, enum MHD_Result *ret)
 	return err != HC_OK;
 }
 
-/* 200 with the content (a response shared by every reader of this version),
- * or 304 with only the headers. Takes over c. */
+/* The headers of an answer served by a gray rule: as respcache's, with the
+ * rule's md5, format and time, and X-Hotconf-Gray naming it. */
+static void gray_headers(struct MHD_Response *resp, const store_config *c, const store_effective *e)
+{
+	char buf[64], date[40];
+
+	snprintf(buf, sizeof(buf), "\"%s\"", e->md5);
+	MHD_add_response_header(resp, "ETag", buf);
+	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
+	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
+	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
+	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
+	MHD_add_response_header(resp, "X-Hotconf-Format", e->format);
+	MHD_add_response_header(resp, "X-Hotconf-Gray", e->rule->name);
+	clock_format_http(e->rule->updated_ms, date);
+	MHD_add_response_header(resp, "Last-Modified", date);
+}
+
+static void unref_config(void *cls)
+{
+	store_config_unref(cls);
+}
+
+/* 200 with the content, or 304 with only the headers. Main content is the
+ * response shared by every reader of this version (respcache); a rule's is
+ * built for this request alone and never cached, so no instance is ever
+ * served another's gray answer. Takes over c. */
 static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modified)
 {
 	struct MHD_Response *resp;
+	store_effective e;
 	enum MHD_Result ret;
 
+	srv_effective(r, c, &e);
 	if (not_modified) {
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		if (resp)
+		if (resp && e.rule) {
+			gray_headers(resp, c, &e);
+			MHD_add_response_header(resp, "Cache-Control", "no-store");
+		} else if (resp)
 			respcache_config_headers(resp, c);
 		store_config_unref(c);
 		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
 	}
 	r->status = MHD_HTTP_OK;
-	ret = respcache_queue(r->s->cache, &r->key, c, r->conn);
-	store_config_unref(c);
-	return ret;
+	if (!e.rule) {
+		ret = respcache_queue(r->s->cache, &r->key, c, r->conn);
+		store_config_unref(c);
+		return ret;
+	}
+	/* The response keeps c (and so the rule's content) until it is sent. */
+	resp = srv_response(e.len, (void *)e.content, unref_config, c);
+	if (!resp)
+		return MHD_NO;
+	gray_headers(resp, c, &e);
+	MHD_add_response_header(resp, "Content-Type", fmt_mime(e.format));
+	return srv_queue(r, MHD_HTTP_OK, resp);
 }
 
 /* Parses what a single-config GET needs once: names, caller, wait, version. */
@@ -78,7 +117,7 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 {
 	const char *wait = srv_arg(r, "wait"), *version = srv_arg(r, "version");
 	uint64_t wait_ms = 0;
-	hc_err err = check_names(r, why);
+	hc_err err = srv_check_names(r, why);
 
 	if (!err)
 		err = srv_caller(r, why);
@@ -101,13 +140,17 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 	return HC_OK;
 }
 
-/* Does the client already hold c? By ETag first, else by ?version=. */
+/* Does the client already hold what c serves it? By ETag (of its effective
+ * content) first, else by ?version= (the main version). */
 static int client_current(srv_req *r, const store_config *c)
 {
 	const char *inm = srv_header(r, "If-None-Match");
+	store_effective e;
 
-	if (inm)
-		return val_etag_match(inm, c->md5, 1);
+	if (inm) {
+		srv_effective(r, c, &e);
+		return val_etag_match(inm, e.md5, 1);
+	}
 	return r->want_version >= 0 && r->want_version == c->version;
 }
 
@@ -186,8 +229,7 @@ static enum MHD_Result reply_write(srv_req *r, unsigned status, const store_resu
 	return srv_queue(r, status, resp);
 }
 
-/* Fills the parts of the request's store_write every change shares. */
-static void write_init(srv_req *r)
+void srv_write_init(srv_req *r)
 {
 	const char *im = srv_header(r, "If-Match");
 	store_write *w;
@@ -228,8 +270,8 @@ void srv_on_write_done(void *cls, hc_err err, const store_result *res)
 
 /* The store's second look at content, inside the write's transaction, when a
  * concurrent write changed the format it is to be committed as. */
-static hc_err check_in_tx(const char *format, const char *content, size_t len, char *detail,
-			  size_t cap)
+hc_err srv_check_in_tx(const char *format, const char *content, size_t len, char *detail,
+		       size_t cap)
 {
 	sbuf why = SBUF_INIT(cap > 0 ? cap - 1 : 0);
 	hc_err err = val_content(format, content, len, &why);
@@ -304,7 +346,7 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 	}
 	/* An omitted format keeps the current one, so validate against that; if
 	 * a concurrent write changes it before this one commits, the store
-	 * validates again inside the transaction (check_in_tx). */
+	 * validates again inside the transaction (srv_check_in_tx). */
 	if (!format && !store_get_key(s->st, &r->key, &cur))
 		snprintf(check_format, sizeof(check_format), "%s", cur->format);
 	else
@@ -315,11 +357,11 @@ enum MHD_Result srv_h_config_put(srv_req *r)
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
-	write_init(r);
+	srv_write_init(r);
 	r->wr->check_first = offload;
 	memcpy(r->wr->checked_format, check_format, sizeof(check_format));
 	r->wr->w.checked_format = r->wr->checked_format;
-	r->wr->w.check = check_in_tx;
+	r->wr->w.check = srv_check_in_tx;
 	r->wr->w.content = r->body.buf;
 	r->wr->w.len = r->body.len;
 	r->wr->w.format = format;
@@ -340,7 +382,7 @@ enum MHD_Result srv_h_config_delete(srv_req *r)
 		return reply_written(r);
 	if (refused(r, &ret))
 		return ret;
-	write_init(r);
+	srv_write_init(r);
 	r->wr->w.message = srv_arg(r, "message");
 	return queue_write(r, WRITE_DELETE, 0);
 }
@@ -365,7 +407,7 @@ enum MHD_Result srv_h_rollback(srv_req *r)
 				    "<string, optional>}");
 		goto out;
 	}
-	write_init(r);
+	srv_write_init(r);
 	/* The message must outlive the parsed body: the write completes later. */
 	r->wr->message = msg ? xstrdup(msg->valuestring) : NULL;
 	r->wr->w.message = r->wr->message;
@@ -386,6 +428,12 @@ static void json_history(sbuf *out, const store_history *h)
 	sbuf_add_json_str(out, h->message, strlen(h->message));
 	sbuf_addstr(out, ",\"sourceIp\":");
 	sbuf_add_json_str(out, h->source_ip, strlen(h->source_ip));
+	if (h->gray_rule[0]) {
+		sbuf_addstr(out, ",\"grayRule\":");
+		sbuf_add_json_str(out, h->gray_rule, strlen(h->gray_rule));
+		/* The store's canonical JSON of the match, as an object. */
+		sbuf_addf(out, ",\"grayMatch\":%s", h->gray_match[0] ? h->gray_match : "null");
+	}
 	sbuf_addch(out, ',');
 	srv_json_time(out, "createdAt", h->created_ms);
 	if (h->content) {
@@ -410,7 +458,7 @@ enum MHD_Result srv_h_history(srv_req *r)
 	size_t n = 0, i;
 	hc_err err;
 
-	if ((err = check_names(r, &why)) || (err = srv_paging(r, &page, &size, &why))) {
+	if ((err = srv_check_names(r, &why)) || (err = srv_paging(r, &page, &size, &why))) {
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}
@@ -443,7 +491,7 @@ enum MHD_Result srv_h_history_one(srv_req *r)
 	int64_t version;
 	hc_err err;
 
-	if ((err = check_names(r, &why))) {
+	if ((err = srv_check_names(r, &why))) {
 		ret = srv_reply_why(r, err, &why);
 		goto out;
 	}

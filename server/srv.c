@@ -278,8 +278,11 @@ static void req_free(srv_req *r)
 	srv_body_release(r);
 	sbuf_release(&r->labels);
 	free(r->instance);
-	if (r->wr)
+	gray_inst_free(r->inst);
+	if (r->wr) {
 		free(r->wr->message);
+		srv_gray_free(r->wr->gray);
+	}
 	free(r->wr);
 	auth_id_unref(r->id);
 	srv_authjob_free(r->job);

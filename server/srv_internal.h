@@ -164,8 +164,9 @@ typedef struct srv_write {
 	store_write w; /* what was queued; its pointers live as long as the request */
 	char if_match[33];
 	char checked_format[STORE_FORMAT_MAX];
-	int check_first; /* validate on the checker thread before writing */
-	char *message;	 /* owned copy, when the body held it */
+	int check_first;       /* validate on the checker thread before writing */
+	char *message;	       /* owned copy, when the body held it */
+	struct srv_gray *gray; /* a gray rule write's parsed body (routes_gray.c) */
 	srv_write_kind kind;
 	int done;
 	hc_err err;
@@ -211,6 +212,8 @@ struct srv_req {
 	char ip[64];
 	char *instance;
 	sbuf labels;
+	gray_inst *inst; /* the above parsed for gray matching; see srv_instance */
+	int inst_ready;
 
 	/* Watch state, kept across suspend and resume. */
 	int watch_ready;      /* items, wait and deadline are parsed */
@@ -272,6 +275,10 @@ hc_err srv_paging(srv_req *r, int64_t *page, int64_t *size, sbuf *why);
 /* Reads the caller's identity headers into r (400 on malformed labels). */
 hc_err srv_caller(srv_req *r, sbuf *why);
 
+/* The caller as gray rules see it (from srv_caller's results), parsed once
+ * per request and owned by r; NULL when it cannot be parsed (main content). */
+const gray_inst *srv_instance(srv_req *r);
+
 /* The request body parsed as JSON, or NULL when it is too big, is not JSON,
  * or holds a NUL in a string (raw or \u0000: no name may, and a C string
  * would be cut short at it). The caller cJSON_Delete()s it. */
@@ -311,6 +318,21 @@ void srv_on_change(void *ctx, const store_change *ch);
 /* ...and, once the commit's writes are answered, wakes the watch thread. */
 void srv_on_commit_done(void *ctx);
 
+/* Shared by the config and gray rule handlers (routes_config.c). */
+/* Checks the path's names ({ns}, {group}, {dataId}) and builds r->key. */
+hc_err srv_check_names(srv_req *r, sbuf *why);
+/* Allocates r->wr and fills what every change shares (names, author, audit
+ * role, source IP, time, If-Match). */
+void srv_write_init(srv_req *r);
+/* store_check_fn: validates content again inside the write's transaction. */
+hc_err srv_check_in_tx(const char *format, const char *content, size_t len, char *detail,
+		       size_t cap);
+/* Frees a gray write's parsed body; NULL is a no-op (routes_gray.c). */
+void srv_gray_free(struct srv_gray *g);
+/* The config's effective content for the caller (srv_instance): the rule
+ * that serves it, or main. Borrowed from c. */
+void srv_effective(srv_req *r, const store_config *c, store_effective *out);
+
 /* Handlers, one per route; called on the final callback of a request. */
 enum MHD_Result srv_h_config_get(srv_req *r);
 enum MHD_Result srv_h_config_put(srv_req *r);
@@ -341,6 +363,11 @@ enum MHD_Result srv_h_tokens(srv_req *r);
 enum MHD_Result srv_h_token_create(srv_req *r);
 enum MHD_Result srv_h_token_delete(srv_req *r);
 enum MHD_Result srv_h_audit(srv_req *r);
+enum MHD_Result srv_h_gray_list(srv_req *r);
+enum MHD_Result srv_h_gray_get(srv_req *r);
+enum MHD_Result srv_h_gray_put(srv_req *r);
+enum MHD_Result srv_h_gray_delete(srv_req *r);
+enum MHD_Result srv_h_gray_promote(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */

@@ -263,7 +263,14 @@ void srv_on_change(void *ctx, const store_change *ch)
 	struct srv_notice *n = NULL;
 
 	/* A metadata-only change leaves every watcher's answer as it was: it
-	 * wakes nobody, rather than every watcher re-checking and re-parking. */
+	 * wakes nobody, rather than every watcher re-checking and re-parking.
+	 * TODO(gray release issue): a GRAY change (a rule put or aborted) wakes
+	 * every watcher of the config for now; a woken watcher whose effective
+	 * md5 did not change re-checks and parks again (client_current and
+	 * collect_changed compare effective md5s). Watches now carry instance
+	 * inputs (srv_instance), so the next step is to wake only those whose
+	 * effective md5 differs between ch->previous and ch->config
+	 * (store_gray_effective): the hub would need a per-waiter filter. */
 	if (ch->kind != STORE_CHANGE_META) {
 		metrics_publish(s->m);
 		n = xmalloc(sizeof(*n) + ch->key->len + 1);
@@ -464,23 +471,35 @@ void srv_timer_stop(srv *s)
 	s->watch_ep = s->watch_evfd = -1;
 }
 
-/* Appends every entry whose md5 differs from the current one; returns how many. */
+/* Appends every entry whose md5 differs from the one the caller is served
+ * now (its effective content: a gray rule's or main); returns how many. */
 static size_t collect_changed(srv_req *r, sbuf *out)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < r->nitems; i++) {
 		const srv_watch_item *it = &r->items[i];
-		char md5[33] = "";
+		store_config *c = NULL;
+		store_effective e = {0};
+		const char *md5 = "";
 		int64_t version = 0;
 
-		if (store_peek(r->s->st, &it->key, md5, &version))
-			md5[0] = '\0';
-		if (!strcmp(md5, it->md5))
-			continue;
-		sbuf_addstr(out, n++ ? ",{" : "{\"changed\":[{");
-		cfgkey_json(&it->key, out);
-		sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64 "}", md5, version);
+		if (!store_get_key(r->s->st, &it->key, &c)) {
+			srv_effective(r, c, &e);
+			md5 = e.md5;
+			version = c->version;
+		}
+		if (strcmp(md5, it->md5)) {
+			sbuf_addstr(out, n++ ? ",{" : "{\"changed\":[{");
+			cfgkey_json(&it->key, out);
+			sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64, md5, version);
+			if (e.rule) {
+				sbuf_addstr(out, ",\"gray\":");
+				sbuf_add_json_str(out, e.rule->name, strlen(e.rule->name));
+			}
+			sbuf_addch(out, '}');
+		}
+		store_config_unref(c);
 	}
 	if (n)
 		sbuf_addstr(out, "]}\n");

@@ -1,6 +1,7 @@
 /*
  * store.c: opening and closing the database, the embedded migrations, the
- * in-memory index of current configs and its snapshots, and the SQLite
+ * in-memory index of current configs and its snapshots (their gray rules are
+ * loaded by store_gray.c), and the SQLite
  * helpers the other files share, including the one place a SQLite result code
  * becomes an hc_err. Writes are in store_write.c, SQL reads in store_read.c.
  *
@@ -249,6 +250,8 @@ store_config *st_config_make(const store_config *t)
 	}
 	c->md5[sizeof(c->md5) - 1] = '\0';
 	c->format[sizeof(c->format) - 1] = '\0';
+	if (c->gray)
+		store_gray_set_ref(c->gray);
 	c->refs = 1;
 	return c;
 }
@@ -286,8 +289,10 @@ store_config *store_config_ref(store_config *c)
 
 void store_config_unref(store_config *c)
 {
-	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		store_gray_set_unref(c->gray);
 		free(c);
+	}
 }
 
 const char *store_op_name(store_op op)
@@ -299,6 +304,12 @@ const char *store_op_name(store_op op)
 		return "delete";
 	case STORE_OP_ROLLBACK:
 		return "rollback";
+	case STORE_OP_GRAY_PUBLISH:
+		return "gray-publish";
+	case STORE_OP_GRAY_PROMOTE:
+		return "gray-promote";
+	case STORE_OP_GRAY_ABORT:
+		return "gray-abort";
 	}
 	return "publish";
 }
@@ -573,6 +584,9 @@ static hc_err load_index(store *st)
 		goto fail;
 	}
 	sqlite3_finalize(s);
+	err = st_gray_load_all(st);
+	if (err)
+		return err;
 	return query_int(st, "SELECT value FROM meta WHERE key = 'revision'", &st->revision);
 
 fail:

@@ -3,7 +3,8 @@
  * of every current config so reads and watch checks never run SQL.
  *
  * A config is identified by a cfgkey (namespace, group, dataId). Every change
- * (publish, delete, rollback) is decided and committed inside one SQLite
+ * (publish, delete, rollback, and the gray rule writes) is decided and
+ * committed inside one SQLite
  * transaction (WAL, synchronous=FULL): the preconditions, the no-op check,
  * the next version and the server-wide revision are read from the database
  * there, never from memory. Only after the COMMIT does the change replace the
@@ -25,6 +26,7 @@
 
 #include "cfgkey.h"
 #include "format.h"
+#include "gray.h"
 #include "hc_err.h"
 
 typedef struct store store;
@@ -32,6 +34,58 @@ typedef struct store store;
 #define STORE_NAME_MAX CFGKEY_NAME_MAX
 #define STORE_FORMAT_MAX FMT_NAME_MAX
 #define STORE_DETAIL_MAX 512
+
+/*
+ * One gray rule of a config: an immutable, reference-counted snapshot, read-
+ * only for everyone but store/. Instances its match selects get its content
+ * in place of the config's main content (see store_gray_effective). Strings
+ * are never NULL.
+ */
+typedef struct store_gray_rule {
+	char *name;	     /* follows the config name rules (cfgkey_name_ok) */
+	int priority;	     /* the highest priority among matching rules wins */
+	int64_t created_rev; /* the revision that created it: the creation order, kept
+			      * across replaces; the older rule wins a priority tie */
+	int64_t revision;    /* the revision of its last change */
+	char *content;	     /* len bytes followed by a NUL */
+	size_t len;
+	char md5[33];
+	char format[STORE_FORMAT_MAX];
+	char *match; /* canonical JSON of the match, the fields given only:
+		      * {"ips":[..],"labels":"..","percent":5}, in that order */
+	char *salt;  /* seeds the percent buckets; fixed when the rule was created */
+	char *author, *message;
+	int64_t created_ms, updated_ms;
+	gray_rule *compiled; /* the match; NULL (matches no instance) when the stored
+			      * match no longer compiles, which is logged at load */
+	int refs;	     /* private to store/ (atomic) */
+} store_gray_rule;
+
+/* Takes another reference; returns r. */
+store_gray_rule *store_gray_rule_ref(store_gray_rule *r);
+/* Drops a reference; frees the rule with the last. NULL is a no-op. */
+void store_gray_rule_unref(store_gray_rule *r);
+
+/*
+ * A config's gray rules: an immutable, reference-counted set of 1 to
+ * GRAY_MAX_RULES rules in creation order (oldest first), as gray_pick wants
+ * them; compiled[i] and priority[i] are rules[i]'s, ready for gray_pick.
+ */
+typedef struct store_gray_set {
+	size_t n;
+	store_gray_rule **rules;
+	const gray_rule **compiled;
+	int *priority;
+	int refs; /* private to store/ (atomic) */
+} store_gray_set;
+
+/* Takes another reference; returns g. */
+store_gray_set *store_gray_set_ref(store_gray_set *g);
+/* Drops a reference; frees the set (and drops its rules) with the last.
+ * NULL is a no-op. */
+void store_gray_set_unref(store_gray_set *g);
+/* The rule named name in g, borrowed from g, or NULL (g NULL included). */
+const store_gray_rule *store_gray_find(const store_gray_set *g, const char *name);
 
 /*
  * One config at one version: an immutable, reference-counted snapshot.
@@ -48,6 +102,10 @@ typedef struct store_config {
 	int64_t revision;		/* server-wide change counter at this version */
 	int64_t created_ms, updated_ms; /* Unix ms */
 	char *author, *description;
+	/* The config's gray rules, or NULL when it has none (always NULL in list
+	 * results). Owned by the snapshot: a gray change installs a new snapshot
+	 * with the same main version and a new set. */
+	store_gray_set *gray;
 	int refs; /* private to store/ (atomic) */
 } store_config;
 
@@ -56,19 +114,37 @@ store_config *store_config_ref(store_config *c);
 /* Drops a reference; frees the snapshot with the last. NULL is a no-op. */
 void store_config_unref(store_config *c);
 
-typedef enum store_op { STORE_OP_PUBLISH, STORE_OP_DELETE, STORE_OP_ROLLBACK } store_op;
+typedef enum store_op {
+	STORE_OP_PUBLISH,
+	STORE_OP_DELETE,
+	STORE_OP_ROLLBACK,
+	STORE_OP_GRAY_PUBLISH, /* a gray rule created or replaced */
+	STORE_OP_GRAY_PROMOTE, /* a rule's content became the next main version */
+	STORE_OP_GRAY_ABORT,   /* a rule removed; its instances went back to main */
+} store_op;
 
-/* "publish", "delete" or "rollback". */
+/* "publish", "delete", "rollback", "gray-publish", "gray-promote" or
+ * "gray-abort". */
 const char *store_op_name(store_op op);
 
-/* One history entry. Owned by whoever received it; release with
- * store_history_release() (one) or store_history_free() (an array). */
+/*
+ * One history entry. Owned by whoever received it; release with
+ * store_history_release() (one) or store_history_free() (an array).
+ *
+ * Every change takes a history version of its own, gray changes included,
+ * as deletes always did: a gray-publish or gray-abort entry takes the next
+ * history version (its content is the rule's) while the config's main
+ * version stays, so main versions may skip the numbers of gray entries.
+ * A gray-promote entry is the new main version itself.
+ */
 typedef struct store_history {
 	int64_t version, revision;
 	store_op op;
 	char md5[33];
 	char format[STORE_FORMAT_MAX];
 	char *author, *message, *source_ip;
+	char *gray_rule;  /* gray ops: the rule's name; else "" */
+	char *gray_match; /* gray ops: the rule's match (canonical JSON); else "" */
 	int64_t created_ms;
 	char *content; /* NULL in lists; len bytes + NUL from store_history_get() */
 	size_t len;
@@ -140,10 +216,15 @@ void store_close(store *st);
  * store_subscribe for when and where subscribers hear of it.
  */
 typedef enum store_change_kind {
-	STORE_CHANGE_CONTENT, /* a new version (publish, rollback): content may differ */
+	STORE_CHANGE_CONTENT, /* a new version (publish, rollback, gray promote): main
+			       * content may differ, and after a promote so does gray */
 	STORE_CHANGE_DELETE,  /* the config is gone (its delete entry is in history) */
 	STORE_CHANGE_META,    /* metadata only (description): same version and content, so
 			       * no watcher's answer can change */
+	STORE_CHANGE_GRAY,    /* the gray rule set changed (a rule created, replaced or
+			       * aborted): same main version and content; an instance's
+			       * effective content may differ (compare previous->gray and
+			       * config->gray with store_gray_effective) */
 } store_change_kind;
 
 typedef struct store_change {
@@ -156,6 +237,7 @@ typedef struct store_change {
 	int64_t revision;	      /* the server revision after the change */
 	const char *message;	      /* the write's message, "" when none */
 	const char *author;	      /* the write's author, "" when none */
+	const char *gray_rule;	      /* GRAY changes and promotes: the rule's name; else NULL */
 	int batch_end;		      /* 1 on the last change of one COMMIT */
 } store_change;
 
@@ -249,6 +331,106 @@ void store_delete_async(store *st, const store_write *w, store_done_fn done, voi
 void store_rollback_async(store *st, const store_write *w, int64_t version, store_done_fn done,
 			  void *cls);
 
+/*
+ * Gray release. A config may hold up to GRAY_MAX_RULES gray rules; each
+ * names a match (ips, labels, percent: ANDed, at least one given) and the
+ * content the instances it selects get in place of the main content. Rules
+ * live in the config's snapshot (store_config.gray), loaded at open and
+ * replaced, like content, by each change; the reads below never run SQL.
+ * A rule needs a config: on a config that does not exist (no main version
+ * yet, or deleted) the writes fail with HC_ERR_NOT_FOUND ("publish the
+ * config first"), and deleting a config that holds rules fails with
+ * HC_ERR_CONFLICT until they are promoted or aborted.
+ *
+ * The writes run like publish: queued to the writer thread, decided inside
+ * the batch's transaction from the database, one revision and one history
+ * entry each (op gray-publish, gray-abort or gray-promote, naming the rule
+ * and its match), an audit entry in the same savepoint when w->audit_role is
+ * set, and after the COMMIT a new snapshot and one change on the feed:
+ * STORE_CHANGE_GRAY for a put or an abort, STORE_CHANGE_CONTENT (op
+ * gray-promote) for a promote, whose new snapshot holds both the new main
+ * version and the set without the rule. previous and config carry the old
+ * and the new rule sets, so a subscriber can tell, per instance, whether its
+ * effective content changed. A main publish or rollback keeps the rules.
+ */
+
+/* A match as given: a field is left out when has_ips is 0, labels NULL or
+ * percent NULL. Pointers are borrowed for the call (the _async call: until
+ * its done runs). See gray.h for each field's grammar. */
+typedef struct store_gray_match {
+	const char *const *ips; /* nips addresses or CIDR ranges */
+	size_t nips;
+	int has_ips;
+	const char *labels;  /* a label selector */
+	const char *percent; /* "0".."100", at most two decimals */
+} store_gray_match;
+
+/* What store_gray_put writes besides *w. */
+typedef struct store_gray_spec {
+	const char *name; /* the rule: follows the config name rules */
+	int priority;
+	store_gray_match match;
+} store_gray_spec;
+
+/*
+ * Creates or replaces rule g->name of the config w names, with w's content
+ * and format (format NULL: the rule's own when it is replaced, else the
+ * config's). w->if_match is the rule's md5 ("*": the rule must exist) and
+ * w->create_only says it must not; w->check and w->checked_format validate
+ * content as for a publish. A replace keeps the rule's salt (so its percent
+ * buckets) and its place in the creation order. Identical content, format,
+ * priority and match is a no-op (changed 0). res: md5 is the rule's, version
+ * the config's main version (unchanged), revision that of the change,
+ * created 1 for a new rule. HC_ERR_INVALID (nothing changes, detail names
+ * the field): a bad name, match, format or content, or a 17th rule.
+ * HC_ERR_NOT_FOUND: no such namespace or config. HC_ERR_PRECONDITION.
+ */
+hc_err store_gray_put(store *st, const store_write *w, const store_gray_spec *g, store_result *res);
+/* Aborts rule `rule`: it is removed and its instances get the main content
+ * again (history op gray-abort, with the rule's content). w->if_match is
+ * the rule's md5. res: md5 and version are the main version's.
+ * HC_ERR_NOT_FOUND: no such config or rule. */
+hc_err store_gray_delete(store *st, const store_write *w, const char *rule, store_result *res);
+/* Promotes rule `rule`: in one transaction its content and format become
+ * the config's next main version (history op gray-promote; always a new
+ * version, even when the content equals the main one) and the rule is
+ * removed; w->description NULL keeps the description. The content is not
+ * validated again: it was when the rule was put. w->if_match is the rule's
+ * md5. res describes the new main version. HC_ERR_NOT_FOUND: no such
+ * config or rule. */
+hc_err store_gray_promote(store *st, const store_write *w, const char *rule, store_result *res);
+/* The asynchronous forms, as store_publish_async; *g and rule are copied
+ * (the strings and arrays they point to are not). */
+void store_gray_put_async(store *st, const store_write *w, const store_gray_spec *g,
+			  store_done_fn done, void *cls);
+void store_gray_delete_async(store *st, const store_write *w, const char *rule, store_done_fn done,
+			     void *cls);
+void store_gray_promote_async(store *st, const store_write *w, const char *rule, store_done_fn done,
+			      void *cls);
+
+/* The config's rule set from memory, no SQL: *out gets a reference (drop it
+ * with store_gray_set_unref), NULL when the config has no rules.
+ * HC_ERR_NOT_FOUND when the config is absent. */
+hc_err store_gray_list(store *st, const cfgkey *key, store_gray_set **out);
+/* One rule from memory: *out gets a reference (store_gray_rule_unref).
+ * HC_ERR_NOT_FOUND when the config or the rule is absent. */
+hc_err store_gray_get(store *st, const cfgkey *key, const char *name, store_gray_rule **out);
+
+/* What one instance is served: the config's main content, or a rule's. */
+typedef struct store_effective {
+	const char *content; /* len bytes followed by a NUL */
+	size_t len;
+	const char *md5, *format;
+	const store_gray_rule *rule; /* the deciding rule, or NULL for main */
+} store_effective;
+
+/* The effective content of c for instance inst (NULL: an instance no
+ * rule's match can select, so main): the highest-priority rule whose match
+ * selects it, the older of equal priorities, else main (gray_pick). Every
+ * pointer in *out is borrowed from c and valid while the caller holds c.
+ * c must be a snapshot with content (not a list entry). Any thread. */
+void store_gray_effective(const store_config *c, const gray_inst *inst, store_effective *out);
+
 /* Lists current configs, metadata only, ordered by namespace, group, dataId.
  * ns and group filter exactly when not NULL; q, when not NULL, is a
  * case-insensitive substring of dataId or group. *items (caller frees each
@@ -283,8 +465,10 @@ hc_err store_namespace_delete(store *st, const char *id);
 /* Deletes history entries created before older_than_ms that are not among the
  * newest keep_versions (>= 1) entries of their config, at most max_rows per
  * call, so a caller can prune in small transactions. The newest entry of a
- * config (its current version, or its delete) is never pruned. *deleted gets
- * the number removed. */
+ * config (its current version, or its delete) is never pruned. Gray rule
+ * entries (gray-publish, gray-abort) count apart: the newest keep_versions of
+ * those are kept too, and never push a main entry out. *deleted gets the
+ * number removed. */
 hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int64_t max_rows,
 		   int64_t *deleted);
 

@@ -1,5 +1,5 @@
 /*
- * store_int.h: what store.c, store_write.c and store_read.c share. Private to
+ * store_int.h: what the files of store/ share. Private to
  * store/: nothing outside this folder includes it (it pulls in <sqlite3.h>).
  *
  * Locking: db_lock serialises every use of the connection, including the
@@ -46,14 +46,58 @@ typedef enum st_id {
 	ST_CONFIG_DESCRIBE,
 	ST_CONFIG_DELETE,
 	ST_PRUNE,
+	ST_GRAY_LOAD,
+	ST_GRAY_SALT,
+	ST_GRAY_UPSERT,
+	ST_GRAY_DELETE,
 	/* store_list: 8 filter combinations, each as a page query and a count */
 	ST_LIST_FIRST,
 	ST_LIST_LAST = ST_LIST_FIRST + 15,
 	ST__COUNT
 } st_id;
 
-/* A queued write; see store_write.c. */
-typedef struct st_job st_job;
+/* One write in progress: what the transaction saw and what the index gets
+ * after COMMIT. */
+typedef struct st_change {
+	cfgkey key;
+	store_config *cur;  /* the config's row (and rules) as the transaction read it, or NULL */
+	store_config *next; /* installed after COMMIT; NULL removes the key */
+	store_change_kind kind;
+	store_op op;
+	int64_t revision; /* the server revision after the change */
+	int noop;	  /* nothing written: the index stays as it is */
+} st_change;
+
+typedef enum st_job_kind {
+	JOB_PUBLISH,
+	JOB_DELETE,
+	JOB_ROLLBACK,
+	JOB_GRAY_PUT,
+	JOB_GRAY_DELETE,
+	JOB_GRAY_PROMOTE,
+} st_job_kind;
+
+/* One queued write. A synchronous one lives on its caller's stack: the writer
+ * thread fills in err and res and sets done under q_lock, after which it
+ * never touches it. An asynchronous one is the store's, freed after its
+ * callback. */
+typedef struct st_job {
+	st_job_kind kind;
+	const store_write *w;
+	int64_t version;   /* rollback: the version to restore */
+	store_gray_spec g; /* gray jobs: the rule (name only for delete and promote) */
+	store_result *res;
+	st_change ch;
+	store_history h; /* rollback: the entry restored */
+	hc_err err;
+	int done;	       /* synchronous jobs: set under q_lock when complete */
+	store_done_fn done_fn; /* asynchronous jobs: called when complete */
+	void *done_cls;
+	int refused;	      /* failed before touching the database */
+	store_write w_copy;   /* asynchronous jobs: w points here */
+	store_result res_own; /* asynchronous jobs: res points here */
+	struct st_job *next;
+} st_job;
 
 typedef struct st_subscriber {
 	store_feed_fn fn;
@@ -202,6 +246,43 @@ hc_err st_audit_insert(store *st, const struct store_audit *a);
 /* The writer thread: runs queued writes in batches until q_stop and the
  * queue is empty. */
 void *st_writer_main(void *arg);
+
+/* ---- shared by the write bodies (store_write.c, store_gray.c); all run on
+ * the writer thread inside the batch's transaction, db_lock held ---- */
+
+/* Writes a sentence for the user into res->detail. */
+void st_set_detail(store_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The namespace must exist; ch->cur gets the config's row and rules. */
+hc_err st_job_begin(store *st, const store_write *w, st_change *ch, store_result *res);
+/* The config's next history version. */
+hc_err st_next_version(store *st, const cfgkey *key, int64_t *version);
+/* Counts one more change in the database and reads back the new revision. */
+hc_err st_bump_revision(store *st, int64_t *revision);
+/* Inserts a history entry for t; rule_name and rule_match (a gray entry's)
+ * NULL for "". */
+hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
+			 const store_config *t, const char *rule_name, const char *rule_match);
+/* Validates content as format when the caller did not (see store_write). */
+hc_err st_check_content(const store_write *w, const char *format, const char *content, size_t len,
+			store_result *res);
+/* content becomes the config's next main version (op), with no no-op check;
+ * format NULL keeps the current one, description NULL too; rule_name and
+ * rule_match (NULL for "") go to the history entry. The new snapshot keeps
+ * the current rules, which the caller may replace before it is installed. */
+hc_err st_new_version(store *st, const store_write *w, store_op op, const char *content, size_t len,
+		      const char *format, const char *description, const char *rule_name,
+		      const char *rule_match, st_change *ch, store_result *res);
+
+/* The gray write bodies (store_gray.c). */
+hc_err st_gray_put_body(store *st, st_job *j);
+hc_err st_gray_delete_body(store *st, st_job *j);
+hc_err st_gray_promote_body(store *st, st_job *j);
+/* The rules of key as the transaction sees them (*out NULL when none),
+ * reusing the compiled rules of the index's snapshot that did not change.
+ * Caller holds db_lock. */
+hc_err st_gray_load(store *st, const cfgkey *key, store_gray_set **out);
+/* At open: attaches to each snapshot in the index the rules of its config. */
+hc_err st_gray_load_all(store *st);
 
 /* *exists gets 1 when namespace id exists. Caller holds db_lock. */
 hc_err st_namespace_exists(store *st, const char *id, int *exists);

@@ -23,6 +23,8 @@ void store_history_release(store_history *h)
 	free(h->author);
 	free(h->message);
 	free(h->source_ip);
+	free(h->gray_rule);
+	free(h->gray_match);
 	free(h->content);
 	memset(h, 0, sizeof(*h));
 }
@@ -375,7 +377,9 @@ fail:
 
 /* ---- history ---- */
 
-#define HISTORY_COLS "version, revision, op, md5, format, author, message, source_ip, created_ms"
+#define HISTORY_COLS                                                                               \
+	"version, revision, op, md5, format, author, message, source_ip, created_ms, gray_rule, "  \
+	"gray_match"
 
 static store_op op_from_name(const char *name)
 {
@@ -385,6 +389,12 @@ static store_op op_from_name(const char *name)
 		return STORE_OP_DELETE;
 	if (!strcmp(name, "rollback"))
 		return STORE_OP_ROLLBACK;
+	if (!strcmp(name, "gray-publish"))
+		return STORE_OP_GRAY_PUBLISH;
+	if (!strcmp(name, "gray-promote"))
+		return STORE_OP_GRAY_PROMOTE;
+	if (!strcmp(name, "gray-abort"))
+		return STORE_OP_GRAY_ABORT;
 	hc_log("history entry with unknown op '%s' read as publish", name);
 	return STORE_OP_PUBLISH;
 }
@@ -401,12 +411,14 @@ static void history_from_row(sqlite3_stmt *s, int with_content, store_history *h
 	h->message = xstrdup(st_col_text(s, 6));
 	h->source_ip = xstrdup(st_col_text(s, 7));
 	h->created_ms = sqlite3_column_int64(s, 8);
+	h->gray_rule = xstrdup(st_col_text(s, 9));
+	h->gray_match = xstrdup(st_col_text(s, 10));
 	h->content = NULL;
 	h->len = 0;
 	if (with_content) {
 		/* Blob then bytes, as SQLite asks; a zero-length blob comes back NULL. */
-		const void *blob = sqlite3_column_blob(s, 9);
-		h->len = (size_t)sqlite3_column_bytes(s, 9);
+		const void *blob = sqlite3_column_blob(s, 11);
+		h->len = (size_t)sqlite3_column_bytes(s, 11);
 		h->content = xmemdupz(blob ? blob : "", h->len);
 	}
 }
@@ -527,7 +539,9 @@ fail:
 
 /*
  * Ranks each config's entries newest first and deletes old ones past
- * keep_versions, oldest id first. Only configs with an entry older than the
+ * keep_versions, oldest id first. Main entries and gray rule entries
+ * (gray-publish, gray-abort) are ranked apart, so a burst of rule changes
+ * never prunes the entry of the current main version. Only configs with an entry older than the
  * cutoff are ranked (found through the created_ms index), so a call on a big
  * history that has little to prune stays cheap. One DELETE statement is one
  * short transaction.
@@ -549,7 +563,8 @@ hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int6
 		      "DELETE FROM history WHERE id IN ("
 		      " SELECT id FROM ("
 		      "  SELECT id, created_ms, ROW_NUMBER() OVER ("
-		      "   PARTITION BY namespace, grp, data_id ORDER BY version DESC) AS rn"
+		      "   PARTITION BY namespace, grp, data_id,"
+		      "    op IN ('gray-publish', 'gray-abort') ORDER BY version DESC) AS rn"
 		      "  FROM history WHERE (namespace, grp, data_id) IN ("
 		      "   SELECT namespace, grp, data_id FROM history WHERE created_ms < ?1))"
 		      " WHERE rn > ?2 AND created_ms < ?1 ORDER BY id LIMIT ?3)",

@@ -1,6 +1,7 @@
 /*
  * store_write.c: publish, delete and rollback, with group commit and the
- * change feed.
+ * change feed; the gray rule writes share all of it (their bodies are in
+ * store_gray.c).
  *
  * A write becomes a job on a queue served by the store's writer thread. The
  * writer takes every job queued so far and runs them as one batch under
@@ -36,45 +37,7 @@
 #include "store_auth.h"
 #include "xmalloc.h"
 
-/* One write in progress: what the transaction saw and what the index gets
- * after COMMIT. */
-typedef struct change {
-	cfgkey key;
-	store_config *cur;  /* the config's row as the transaction read it, or NULL */
-	store_config *next; /* installed after COMMIT; NULL removes the key */
-	store_change_kind kind;
-	store_op op;
-	int64_t revision; /* the server revision after the change */
-	int noop;	  /* nothing written: the index stays as it is */
-} change;
-
-typedef enum job_kind { JOB_PUBLISH, JOB_DELETE, JOB_ROLLBACK } job_kind;
-
-/* One queued write. A synchronous one lives on its caller's stack: the writer
- * thread fills in err and res and sets done under q_lock, after which it
- * never touches it. An asynchronous one is the store's, freed after its
- * callback. */
-struct st_job {
-	job_kind kind;
-	const store_write *w;
-	int64_t version; /* rollback: the version to restore */
-	store_result *res;
-	change ch;
-	store_history h; /* rollback: the entry restored */
-	hc_err err;
-	int done;	       /* synchronous jobs: set under q_lock when complete */
-	store_done_fn done_fn; /* asynchronous jobs: called when complete */
-	void *done_cls;
-	int refused;	      /* failed before touching the database */
-	store_write w_copy;   /* asynchronous jobs: w points here */
-	store_result res_own; /* asynchronous jobs: res points here */
-	struct st_job *next;
-};
-
-static void set_detail(store_result *res, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_detail(store_result *res, const char *fmt, ...)
+void st_set_detail(store_result *res, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -143,11 +106,12 @@ static hc_err load_current(store *st, const cfgkey *key, store_config **out)
 	if (!err && row)
 		*out = st_config_from_row(s, 1);
 	st_done(s);
+	if (!err && *out)
+		err = st_gray_load(st, key, &(*out)->gray);
 	return err;
 }
 
-/* Inside the batch: the namespace must exist; ch->cur gets the row. */
-static hc_err job_begin(store *st, const store_write *w, change *ch, store_result *res)
+hc_err st_job_begin(store *st, const store_write *w, st_change *ch, store_result *res)
 {
 	hc_err err;
 	int exists;
@@ -156,13 +120,13 @@ static hc_err job_begin(store *st, const store_write *w, change *ch, store_resul
 	if (err)
 		return err;
 	if (!exists) {
-		set_detail(res, "namespace '%s' does not exist", w->ns);
+		st_set_detail(res, "namespace '%s' does not exist", w->ns);
 		return HC_ERR_NOT_FOUND;
 	}
 	return load_current(st, &ch->key, &ch->cur);
 }
 
-static void change_release(change *ch)
+static void change_release(st_change *ch)
 {
 	store_config_unref(ch->cur);
 	store_config_unref(ch->next);
@@ -170,26 +134,26 @@ static void change_release(change *ch)
 	cfgkey_release(&ch->key);
 }
 
-static hc_err check_if_match(const store_write *w, const change *ch, store_result *res)
+static hc_err check_if_match(const store_write *w, const st_change *ch, store_result *res)
 {
 	if (!w->if_match)
 		return HC_OK;
 	if (!ch->cur) {
-		set_detail(res, "%s does not exist, so it cannot match md5 %.32s", ch->key.s,
-			   w->if_match);
+		st_set_detail(res, "%s does not exist, so it cannot match md5 %.32s", ch->key.s,
+			      w->if_match);
 		return HC_ERR_PRECONDITION;
 	}
 	if (strcmp(w->if_match, "*") != 0 && strcmp(ch->cur->md5, w->if_match) != 0) {
-		set_detail(res, "%s has md5 %s (version %lld), not %.32s", ch->key.s, ch->cur->md5,
-			   (long long)ch->cur->version, w->if_match);
+		st_set_detail(res, "%s has md5 %s (version %lld), not %.32s", ch->key.s,
+			      ch->cur->md5, (long long)ch->cur->version, w->if_match);
 		return HC_ERR_PRECONDITION;
 	}
 	return HC_OK;
 }
 
-/* The config's next version: one past the highest in its history, so
- * versions keep counting after a delete and a re-create. */
-static hc_err next_version(store *st, const cfgkey *key, int64_t *version)
+/* One past the highest version in the config's history, so versions keep
+ * counting after a delete and a re-create. */
+hc_err st_next_version(store *st, const cfgkey *key, int64_t *version)
 {
 	sqlite3_stmt *s;
 	hc_err err;
@@ -209,8 +173,7 @@ static hc_err next_version(store *st, const cfgkey *key, int64_t *version)
 	return err;
 }
 
-/* Counts one more change in the database and reads back the new revision. */
-static hc_err bump_revision(store *st, int64_t *revision)
+hc_err st_bump_revision(store *st, int64_t *revision)
 {
 	sqlite3_stmt *s;
 	hc_err err;
@@ -232,8 +195,8 @@ static hc_err bump_revision(store *st, int64_t *revision)
 	return err;
 }
 
-static hc_err insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
-			     const store_config *t)
+hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
+			 const store_config *t, const char *rule_name, const char *rule_match)
 {
 	sqlite3_stmt *s;
 	hc_err err;
@@ -242,8 +205,8 @@ static hc_err insert_history(store *st, const store_write *w, const cfgkey *key,
 	err =
 	    st_stmt(st, ST_HIST_INSERT,
 		    "INSERT INTO history (namespace, grp, data_id, version, revision, op, content,"
-		    " md5, format, author, message, source_ip, created_ms)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+		    " md5, format, author, message, source_ip, created_ms, gray_rule, gray_match)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 		    &s);
 	if (err)
 		return err;
@@ -258,6 +221,8 @@ static hc_err insert_history(store *st, const store_write *w, const cfgkey *key,
 	st_bind_text(s, 11, w->message, &rc);
 	st_bind_text(s, 12, w->source_ip, &rc);
 	st_bind_int(s, 13, w->now_ms, &rc);
+	st_bind_text(s, 14, rule_name, &rc);
+	st_bind_text(s, 15, rule_match, &rc);
 	return st_run_bound(st, s, rc);
 }
 
@@ -313,8 +278,8 @@ static hc_err run_keyed(store *st, st_id id, const char *sql, const cfgkey *key,
 
 /* Validates content inside the transaction when the format resolved here is
  * not the one the caller validated it as. */
-static hc_err check_content(const store_write *w, const char *format, const char *content,
-			    size_t len, store_result *res)
+hc_err st_check_content(const store_write *w, const char *format, const char *content, size_t len,
+			store_result *res)
 {
 	if (!w->check || (w->checked_format && !strcmp(w->checked_format, format)))
 		return HC_OK;
@@ -324,7 +289,7 @@ static hc_err check_content(const store_write *w, const char *format, const char
 /* Only the description differs: it is updated in place, with no new version,
  * history entry, revision or updated_ms (the content did not change, so
  * watchers have nothing to see), but changed is 1. */
-static hc_err describe_tx(store *st, const char *description, change *ch, store_result *res)
+static hc_err describe_tx(store *st, const char *description, st_change *ch, store_result *res)
 {
 	store_config t = *ch->cur;
 	hc_err err;
@@ -344,37 +309,18 @@ static hc_err describe_tx(store *st, const char *description, change *ch, store_
 	return HC_OK;
 }
 
-/*
- * The body of publish and rollback, inside the transaction: content becomes
- * the next version (op), unless it is a no-op. format NULL keeps the current
- * one ("text" for a new config); description NULL keeps the current one (""
- * for a new config).
- */
-static hc_err publish_tx(store *st, const store_write *w, store_op op, const char *content,
-			 size_t len, const char *format, const char *description, change *ch,
-			 store_result *res)
+hc_err st_new_version(store *st, const store_write *w, store_op op, const char *content, size_t len,
+		      const char *format, const char *description, const char *rule_name,
+		      const char *rule_match, st_change *ch, store_result *res)
 {
 	const store_config *cur = ch->cur;
 	store_config t;
 	hc_err err;
 
 	if (!content)
-		content = ""; /* len is 0: memcmp and bind want a real pointer */
+		content = ""; /* len is 0: bind wants a real pointer */
 	if (!format)
 		format = cur ? cur->format : "text";
-	if (cur && cur->len == len && !memcmp(cur->content, content, len) &&
-	    !strcmp(cur->format, format)) {
-		if (!description || !strcmp(description, cur->description)) {
-			ch->noop = 1;
-			result_from(res, cur, 0);
-			return HC_OK;
-		}
-		return describe_tx(st, description, ch, res);
-	}
-	err = check_content(w, format, content, len, res);
-	if (err)
-		return err;
-
 	memset(&t, 0, sizeof(t));
 	t.ns = (char *)w->ns;
 	t.group = (char *)w->group;
@@ -387,11 +333,12 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 	t.updated_ms = w->now_ms;
 	t.author = (char *)(w->author ? w->author : "");
 	t.description = (char *)(description ? description : cur ? cur->description : "");
-	err = next_version(st, &ch->key, &t.version);
+	t.gray = cur ? cur->gray : NULL; /* a main version leaves the rules in place */
+	err = st_next_version(st, &ch->key, &t.version);
 	if (!err)
-		err = bump_revision(st, &t.revision);
+		err = st_bump_revision(st, &t.revision);
 	if (!err)
-		err = insert_history(st, w, &ch->key, op, &t);
+		err = st_insert_history(st, w, &ch->key, op, &t, rule_name, rule_match);
 	if (!err)
 		err = upsert_config(st, &ch->key, &t);
 	if (err)
@@ -407,16 +354,48 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 	return HC_OK;
 }
 
+/*
+ * The body of publish and rollback, inside the transaction: content becomes
+ * the next version (op), unless it is a no-op. format NULL keeps the current
+ * one ("text" for a new config); description NULL keeps the current one (""
+ * for a new config).
+ */
+static hc_err publish_tx(store *st, const store_write *w, store_op op, const char *content,
+			 size_t len, const char *format, const char *description, st_change *ch,
+			 store_result *res)
+{
+	const store_config *cur = ch->cur;
+	hc_err err;
+
+	if (!content)
+		content = ""; /* len is 0: memcmp and bind want a real pointer */
+	if (!format)
+		format = cur ? cur->format : "text";
+	if (cur && cur->len == len && !memcmp(cur->content, content, len) &&
+	    !strcmp(cur->format, format)) {
+		if (!description || !strcmp(description, cur->description)) {
+			ch->noop = 1;
+			result_from(res, cur, 0);
+			return HC_OK;
+		}
+		return describe_tx(st, description, ch, res);
+	}
+	err = st_check_content(w, format, content, len, res);
+	if (err)
+		return err;
+	return st_new_version(st, w, op, content, len, format, description, NULL, NULL, ch, res);
+}
+
 static hc_err publish_body(store *st, st_job *j)
 {
 	const store_write *w = j->w;
-	hc_err err = job_begin(st, w, &j->ch, j->res);
+	hc_err err = st_job_begin(st, w, &j->ch, j->res);
 
 	if (err)
 		return err;
 	if (w->create_only && j->ch.cur) {
-		set_detail(j->res, "%s already exists (version %lld)", j->ch.key.s,
-			   (long long)j->ch.cur->version);
+		st_set_detail(j->res, "%s already exists (version %lld)", j->ch.key.s,
+			      (long long)j->ch.cur->version);
 		return HC_ERR_PRECONDITION;
 	}
 	err = check_if_match(w, &j->ch, j->res);
@@ -434,28 +413,35 @@ static hc_err publish_body(store *st, st_job *j)
 static hc_err delete_body(store *st, st_job *j)
 {
 	const store_write *w = j->w;
-	change *ch = &j->ch;
+	st_change *ch = &j->ch;
 	store_config t;
-	hc_err err = job_begin(st, w, ch, j->res);
+	hc_err err = st_job_begin(st, w, ch, j->res);
 
 	if (err)
 		return err;
 	if (!ch->cur) {
-		set_detail(j->res, "%s does not exist", ch->key.s);
+		st_set_detail(j->res, "%s does not exist", ch->key.s);
 		return HC_ERR_NOT_FOUND;
 	}
 	err = check_if_match(w, ch, j->res);
 	if (err)
 		return err;
+	if (ch->cur->gray) {
+		/* Deleting would drop rules nobody asked to remove. */
+		st_set_detail(j->res,
+			      "%s has %zu gray rule(s); promote or abort them before deleting it",
+			      ch->key.s, ch->cur->gray->n);
+		return HC_ERR_CONFLICT;
+	}
 	t = *ch->cur;
 	t.content = "";
 	t.len = 0;
 	md5_hex("", 0, t.md5);
-	err = next_version(st, &ch->key, &t.version);
+	err = st_next_version(st, &ch->key, &t.version);
 	if (!err)
-		err = bump_revision(st, &t.revision);
+		err = st_bump_revision(st, &t.revision);
 	if (!err)
-		err = insert_history(st, w, &ch->key, STORE_OP_DELETE, &t);
+		err = st_insert_history(st, w, &ch->key, STORE_OP_DELETE, &t, NULL, NULL);
 	if (!err)
 		err = run_keyed(
 		    st, ST_CONFIG_DELETE,
@@ -477,7 +463,7 @@ static hc_err delete_body(store *st, st_job *j)
 static hc_err rollback_body(store *st, st_job *j)
 {
 	const store_write *w = j->w;
-	hc_err err = job_begin(st, w, &j->ch, j->res);
+	hc_err err = st_job_begin(st, w, &j->ch, j->res);
 	int found;
 
 	if (err)
@@ -486,14 +472,23 @@ static hc_err rollback_body(store *st, st_job *j)
 	if (err)
 		return err;
 	if (!found) {
-		set_detail(j->res, "version %lld of %s not found", (long long)j->version,
-			   j->ch.key.s);
+		st_set_detail(j->res, "version %lld of %s not found", (long long)j->version,
+			      j->ch.key.s);
 		return HC_ERR_NOT_FOUND;
 	}
 	if (j->h.op == STORE_OP_DELETE) {
-		set_detail(j->res,
-			   "version %lld of %s is a delete entry; there is nothing to restore",
-			   (long long)j->version, j->ch.key.s);
+		st_set_detail(j->res,
+			      "version %lld of %s is a delete entry; there is nothing to restore",
+			      (long long)j->version, j->ch.key.s);
+		return HC_ERR_CONFLICT;
+	}
+	if (j->h.op == STORE_OP_GRAY_PUBLISH || j->h.op == STORE_OP_GRAY_ABORT) {
+		/* Its content was a rule's, never a main version. */
+		st_set_detail(j->res,
+			      "version %lld of %s is a gray rule entry (%s of rule '%s'), not a "
+			      "main version; publish its content to restore it",
+			      (long long)j->version, j->ch.key.s, store_op_name(j->h.op),
+			      j->h.gray_rule);
 		return HC_ERR_CONFLICT;
 	}
 	err = check_if_match(w, &j->ch, j->res);
@@ -507,11 +502,14 @@ static hc_err rollback_body(store *st, st_job *j)
 static hc_err audit_change(store *st, const st_job *j)
 {
 	const store_write *w = j->w;
-	char target[2 * CFGKEY_NAME_MAX + 2];
+	char target[3 * CFGKEY_NAME_MAX + 8];
 	store_audit a;
 
 	memset(&a, 0, sizeof(a));
-	snprintf(target, sizeof(target), "%s/%s", w->group, w->data_id);
+	if (j->g.name)
+		snprintf(target, sizeof(target), "%s/%s/gray/%s", w->group, w->data_id, j->g.name);
+	else
+		snprintf(target, sizeof(target), "%s/%s", w->group, w->data_id);
 	a.at_ms = w->now_ms;
 	a.actor = (char *)(w->author ? w->author : "");
 	a.role = (char *)w->audit_role;
@@ -520,6 +518,14 @@ static hc_err audit_change(store *st, const st_job *j)
 	a.target = target;
 	a.old_md5 = j->ch.cur ? j->ch.cur->md5 : "";
 	a.new_md5 = j->ch.next ? j->ch.next->md5 : "";
+	if (j->kind == JOB_GRAY_PUT || j->kind == JOB_GRAY_DELETE) {
+		/* The rule's content is what changed, not the main one. */
+		const store_gray_rule *o = store_gray_find(j->ch.cur->gray, j->g.name);
+		const store_gray_rule *n =
+		    j->ch.next ? store_gray_find(j->ch.next->gray, j->g.name) : NULL;
+		a.old_md5 = (char *)(o ? o->md5 : "");
+		a.new_md5 = (char *)(n ? n->md5 : "");
+	}
 	a.source_ip = (char *)(w->source_ip ? w->source_ip : "");
 	a.detail = (char *)(w->message ? w->message : "");
 	return st_audit_insert(st, &a);
@@ -539,7 +545,8 @@ static hc_err run_job(store *st, st_job *j)
 {
 	hc_err err;
 
-	if (j->kind != JOB_DELETE && st_health_full(st, j->res->detail)) {
+	if (j->kind != JOB_DELETE && j->kind != JOB_GRAY_DELETE &&
+	    st_health_full(st, j->res->detail)) {
 		/* Refused on its own account: the space left is for deletes. */
 		j->err = HC_ERR_NO_SPACE;
 		j->refused = 1;
@@ -557,6 +564,15 @@ static hc_err run_job(store *st, st_job *j)
 		break;
 	case JOB_ROLLBACK:
 		j->err = rollback_body(st, j);
+		break;
+	case JOB_GRAY_PUT:
+		j->err = st_gray_put_body(st, j);
+		break;
+	case JOB_GRAY_DELETE:
+		j->err = st_gray_delete_body(st, j);
+		break;
+	case JOB_GRAY_PROMOTE:
+		j->err = st_gray_promote_body(st, j);
 		break;
 	}
 	if (!j->err && !j->ch.noop && j->w->audit_role)
@@ -605,6 +621,7 @@ static int install(store *st, st_job *batch)
 		c.revision = j->ch.revision;
 		c.message = j->w->message ? j->w->message : "";
 		c.author = j->w->author ? j->w->author : "";
+		c.gray_rule = j->g.name;
 		c.batch_end = j == last;
 		st_feed(st, &c);
 	}
@@ -623,12 +640,13 @@ static void fail_batch(st_job *batch, hc_err err, const char *why)
 		j->err = err;
 		memset(j->res, 0, sizeof(*j->res));
 		if (why)
-			set_detail(j->res, "the write was not committed: %s", why);
+			st_set_detail(j->res, "the write was not committed: %s", why);
 		else
-			set_detail(j->res,
-				   "the write was not committed and nothing changed: %s (%s; see "
-				   "the server log)",
-				   db_failure_words(err), hc_err_code(err));
+			st_set_detail(
+			    j->res,
+			    "the write was not committed and nothing changed: %s (%s; see "
+			    "the server log)",
+			    db_failure_words(err), hc_err_code(err));
 	}
 }
 
@@ -736,34 +754,50 @@ static void enqueue(store *st, st_job *j)
 
 /* Checks what can be checked before queueing and builds the job's key;
  * fills res on failure. */
-static hc_err precheck(job_kind kind, const store_write *w, cfgkey *key, store_result *res)
+static hc_err precheck(st_job_kind kind, const store_write *w, const store_gray_spec *g,
+		       cfgkey *key, store_result *res)
 {
+	int puts = kind == JOB_PUBLISH || kind == JOB_GRAY_PUT;
+
 	if (cfgkey_init(key, w->ns, w->group, w->data_id)) {
 		if (kind != JOB_PUBLISH) {
-			set_detail(res, "no such config");
+			st_set_detail(res, "no such config");
 			return HC_ERR_NOT_FOUND;
 		}
-		set_detail(res,
-			   "namespace, group and dataId must be 1-%d characters of A-Z a-z 0-9 . _ "
-			   ": - (and not . or ..)",
-			   CFGKEY_NAME_MAX);
+		st_set_detail(
+		    res,
+		    "namespace, group and dataId must be 1-%d characters of A-Z a-z 0-9 . _ "
+		    ": - (and not . or ..)",
+		    CFGKEY_NAME_MAX);
 		return HC_ERR_INVALID;
 	}
-	if (kind != JOB_PUBLISH)
+	if (g && !st_name_ok(g->name)) {
+		if (kind != JOB_GRAY_PUT) {
+			st_set_detail(res, "no such gray rule");
+			return HC_ERR_NOT_FOUND;
+		}
+		st_set_detail(res,
+			      "the gray rule's name must be 1-%d characters of A-Z a-z 0-9 . _ : - "
+			      "(and not . or ..)",
+			      CFGKEY_NAME_MAX);
+		return HC_ERR_INVALID;
+	}
+	if (!puts)
 		return HC_OK;
 	if (!w->content && w->len) {
-		set_detail(res, "content is NULL but its length is %zu", w->len);
+		st_set_detail(res, "content is NULL but its length is %zu", w->len);
 		return HC_ERR_INVALID;
 	}
 	if (w->format && !fmt_ok(w->format)) {
-		set_detail(res, "unknown format '%.20s'", w->format);
+		st_set_detail(res, "unknown format '%.20s'", w->format);
 		return HC_ERR_INVALID;
 	}
 	return HC_OK;
 }
 
-static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t version,
-			store_result *res)
+/* g: gray jobs' rule, else NULL. */
+static hc_err write_job(store *st, st_job_kind kind, const store_write *w, int64_t version,
+			const store_gray_spec *g, store_result *res)
 {
 	store_result ignored;
 	st_job j;
@@ -773,7 +807,7 @@ static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t 
 	if (!res)
 		res = &ignored;
 	memset(res, 0, sizeof(*res));
-	err = precheck(kind, w, &j.ch.key, res);
+	err = precheck(kind, w, g, &j.ch.key, res);
 	if (err) {
 		job_release(&j);
 		return err;
@@ -781,6 +815,8 @@ static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t 
 	j.kind = kind;
 	j.w = w;
 	j.version = version;
+	if (g)
+		j.g = *g;
 	j.res = res;
 	enqueue(st, &j); /* returns holding q_lock */
 	while (!j.done)
@@ -790,13 +826,13 @@ static hc_err write_job(store *st, job_kind kind, const store_write *w, int64_t 
 	return j.err;
 }
 
-static void write_async(store *st, job_kind kind, const store_write *w, int64_t version,
-			store_done_fn done, void *cls)
+static void write_async(store *st, st_job_kind kind, const store_write *w, int64_t version,
+			const store_gray_spec *g, store_done_fn done, void *cls)
 {
 	st_job *j = xcalloc(1, sizeof(*j));
 	hc_err err;
 
-	err = precheck(kind, w, &j->ch.key, &j->res_own);
+	err = precheck(kind, w, g, &j->ch.key, &j->res_own);
 	if (err) {
 		done(cls, err, &j->res_own);
 		job_release(j);
@@ -807,6 +843,8 @@ static void write_async(store *st, job_kind kind, const store_write *w, int64_t 
 	j->w_copy = *w;
 	j->w = &j->w_copy;
 	j->version = version;
+	if (g)
+		j->g = *g;
 	j->res = &j->res_own;
 	j->done_fn = done;
 	j->done_cls = cls;
@@ -816,33 +854,83 @@ static void write_async(store *st, job_kind kind, const store_write *w, int64_t 
 
 hc_err store_publish(store *st, const store_write *w, store_result *res)
 {
-	return write_job(st, JOB_PUBLISH, w, 0, res);
+	return write_job(st, JOB_PUBLISH, w, 0, NULL, res);
 }
 
 hc_err store_delete(store *st, const store_write *w, store_result *res)
 {
-	return write_job(st, JOB_DELETE, w, 0, res);
+	return write_job(st, JOB_DELETE, w, 0, NULL, res);
 }
 
 hc_err store_rollback(store *st, const store_write *w, int64_t version, store_result *res)
 {
-	return write_job(st, JOB_ROLLBACK, w, version, res);
+	return write_job(st, JOB_ROLLBACK, w, version, NULL, res);
 }
 
 void store_publish_async(store *st, const store_write *w, store_done_fn done, void *cls)
 {
-	write_async(st, JOB_PUBLISH, w, 0, done, cls);
+	write_async(st, JOB_PUBLISH, w, 0, NULL, done, cls);
 }
 
 void store_delete_async(store *st, const store_write *w, store_done_fn done, void *cls)
 {
-	write_async(st, JOB_DELETE, w, 0, done, cls);
+	write_async(st, JOB_DELETE, w, 0, NULL, done, cls);
 }
 
 void store_rollback_async(store *st, const store_write *w, int64_t version, store_done_fn done,
 			  void *cls)
 {
-	write_async(st, JOB_ROLLBACK, w, version, done, cls);
+	write_async(st, JOB_ROLLBACK, w, version, NULL, done, cls);
+}
+
+static store_gray_spec named(const char *rule)
+{
+	store_gray_spec g;
+
+	memset(&g, 0, sizeof(g));
+	g.name = rule;
+	return g;
+}
+
+hc_err store_gray_put(store *st, const store_write *w, const store_gray_spec *g, store_result *res)
+{
+	return write_job(st, JOB_GRAY_PUT, w, 0, g, res);
+}
+
+hc_err store_gray_delete(store *st, const store_write *w, const char *rule, store_result *res)
+{
+	store_gray_spec g = named(rule);
+
+	return write_job(st, JOB_GRAY_DELETE, w, 0, &g, res);
+}
+
+hc_err store_gray_promote(store *st, const store_write *w, const char *rule, store_result *res)
+{
+	store_gray_spec g = named(rule);
+
+	return write_job(st, JOB_GRAY_PROMOTE, w, 0, &g, res);
+}
+
+void store_gray_put_async(store *st, const store_write *w, const store_gray_spec *g,
+			  store_done_fn done, void *cls)
+{
+	write_async(st, JOB_GRAY_PUT, w, 0, g, done, cls);
+}
+
+void store_gray_delete_async(store *st, const store_write *w, const char *rule, store_done_fn done,
+			     void *cls)
+{
+	store_gray_spec g = named(rule);
+
+	write_async(st, JOB_GRAY_DELETE, w, 0, &g, done, cls);
+}
+
+void store_gray_promote_async(store *st, const store_write *w, const char *rule, store_done_fn done,
+			      void *cls)
+{
+	store_gray_spec g = named(rule);
+
+	write_async(st, JOB_GRAY_PROMOTE, w, 0, &g, done, cls);
 }
 
 /* ---- the change feed ---- */

@@ -93,6 +93,7 @@ async function principals(srv) {
 	return p;
 }
 
+const GRAY_RULE = { content: 'v: 2\n', match: { labels: 'env=canary' } };
 const NOBODY = ['anonymous', 'expiredToken', 'revokedToken', 'wrongSecret', 'wrongPassword', 'nacosAgent'];
 const SOMEBODY = ['reader', 'editor', 'owner', 'admin', 'otherToken'];
 
@@ -118,6 +119,11 @@ const ADMIN = ['admin'];
 function rows(srv) {
 	const mk = async (p) => {
 		await ok(srv, 'PUT', cfgPath(NS, G, p), 'v: 1\n', 201);
+		return p;
+	};
+	const mkRule = async (p) => {
+		await mk(p);
+		await ok(srv, 'PUT', cfgPath(NS, G, p, '/gray/r'), GRAY_RULE, 201);
 		return p;
 	};
 	return [
@@ -166,6 +172,32 @@ function rows(srv) {
 				await ok(srv, 'PUT', cfgPath(NS, G, p), 'v: 2\n', 200);
 				return ['POST', cfgPath(NS, G, p, '/rollback'), { version: 1 }];
 			},
+			cells(200, WRITE),
+		],
+		[
+			'GET /api/v1/configs/{ns}/{group}/{dataId}/gray',
+			() => ['GET', cfgPath(NS, G, 'app', '/gray')],
+			cells(200, READ),
+		],
+		[
+			'GET /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}',
+			() => ['GET', cfgPath(NS, G, 'app', '/gray/r')],
+			cells(200, READ),
+		],
+		[
+			'PUT /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}',
+			(who) => ['PUT', cfgPath(NS, G, 'app', `/gray/put-${who}`), GRAY_RULE],
+			cells(201, WRITE),
+		],
+		[
+			// A config of its own per caller: a config holds at most 16 rules.
+			'DELETE /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}',
+			async (who) => ['DELETE', cfgPath(NS, G, await mkRule(`gd-${who}`), '/gray/r')],
+			cells(200, WRITE),
+		],
+		[
+			'POST /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/promote',
+			async (who) => ['POST', cfgPath(NS, G, await mkRule(`gp-${who}`), '/gray/r/promote')],
 			cells(200, WRITE),
 		],
 		[
@@ -264,6 +296,7 @@ test('authorization matrix: every route x every kind of caller, exact statuses',
 	await ok(srv, 'POST', '/api/v1/namespaces', { id: NS, name: '', description: '' }, 201);
 	await ok(srv, 'POST', '/api/v1/namespaces', { id: OTHER, name: '', description: '' }, 201);
 	await ok(srv, 'PUT', cfgPath(NS, G, 'app'), 'a: 1\n', 201);
+	await ok(srv, 'PUT', cfgPath(NS, G, 'app', '/gray/r'), GRAY_RULE, 201);
 	const who = await principals(srv);
 	const table = rows(srv);
 

@@ -4,6 +4,9 @@
  * nothing sleeps. Single-threaded except test_threads, whose worker threads
  * count their own failures for the main thread to check.
  *
+ * The test_gray_* tests cover gray rules: their writes, reads, feed
+ * announcements, effective content, faults and reopening.
+ *
  * <sqlite3.h> is included for one thing only: test_schema_too_new sets
  * PRAGMA user_version behind the store's back, as a newer hotconf would have.
  */
@@ -1555,6 +1558,787 @@ static void test_check_in_tx(void)
 	check_content(fx.st, "cfg", "{\"a\":1}", "json", 2);
 	fx_close(&fx);
 }
+/* ---- gray rules ---- */
+
+static store_gray_spec gspec(const char *name, int priority, const char *labels,
+			     const char *percent)
+{
+	store_gray_spec g;
+
+	memset(&g, 0, sizeof(g));
+	g.name = name;
+	g.priority = priority;
+	g.match.labels = labels;
+	g.match.percent = percent;
+	return g;
+}
+
+/* Puts rule name on public/DEFAULT_GROUP/data_id. */
+static hc_err gput(store *st, const char *data_id, const store_gray_spec *g, const char *content,
+		   int64_t now_ms, store_result *res)
+{
+	store_write w = wr("public", "DEFAULT_GROUP", data_id, content, now_ms);
+
+	return store_gray_put(st, &w, g, res);
+}
+
+static hc_err gdel(store *st, const char *data_id, const char *rule, int64_t now_ms,
+		   store_result *res)
+{
+	store_write w = wr("public", "DEFAULT_GROUP", data_id, NULL, now_ms);
+
+	return store_gray_delete(st, &w, rule, res);
+}
+
+static hc_err gpromote(store *st, const char *data_id, const char *rule, int64_t now_ms,
+		       store_result *res)
+{
+	store_write w = wr("public", "DEFAULT_GROUP", data_id, NULL, now_ms);
+
+	return store_gray_promote(st, &w, rule, res);
+}
+
+static cfgkey gkey(const char *data_id)
+{
+	cfgkey k = CFGKEY_INIT;
+
+	cfgkey_init(&k, "public", "DEFAULT_GROUP", data_id);
+	return k;
+}
+
+/* How many rules public/DEFAULT_GROUP/data_id has in the index (-1: no config). */
+static int grules(store *st, const char *data_id)
+{
+	cfgkey k = gkey(data_id);
+	store_gray_set *g = NULL;
+	int n = -1;
+
+	if (store_gray_list(st, &k, &g) == HC_OK)
+		n = g ? (int)g->n : 0;
+	store_gray_set_unref(g);
+	cfgkey_release(&k);
+	return n;
+}
+
+/* A copy of one rule's fields, or found 0. */
+typedef struct grule_seen {
+	int found, priority;
+	int64_t created_rev, revision;
+	char content[64], md5[33], format[16], match[256], salt[64];
+	int compiled;
+} grule_seen;
+
+static grule_seen gget(store *st, const char *data_id, const char *name)
+{
+	cfgkey k = gkey(data_id);
+	store_gray_rule *r = NULL;
+	grule_seen s;
+
+	memset(&s, 0, sizeof(s));
+	if (store_gray_get(st, &k, name, &r) == HC_OK) {
+		s.found = 1;
+		s.priority = r->priority;
+		s.created_rev = r->created_rev;
+		s.revision = r->revision;
+		snprintf(s.content, sizeof(s.content), "%s", r->content);
+		snprintf(s.md5, sizeof(s.md5), "%s", r->md5);
+		snprintf(s.format, sizeof(s.format), "%s", r->format);
+		snprintf(s.match, sizeof(s.match), "%s", r->match);
+		snprintf(s.salt, sizeof(s.salt), "%s", r->salt);
+		s.compiled = r->compiled != NULL;
+	}
+	store_gray_rule_unref(r);
+	cfgkey_release(&k);
+	return s;
+}
+
+static void test_gray_put_list_get(void)
+{
+	store_gray_spec g = gspec("canary", 10, "env=canary,zone in (a,b),!legacy", NULL);
+	fixture fx;
+	store_result r;
+	grule_seen a, b;
+	char md5[33];
+	int64_t rev;
+
+	REQUIRE(fx_open(&fx));
+	/* A rule needs a main version first. */
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "gray", 500, &r), HC_ERR_NOT_FOUND);
+	CHECK(strstr(r.detail, "publish the config first") != NULL);
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "gray", 2000, &r), HC_OK);
+	CHECK_EQ_INT(r.created, 1);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(r.version, 1); /* the main version stays */
+	CHECK_EQ_INT(r.revision, 2);
+	md5_hex("gray", 4, md5);
+	CHECK_EQ_STR(r.md5, md5);
+	CHECK_EQ_INT(store_revision(fx.st), 2);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	check_content(fx.st, "app", "main", "text", 1);
+	a = gget(fx.st, "app", "canary");
+	REQUIRE(a.found);
+	CHECK_EQ_INT(a.priority, 10);
+	CHECK_EQ_INT(a.created_rev, 2);
+	CHECK_EQ_STR(a.content, "gray");
+	CHECK_EQ_STR(a.format, "text"); /* the config's when not given */
+	CHECK_EQ_STR(a.match, "{\"labels\":\"env=canary,zone in (a,b),!legacy\"}");
+	CHECK_EQ_INT(strlen(a.salt), 32);
+	CHECK(a.compiled);
+	CHECK(!gget(fx.st, "app", "nope").found);
+
+	/* A replace: new content, priority and match; salt and order kept. */
+	g = gspec("canary", 3, NULL, "007.50");
+	g.match.has_ips = 1;
+	g.match.ips = (const char *const[]){"10.0.0.0/8", "fd00::1"};
+	g.match.nips = 2;
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "gray2", 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.created, 0);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(r.revision, 3);
+	b = gget(fx.st, "app", "canary");
+	CHECK_EQ_STR(b.salt, a.salt);
+	CHECK_EQ_INT(b.created_rev, a.created_rev);
+	CHECK_EQ_INT(b.revision, 3);
+	CHECK_EQ_INT(b.priority, 3);
+	CHECK_EQ_STR(b.content, "gray2");
+	CHECK_EQ_STR(b.match, "{\"ips\":[\"10.0.0.0/8\",\"fd00::1\"],\"percent\":7.5}");
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	/* The same again is a no-op. */
+	rev = store_revision(fx.st);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "gray2", 4000, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+	CHECK_EQ_INT(store_revision(fx.st), rev);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 3);
+	/* A second rule, and names follow the config name rules. */
+	g = gspec("second", 1, "env=prod", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "p", 5000, &r), HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 2);
+	g = gspec("bad/name", 1, "env=prod", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "p", 5000, &r), HC_ERR_INVALID);
+	CHECK_EQ_INT(gdel(fx.st, "app", "bad/name", 5000, &r), HC_ERR_NOT_FOUND);
+	fx_close(&fx);
+}
+
+static void test_gray_if_match(void)
+{
+	store_gray_spec g = gspec("r", 1, "env=canary", NULL);
+	store_write w;
+	fixture fx;
+	store_result r;
+	char md5[33];
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	w = wr("public", "DEFAULT_GROUP", "app", "one", 2000);
+	w.if_match = "*"; /* the rule must exist */
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+	w.if_match = NULL;
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_OK);
+	snprintf(md5, sizeof(md5), "%s", r.md5);
+	w.create_only = 1;
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_ERR_PRECONDITION);
+	w.create_only = 0;
+	w = wr("public", "DEFAULT_GROUP", "app", "two", 3000);
+	w.if_match = MD5_HELLO; /* not the rule's md5 */
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_ERR_PRECONDITION);
+	CHECK(strstr(r.detail, md5) != NULL);
+	CHECK_EQ_STR(gget(fx.st, "app", "r").content, "one");
+	w.if_match = md5;
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_OK);
+	CHECK_EQ_STR(gget(fx.st, "app", "r").content, "two");
+	/* Abort and promote check it too. */
+	w = wr("public", "DEFAULT_GROUP", "app", NULL, 4000);
+	w.if_match = md5; /* the old one now */
+	CHECK_EQ_INT(store_gray_delete(fx.st, &w, "r", &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(store_gray_promote(fx.st, &w, "r", &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	check_content(fx.st, "app", "main", "text", 1);
+	fx_close(&fx);
+}
+
+static void test_gray_cap(void)
+{
+	store_gray_spec g;
+	fixture fx;
+	store_result r;
+	char name[16];
+	int64_t rev;
+	int i;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	for (i = 0; i < GRAY_MAX_RULES; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		g = gspec(name, i, "env=canary", NULL);
+		CHECK_EQ_INT(gput(fx.st, "app", &g, name, 2000 + i, &r), HC_OK);
+	}
+	CHECK_EQ_INT(grules(fx.st, "app"), 16);
+	rev = store_revision(fx.st);
+	g = gspec("one-more", 1, "env=canary", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "x", 3000, &r), HC_ERR_INVALID);
+	CHECK(strstr(r.detail, "16 gray rules") != NULL);
+	CHECK_EQ_INT(grules(fx.st, "app"), 16);
+	CHECK_EQ_INT(store_revision(fx.st), rev);
+	/* Replacing one of the 16 is fine. */
+	g = gspec("r3", 3, "env=other", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "r3b", 4000, &r), HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 16);
+	fx_close(&fx);
+}
+
+static void test_gray_invalid(void)
+{
+	const char *const bad_ips[] = {"10.0.0.0/8", "10.0.0.300"};
+	store_gray_spec g;
+	store_write w;
+	fixture fx;
+	store_result r;
+	grule_seen before;
+	int64_t rev, hist;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "{}", "json", 1000, &r), HC_OK);
+	g = gspec("r", 1, "env=canary", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "{\"a\":1}", 2000, &r), HC_OK);
+	before = gget(fx.st, "app", "r");
+	rev = store_revision(fx.st);
+	hist = history_total(fx.st, "public", "app");
+
+	g = gspec("r", 1, NULL, NULL);
+	g.match.has_ips = 1;
+	g.match.ips = bad_ips;
+	g.match.nips = 2;
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "{}", 3000, &r), HC_ERR_INVALID);
+	CHECK(strstr(r.detail, "match.ips[1]") != NULL);
+	g = gspec("r", 1, "env in (a,", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "{}", 3000, &r), HC_ERR_INVALID);
+	CHECK(strstr(r.detail, "match.labels") != NULL);
+	g = gspec("r", 1, NULL, "100.5");
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "{}", 3000, &r), HC_ERR_INVALID);
+	CHECK(strstr(r.detail, "match.percent") != NULL);
+	g = gspec("r", 1, NULL, NULL); /* an empty match */
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "{}", 3000, &r), HC_ERR_INVALID);
+	CHECK(strstr(r.detail, "match") != NULL);
+	g = gspec("new", 1, NULL, NULL); /* nor does a new rule appear */
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "{}", 3000, &r), HC_ERR_INVALID);
+	/* Content is validated as its format, like a publish. */
+	g = gspec("r", 1, "env=canary", NULL);
+	w = wr("public", "DEFAULT_GROUP", "app", "not json", 3000);
+	w.check = fake_check;
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_ERR_INVALID);
+	CHECK_EQ_STR(r.detail, "invalid json: does not start with {");
+	w.format = "bogus";
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_ERR_INVALID);
+
+	/* Nothing changed. */
+	CHECK_EQ_INT(store_revision(fx.st), rev);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), hist);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	CHECK_EQ_STR(gget(fx.st, "app", "r").content, before.content);
+	CHECK_EQ_STR(gget(fx.st, "app", "r").match, before.match);
+	fx_close(&fx);
+}
+
+/* The newest history entry of public/DEFAULT_GROUP/data_id. */
+static void check_newest_entry(store *st, const char *data_id, store_op op, const char *rule,
+			       const char *match)
+{
+	store_history *h = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+
+	CHECK_EQ_INT(
+	    store_history_list(st, "public", "DEFAULT_GROUP", data_id, 0, 1, &h, &n, &total),
+	    HC_OK);
+	REQUIRE(n == 1);
+	CHECK_EQ_STR(store_op_name(h[0].op), store_op_name(op));
+	CHECK_EQ_STR(h[0].gray_rule, rule);
+	CHECK_EQ_STR(h[0].gray_match, match);
+	store_history_free(h, n);
+}
+
+static void test_gray_promote(void)
+{
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	store_write w = wr("public", "DEFAULT_GROUP", "app", "{\"g\":1}", 2000);
+	store_history h;
+	fixture fx;
+	store_result r;
+	int64_t rev;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	w.format = "json";
+	CHECK_EQ_INT(store_gray_put(fx.st, &w, &g, &r), HC_OK);
+	check_newest_entry(fx.st, "app", STORE_OP_GRAY_PUBLISH, "canary",
+			   "{\"labels\":\"env=canary\"}");
+	/* The gray entry took history version 2; main is still version 1. */
+	check_content(fx.st, "app", "main", "text", 1);
+	CHECK_EQ_INT(gpromote(fx.st, "app", "nope", 3000, &r), HC_ERR_NOT_FOUND);
+	rev = store_revision(fx.st);
+	CHECK_EQ_INT(gpromote(fx.st, "app", "canary", 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.version, 3);
+	CHECK_EQ_INT(r.revision, rev + 1); /* one revision for both */
+	CHECK_EQ_INT(store_revision(fx.st), rev + 1);
+	check_content(fx.st, "app", "{\"g\":1}", "json", 3);
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+	CHECK(!gget(fx.st, "app", "canary").found);
+	check_newest_entry(fx.st, "app", STORE_OP_GRAY_PROMOTE, "canary",
+			   "{\"labels\":\"env=canary\"}");
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 3);
+	/* A gray entry is not a main version to roll back to; a promote is. */
+	CHECK_EQ_INT(rollback(fx.st, "app", 2, 4000, &r), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 2, &h), HC_OK);
+	CHECK_EQ_STR(h.content, "{\"g\":1}");
+	CHECK_EQ_STR(h.gray_rule, "canary");
+	store_history_release(&h);
+	CHECK_EQ_INT(rollback(fx.st, "app", 1, 4000, &r), HC_OK);
+	check_content(fx.st, "app", "main", "text", 4);
+	store_close(fx.st);
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+	fx_close(&fx);
+}
+
+static void test_gray_abort(void)
+{
+	store_gray_spec g = gspec("canary", 1, NULL, "50");
+	fixture fx;
+	store_result r;
+	char md5[33];
+	int64_t rev;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "gray", 2000, &r), HC_OK);
+	rev = store_revision(fx.st);
+	CHECK_EQ_INT(gdel(fx.st, "app", "canary", 3000, &r), HC_OK);
+	CHECK_EQ_INT(r.revision, rev + 1);
+	CHECK_EQ_INT(r.version, 1);
+	md5_hex("main", 4, md5);
+	CHECK_EQ_STR(r.md5, md5); /* what its instances get again */
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+	check_content(fx.st, "app", "main", "text", 1);
+	check_newest_entry(fx.st, "app", STORE_OP_GRAY_ABORT, "canary", "{\"percent\":50}");
+	CHECK_EQ_INT(gdel(fx.st, "app", "canary", 4000, &r), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(gdel(fx.st, "nothing", "canary", 4000, &r), HC_ERR_NOT_FOUND);
+	store_close(fx.st);
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+	fx_close(&fx);
+}
+
+static void test_gray_main_publish_keeps(void)
+{
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	fixture fx;
+	store_result r;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "v1", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "gray", 2000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "app", "v2", "text", 3000, &r), HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	CHECK_EQ_STR(gget(fx.st, "app", "canary").content, "gray");
+	CHECK_EQ_INT(rollback(fx.st, "app", 1, 4000, &r), HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	check_content(fx.st, "app", "v1", "text", 4); /* history: v1, gray v2, v2 as 3, 4 */
+	/* Deleting the config would drop its rules: refused until they go. */
+	CHECK_EQ_INT(del(fx.st, "app", 5000, &r), HC_ERR_CONFLICT);
+	CHECK(strstr(r.detail, "gray rule") != NULL);
+	check_content(fx.st, "app", "v1", "text", 4);
+	CHECK_EQ_INT(gdel(fx.st, "app", "canary", 6000, &r), HC_OK);
+	CHECK_EQ_INT(del(fx.st, "app", 7000, &r), HC_OK);
+	fx_close(&fx);
+}
+
+static gray_inst *inst(const char *id, const char *ip, const char *labels)
+{
+	sbuf why = SBUF_INIT(256);
+	gray_inst *i = NULL;
+
+	CHECK_EQ_INT(gray_inst_new(id, ip, labels, &i, &why), HC_OK);
+	sbuf_release(&why);
+	return i;
+}
+
+/* The effective content of public/DEFAULT_GROUP/data_id for an instance. */
+static void check_effective(store *st, const char *data_id, const gray_inst *in, const char *want,
+			    const char *rule)
+{
+	store_config *c = NULL;
+	store_effective e;
+
+	CHECK_EQ_INT(store_get(st, "public", "DEFAULT_GROUP", data_id, &c), HC_OK);
+	if (!c)
+		return;
+	store_gray_effective(c, in, &e);
+	CHECK_EQ_STR(e.content, want);
+	CHECK_EQ_INT(e.len, strlen(want));
+	CHECK_EQ_STR(e.rule ? e.rule->name : "(main)", rule);
+	store_config_unref(c);
+}
+
+static void test_gray_effective(void)
+{
+	const char *const ten[] = {"10.0.0.0/8"};
+	store_gray_spec g;
+	fixture fx;
+	store_result r;
+	gray_inst *both, *canary, *prod, *anon;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	g = gspec("a", 5, "env=canary", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "A", 2000, &r), HC_OK);
+	g = gspec("b", 10, NULL, NULL);
+	g.match.has_ips = 1;
+	g.match.ips = ten;
+	g.match.nips = 1;
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "B", 3000, &r), HC_OK);
+	g = gspec("c", 10, "env=canary", NULL); /* ties with b, but younger */
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "C", 4000, &r), HC_OK);
+
+	both = inst("i1", "10.1.2.3", "env=canary");
+	canary = inst("i2", "192.168.0.1", "env=canary");
+	prod = inst("i3", "192.168.0.2", "env=prod");
+	anon = inst(NULL, NULL, NULL);
+	check_effective(fx.st, "app", both, "B", "b");
+	check_effective(fx.st, "app", canary, "C", "c");
+	check_effective(fx.st, "app", prod, "main", "(main)");
+	check_effective(fx.st, "app", anon, "main", "(main)");
+	check_effective(fx.st, "app", NULL, "main", "(main)");
+	/* Replacing b keeps its place: it still wins the tie with c. */
+	g = gspec("b", 10, NULL, NULL);
+	g.match.has_ips = 1;
+	g.match.ips = ten;
+	g.match.nips = 1;
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "B2", 5000, &r), HC_OK);
+	check_effective(fx.st, "app", both, "B2", "b");
+	/* Raising a's priority makes it win for canaries. */
+	g = gspec("a", 20, "env=canary", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "A", 6000, &r), HC_OK);
+	check_effective(fx.st, "app", both, "A", "a");
+	check_effective(fx.st, "app", canary, "A", "a");
+	/* A percent rule is sticky across a replace: the same instances stay in. */
+	g = gspec("half", 30, NULL, "50");
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "H", 7000, &r), HC_OK);
+	{
+		char id[16];
+		int k, in1[64], same = 1, some = 0;
+		gray_inst *v;
+		store_config *c = NULL;
+		store_effective e;
+
+		for (k = 0; k < 64; k++) {
+			snprintf(id, sizeof(id), "host-%d", k);
+			v = inst(id, "192.168.9.9", "env=prod");
+			REQUIRE(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c) == HC_OK);
+			store_gray_effective(c, v, &e);
+			in1[k] = e.rule != NULL;
+			some += in1[k];
+			store_config_unref(c);
+			gray_inst_free(v);
+		}
+		CHECK(some > 0 && some < 64);
+		CHECK_EQ_INT(gput(fx.st, "app", &g, "H2", 8000, &r), HC_OK);
+		for (k = 0; k < 64; k++) {
+			snprintf(id, sizeof(id), "host-%d", k);
+			v = inst(id, "192.168.9.9", "env=prod");
+			REQUIRE(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c) == HC_OK);
+			store_gray_effective(c, v, &e);
+			same &= in1[k] == (e.rule != NULL);
+			store_config_unref(c);
+			gray_inst_free(v);
+		}
+		CHECK(same);
+	}
+	gray_inst_free(both);
+	gray_inst_free(canary);
+	gray_inst_free(prod);
+	gray_inst_free(anon);
+	fx_close(&fx);
+}
+
+static void test_gray_reopen(void)
+{
+	const char *const ten[] = {"10.0.0.0/8"};
+	store_gray_spec g;
+	fixture fx;
+	store_result r;
+	grule_seen a, b;
+	gray_inst *in;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(put(fx.st, "other", "o", "text", 1000, &r), HC_OK);
+	g = gspec("a", 1, "env=canary", "25.5");
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "A", 2000, &r), HC_OK);
+	g = gspec("b", 1, NULL, NULL);
+	g.match.has_ips = 1;
+	g.match.ips = ten;
+	g.match.nips = 1;
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "B", 3000, &r), HC_OK);
+	a = gget(fx.st, "app", "a");
+	store_close(fx.st);
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 2);
+	CHECK_EQ_INT(grules(fx.st, "other"), 0);
+	b = gget(fx.st, "app", "a");
+	CHECK(b.found && b.compiled);
+	CHECK_EQ_STR(b.salt, a.salt);
+	CHECK_EQ_STR(b.match, a.match);
+	CHECK_EQ_STR(b.match, "{\"labels\":\"env=canary\",\"percent\":25.5}");
+	CHECK_EQ_INT(b.created_rev, a.created_rev);
+	CHECK(gget(fx.st, "app", "b").compiled);
+	{
+		/* Creation order survives too: a before b. */
+		cfgkey k = gkey("app");
+		store_gray_set *set = NULL;
+
+		CHECK_EQ_INT(store_gray_list(fx.st, &k, &set), HC_OK);
+		REQUIRE(set && set->n == 2);
+		CHECK_EQ_STR(set->rules[0]->name, "a");
+		CHECK_EQ_STR(set->rules[1]->name, "b");
+		store_gray_set_unref(set);
+		cfgkey_release(&k);
+	}
+	in = inst("x", "10.9.9.9", NULL);
+	check_effective(fx.st, "app", in, "B", "b");
+	gray_inst_free(in);
+	/* A write after reopening keeps both (read from the database). */
+	CHECK_EQ_INT(put(fx.st, "app", "main2", "text", 4000, &r), HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 2);
+	fx_close(&fx);
+}
+
+/* What the feed said about gray changes. */
+typedef struct gray_feed {
+	pthread_mutex_t mu;
+	int n;
+	store_change_kind kind[8];
+	store_op op[8];
+	char rule[8][16];
+	int prev_rules[8], new_rules[8];
+	char prev_eff[8][33], new_eff[8][33]; /* an env=canary instance's md5 */
+	char new_md5[8][33];
+	gray_inst *probe;
+} gray_feed;
+
+static int set_n(const store_config *c)
+{
+	return c && c->gray ? (int)c->gray->n : 0;
+}
+
+static void on_gray_feed(void *ctx, const store_change *ch)
+{
+	gray_feed *f = ctx;
+	store_effective e;
+	int i;
+
+	pthread_mutex_lock(&f->mu);
+	i = f->n++;
+	if (i < 8) {
+		f->kind[i] = ch->kind;
+		f->op[i] = ch->op;
+		snprintf(f->rule[i], sizeof(f->rule[i]), "%s", ch->gray_rule ? ch->gray_rule : "");
+		f->prev_rules[i] = set_n(ch->previous);
+		f->new_rules[i] = set_n(ch->config);
+		f->prev_eff[i][0] = f->new_eff[i][0] = f->new_md5[i][0] = '\0';
+		if (ch->previous) {
+			store_gray_effective(ch->previous, f->probe, &e);
+			snprintf(f->prev_eff[i], 33, "%s", e.md5);
+		}
+		if (ch->config) {
+			store_gray_effective(ch->config, f->probe, &e);
+			snprintf(f->new_eff[i], 33, "%s", e.md5);
+			snprintf(f->new_md5[i], 33, "%s", ch->config->md5);
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void test_gray_feed(void)
+{
+	gray_feed f;
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	fixture fx;
+	store_result r;
+	char m_main[33], m_g1[33], m_g2[33];
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	f.probe = inst("p", "1.2.3.4", "env=canary");
+	md5_hex("main", 4, m_main);
+	md5_hex("g1", 2, m_g1);
+	md5_hex("g2", 2, m_g2);
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	store_subscribe(fx.st, on_gray_feed, NULL, &f);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g1", 2000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g1", 2500, &r), HC_OK); /* a no-op: silent */
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g2", 3000, &r), HC_OK);
+	CHECK_EQ_INT(gdel(fx.st, "app", "canary", 4000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g1", 5000, &r), HC_OK);
+	CHECK_EQ_INT(gpromote(fx.st, "app", "canary", 6000, &r), HC_OK);
+	pthread_mutex_lock(&f.mu);
+	REQUIRE(f.n == 5);
+	CHECK_EQ_INT(f.kind[0], STORE_CHANGE_GRAY);
+	CHECK_EQ_INT(f.op[0], STORE_OP_GRAY_PUBLISH);
+	CHECK_EQ_STR(f.rule[0], "canary");
+	CHECK_EQ_INT(f.prev_rules[0], 0);
+	CHECK_EQ_INT(f.new_rules[0], 1);
+	CHECK_EQ_STR(f.prev_eff[0], m_main);
+	CHECK_EQ_STR(f.new_eff[0], m_g1);
+	CHECK_EQ_STR(f.new_md5[0], m_main); /* main unchanged */
+	/* A replace: both sets hold the rule, with the old and new content. */
+	CHECK_EQ_INT(f.kind[1], STORE_CHANGE_GRAY);
+	CHECK_EQ_INT(f.prev_rules[1], 1);
+	CHECK_EQ_INT(f.new_rules[1], 1);
+	CHECK_EQ_STR(f.prev_eff[1], m_g1);
+	CHECK_EQ_STR(f.new_eff[1], m_g2);
+	CHECK_EQ_INT(f.kind[2], STORE_CHANGE_GRAY);
+	CHECK_EQ_INT(f.op[2], STORE_OP_GRAY_ABORT);
+	CHECK_EQ_INT(f.new_rules[2], 0);
+	CHECK_EQ_STR(f.prev_eff[2], m_g2);
+	CHECK_EQ_STR(f.new_eff[2], m_main);
+	/* A promote: once, as a content change whose snapshot lacks the rule. */
+	CHECK_EQ_INT(f.kind[4], STORE_CHANGE_CONTENT);
+	CHECK_EQ_INT(f.op[4], STORE_OP_GRAY_PROMOTE);
+	CHECK_EQ_STR(f.rule[4], "canary");
+	CHECK_EQ_INT(f.prev_rules[4], 1);
+	CHECK_EQ_INT(f.new_rules[4], 0);
+	CHECK_EQ_STR(f.new_md5[4], m_g1);
+	CHECK_EQ_STR(f.prev_eff[4], m_g1);
+	CHECK_EQ_STR(f.new_eff[4], m_g1);
+	pthread_mutex_unlock(&f.mu);
+	fx_close(&fx);
+	gray_inst_free(f.probe);
+	pthread_mutex_destroy(&f.mu);
+}
+
+/* A failed COMMIT of a gray write leaves the rules, the index, the history
+ * and the revision as they were, and so does a reopened store. */
+static void test_gray_fault(void)
+{
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	fixture fx;
+	store_result r;
+	grule_seen before;
+	int64_t rev, hist;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g1", 2000, &r), HC_OK);
+	before = gget(fx.st, "app", "canary");
+	rev = store_revision(fx.st);
+	hist = history_total(fx.st, "public", "app");
+
+	store_fault_arm(fx.st, STORE_FAULT_COMMIT, STORE_FAULT_IO, 0, 1);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g2", 3000, &r), HC_ERR_IO);
+	CHECK(strstr(r.detail, "not committed") != NULL);
+	store_fault_arm(fx.st, STORE_FAULT_COMMIT, STORE_FAULT_FULL, 0, 1);
+	g = gspec("second", 1, "env=x", NULL);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "s", 3000, &r), HC_ERR_NO_SPACE);
+	store_fault_arm(fx.st, STORE_FAULT_WRITE, STORE_FAULT_IO, 1, 1);
+	CHECK_EQ_INT(gpromote(fx.st, "app", "canary", 3000, &r), HC_ERR_IO);
+	store_fault_arm(fx.st, STORE_FAULT_COMMIT, STORE_FAULT_IO, 0, 1);
+	CHECK_EQ_INT(gdel(fx.st, "app", "canary", 3000, &r), HC_ERR_IO);
+
+	CHECK_EQ_INT(store_revision(fx.st), rev);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), hist);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	CHECK_EQ_STR(gget(fx.st, "app", "canary").content, "g1");
+	CHECK_EQ_STR(gget(fx.st, "app", "canary").salt, before.salt);
+	check_content(fx.st, "app", "main", "text", 1);
+	store_close(fx.st);
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(grules(fx.st, "app"), 1);
+	CHECK_EQ_STR(gget(fx.st, "app", "canary").content, "g1");
+	check_content(fx.st, "app", "main", "text", 1);
+	/* The next one commits. */
+	CHECK_EQ_INT(gpromote(fx.st, "app", "canary", 4000, &r), HC_OK);
+	check_content(fx.st, "app", "g1", "text", 3);
+	fx_close(&fx);
+}
+
+static void test_gray_async_audit(void)
+{
+	outcomes o = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {{0}}};
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	store_audit_query q;
+	store_audit *v = NULL;
+	store_write w1, w2, w3;
+	fixture fx;
+	store_result r;
+	size_t n = 0;
+	int64_t total = 0;
+	int i;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	w1 = wr("public", "DEFAULT_GROUP", "app", "g1", 2000);
+	w1.author = "alice";
+	w1.audit_role = "editor";
+	w2 = wr("public", "DEFAULT_GROUP", "app", NULL, 2001);
+	w2.author = "alice";
+	w2.audit_role = "approver";
+	w3 = w2;
+	/* Queued as one batch: put, then promote, then an abort of the
+	 * promoted (so gone) rule, which fails alone. */
+	store_fault_hold(fx.st, 1);
+	store_gray_put_async(fx.st, &w1, &g, on_outcome, &o);
+	store_gray_promote_async(fx.st, &w2, "canary", on_outcome, &o);
+	store_gray_delete_async(fx.st, &w3, "canary", on_outcome, &o);
+	store_fault_hold(fx.st, 0);
+	for (i = 0; i < 20000 && outcome_count(&o) < 3; i++)
+		nap();
+	REQUIRE(outcome_count(&o) == 3);
+	CHECK_EQ_INT(o.err[0], HC_OK);
+	CHECK_EQ_INT(o.err[1], HC_OK);
+	CHECK_EQ_INT(o.err[2], HC_ERR_NOT_FOUND);
+	check_content(fx.st, "app", "g1", "text", 3);
+	CHECK_EQ_INT(grules(fx.st, "app"), 0);
+
+	memset(&q, 0, sizeof(q));
+	q.limit = 10;
+	CHECK_EQ_INT(store_audit_list(fx.st, &q, &v, &n, &total), HC_OK);
+	REQUIRE(n == 2);
+	CHECK_EQ_STR(v[1].action, "gray-publish");
+	CHECK_EQ_STR(v[1].target, "DEFAULT_GROUP/app/gray/canary");
+	CHECK_EQ_STR(v[1].old_md5, "");
+	CHECK_EQ_STR(v[0].action, "gray-promote");
+	CHECK_EQ_STR(v[0].role, "approver");
+	store_audits_free(v, n);
+	fx_close(&fx);
+}
+
+/* Rule entries are pruned apart from main ones: a burst of rule changes
+ * never prunes the entry of the current main version. */
+static void test_gray_prune(void)
+{
+	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
+	store_history h;
+	fixture fx;
+	store_result r;
+	int64_t deleted = -1;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g1", 2000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g2", 3000, &r), HC_OK);
+	CHECK_EQ_INT(gput(fx.st, "app", &g, "g3", 4000, &r), HC_OK);
+	CHECK_EQ_INT(store_prune(fx.st, 10000, 1, 100, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 2); /* g1 and g2 */
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 1, &h), HC_OK);
+	CHECK_EQ_STR(h.content, "main");
+	store_history_release(&h);
+	CHECK_EQ_INT(history_total(fx.st, "public", "app"), 2);
+	fx_close(&fx);
+}
 
 static void cred(store *st, const char *id, const char *kind, int64_t expires)
 {
@@ -1679,5 +2463,18 @@ int main(void)
 	RUN(test_fault_write);
 	RUN(test_decisions_in_tx);
 	RUN(test_check_in_tx);
+	RUN(test_gray_put_list_get);
+	RUN(test_gray_if_match);
+	RUN(test_gray_cap);
+	RUN(test_gray_invalid);
+	RUN(test_gray_promote);
+	RUN(test_gray_abort);
+	RUN(test_gray_main_publish_keeps);
+	RUN(test_gray_effective);
+	RUN(test_gray_reopen);
+	RUN(test_gray_feed);
+	RUN(test_gray_fault);
+	RUN(test_gray_async_audit);
+	RUN(test_gray_prune);
 	return hc_test_report();
 }

@@ -1,0 +1,516 @@
+/*
+ * routes_gray.c: a config's gray release rules over HTTP: list, get, create
+ * or replace, abort (delete) and promote. A rule's body is JSON
+ * {"priority","content","format","message","match":{"ips","labels","percent"}},
+ * parsed here into a store_gray_spec; the store decides everything else
+ * inside its transaction (If-Match, the cap of 16 rules, the match compiled,
+ * the content validated again if its format changed) and announces the
+ * change on its feed, which is how watchers and the response cache hear of
+ * it. Serving a rule's content to the instances it selects is done where
+ * configs are read (routes_config.c, watchreq.c: srv_effective).
+ *
+ * Threading: handlers run on libmicrohttpd worker threads; a write's
+ * connection is suspended until the store's writer thread (or the checker,
+ * for large content) resumes it, as for a publish.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "srv_internal.h"
+#include "validate.h"
+#include "xmalloc.h"
+
+#define RULE(r) srv_param(r, "rule")
+#define PRIORITY_MAX 1000000
+
+/* A rule write's parsed body: the spec the store gets points into it, so it
+ * lives until the request ends (the store copies only the spec itself). */
+struct srv_gray {
+	cJSON *doc;
+	const char **ips;
+	char percent[16];
+	store_gray_spec spec;
+};
+
+void srv_gray_free(struct srv_gray *g)
+{
+	if (!g)
+		return;
+	cJSON_Delete(g->doc);
+	free(g->ips);
+	free(g);
+}
+
+/* Checks the path's names (the rule's too) and the caller's headers. */
+static hc_err check_request(srv_req *r, sbuf *why)
+{
+	hc_err err = srv_check_names(r, why);
+
+	if (!err && RULE(r))
+		err = val_name("rule", RULE(r), why);
+	if (!err)
+		err = srv_caller(r, why);
+	return err;
+}
+
+/*
+ * percent as the store wants it: "0" to "100" with at most two decimals. A
+ * JSON number arrives as a double, so it has two decimals exactly when
+ * printing it with two and reading that back gives the same double (12.5
+ * and 0.01 do, 1.234 does not).
+ */
+static hc_err percent_text(const cJSON *p, char out[16], sbuf *why)
+{
+	double v = p->valuedouble;
+	char *end;
+	size_t n;
+
+	if (!cJSON_IsNumber(p) || !(v >= 0 && v <= 100)) {
+		sbuf_addstr(why, "match.percent must be a number from 0 to 100");
+		return HC_ERR_INVALID;
+	}
+	if (v == 0)
+		v = 0; /* -0 prints a sign */
+	snprintf(out, 16, "%.2f", v);
+	if (strtod(out, &end) != v) {
+		sbuf_addf(why, "match.percent %.17g has more than two decimals", v);
+		return HC_ERR_INVALID;
+	}
+	n = strlen(out);
+	while (out[n - 1] == '0')
+		out[--n] = '\0';
+	if (out[n - 1] == '.')
+		out[--n] = '\0';
+	return HC_OK;
+}
+
+/* match -> g->spec.match; every field is checked for its JSON type here, and
+ * its grammar by the store (gray_rule_compile names the field and position). */
+static hc_err parse_match(struct srv_gray *g, const cJSON *m, sbuf *why)
+{
+	store_gray_match *out = &g->spec.match;
+	const cJSON *f;
+	size_t i, n;
+
+	if (!cJSON_IsObject(m)) {
+		sbuf_addstr(why, "match must be an object with ips, labels and/or percent");
+		return HC_ERR_INVALID;
+	}
+	if (!m->child) {
+		sbuf_addstr(why, "match is empty: give at least one of ips, labels, percent");
+		return HC_ERR_INVALID;
+	}
+	cJSON_ArrayForEach(f, m)
+	{
+		if (!strcmp(f->string, "ips")) {
+			if (!cJSON_IsArray(f)) {
+				sbuf_addstr(why, "match.ips must be an array of strings");
+				return HC_ERR_INVALID;
+			}
+			n = (size_t)cJSON_GetArraySize(f);
+			if (n > GRAY_MAX_IPS) {
+				sbuf_addf(why, "match.ips has %zu entries, more than %d", n,
+					  GRAY_MAX_IPS);
+				return HC_ERR_INVALID;
+			}
+			g->ips = xcalloc(n ? n : 1, sizeof(*g->ips));
+			for (i = 0; i < n; i++) {
+				const cJSON *ip = cJSON_GetArrayItem(f, (int)i);
+				if (!cJSON_IsString(ip)) {
+					sbuf_addf(why, "match.ips[%zu] must be a string", i);
+					return HC_ERR_INVALID;
+				}
+				g->ips[i] = ip->valuestring;
+			}
+			out->ips = g->ips;
+			out->nips = n;
+			out->has_ips = 1;
+		} else if (!strcmp(f->string, "labels")) {
+			if (!cJSON_IsString(f)) {
+				sbuf_addstr(why,
+					    "match.labels must be a string (a label selector)");
+				return HC_ERR_INVALID;
+			}
+			out->labels = f->valuestring;
+		} else if (!strcmp(f->string, "percent")) {
+			if (percent_text(f, g->percent, why))
+				return HC_ERR_INVALID;
+			out->percent = g->percent;
+		} else {
+			sbuf_addf(why, "match.%.64s is not a field: use ips, labels or percent",
+				  f->string);
+			return HC_ERR_INVALID;
+		}
+	}
+	return HC_OK;
+}
+
+/* The rule body -> a new srv_gray in *out (the caller frees it, also on
+ * failure). */
+static hc_err parse_rule(srv_req *r, struct srv_gray **out, sbuf *why)
+{
+	struct srv_gray *g = xcalloc(1, sizeof(*g));
+	const cJSON *f, *doc;
+	int has_content = 0, has_match = 0;
+
+	*out = g;
+	g->spec.name = RULE(r);
+	g->doc = srv_json_body(r);
+	doc = g->doc;
+	if (!cJSON_IsObject(doc)) {
+		sbuf_addstr(why,
+			    "body must be a JSON object {\"priority\", \"content\", \"format\", "
+			    "\"message\", \"match\"}");
+		return HC_ERR_INVALID;
+	}
+	cJSON_ArrayForEach(f, doc)
+	{
+		if (!strcmp(f->string, "priority")) {
+			if (!cJSON_IsNumber(f) || f->valuedouble < -PRIORITY_MAX ||
+			    f->valuedouble > PRIORITY_MAX ||
+			    f->valuedouble != (double)(int)f->valuedouble) {
+				sbuf_addf(why, "priority must be an integer from %d to %d",
+					  -PRIORITY_MAX, PRIORITY_MAX);
+				return HC_ERR_INVALID;
+			}
+			g->spec.priority = (int)f->valuedouble;
+		} else if (!strcmp(f->string, "content")) {
+			if (!cJSON_IsString(f)) {
+				sbuf_addstr(why, "content must be a string");
+				return HC_ERR_INVALID;
+			}
+			has_content = 1;
+		} else if (!strcmp(f->string, "format")) {
+			if (!cJSON_IsString(f) || !fmt_ok(f->valuestring)) {
+				sbuf_addf(why, "format is invalid: use %s", fmt_list());
+				return HC_ERR_INVALID;
+			}
+		} else if (!strcmp(f->string, "message")) {
+			if (!cJSON_IsString(f)) {
+				sbuf_addstr(why, "message must be a string");
+				return HC_ERR_INVALID;
+			}
+		} else if (!strcmp(f->string, "match")) {
+			if (parse_match(g, f, why))
+				return HC_ERR_INVALID;
+			has_match = 1;
+		} else {
+			sbuf_addf(why,
+				  "%.64s is not a field of a gray rule: use priority, content, "
+				  "format, message or match",
+				  f->string);
+			return HC_ERR_INVALID;
+		}
+	}
+	if (!has_content || !has_match) {
+		sbuf_addf(why, "%s is required", has_content ? "match" : "content");
+		return HC_ERR_INVALID;
+	}
+	return HC_OK;
+}
+
+/* The format the content will be stored as: the body's, else the rule's
+ * when it is replaced, else the config's ("text" when there is none; the
+ * store then answers 404). The store checks again inside its transaction
+ * when a concurrent write makes this guess wrong. */
+static void guess_format(srv_req *r, const char *format, char out[STORE_FORMAT_MAX])
+{
+	store_gray_rule *old = NULL;
+	store_config *c = NULL;
+
+	if (format)
+		snprintf(out, STORE_FORMAT_MAX, "%s", format);
+	else if (!store_gray_get(r->s->st, &r->key, RULE(r), &old))
+		snprintf(out, STORE_FORMAT_MAX, "%s", old->format);
+	else if (!store_get_key(r->s->st, &r->key, &c))
+		snprintf(out, STORE_FORMAT_MAX, "%s", c->format);
+	else
+		snprintf(out, STORE_FORMAT_MAX, "text");
+	store_gray_rule_unref(old);
+	store_config_unref(c);
+}
+
+/* Validates content as checked_format; "content: ..." in why on failure. */
+static hc_err check_content(const store_write *w, sbuf *why)
+{
+	sbuf v = SBUF_INIT(STORE_DETAIL_MAX - 16);
+	hc_err err = val_content(w->checked_format, w->content, w->len, &v);
+
+	if (err)
+		sbuf_addf(why, "content: %s", v.len ? v.buf : hc_err_code(err));
+	sbuf_release(&v);
+	return err;
+}
+
+/* The checker thread's part for large content: validate, then write. */
+static void check_then_put(srv_req *r)
+{
+	sbuf why = SBUF_INIT(STORE_DETAIL_MAX - 1);
+	hc_err err = check_content(&r->wr->w, &why);
+	store_result res;
+
+	if (!err) {
+		store_gray_put_async(r->s->st, &r->wr->w, &r->wr->gray->spec, srv_on_write_done, r);
+	} else {
+		memset(&res, 0, sizeof(res));
+		memcpy(res.detail, why.buf, why.len + 1);
+		srv_on_write_done(r, err, &res);
+	}
+	sbuf_release(&why);
+}
+
+typedef enum gray_write { GRAY_PUT, GRAY_PUT_CHECKED, GRAY_DELETE, GRAY_PROMOTE } gray_write;
+
+/* Suspends the connection and hands the write to the store (or the
+ * checker); srv_on_write_done resumes it, and the handler then answers from
+ * r->wr (reply_done). */
+static enum MHD_Result queue_gray(srv_req *r, gray_write kind)
+{
+	srv *s = r->s;
+
+	if (!srv_write_begin(r))
+		return srv_reply_err(r, HC_ERR_UNAVAILABLE,
+				     "the server is shutting down; nothing was written");
+	MHD_suspend_connection(r->conn);
+	switch (kind) {
+	case GRAY_PUT:
+		srv_offload(r, check_then_put);
+		break;
+	case GRAY_PUT_CHECKED:
+		store_gray_put_async(s->st, &r->wr->w, &r->wr->gray->spec, srv_on_write_done, r);
+		break;
+	case GRAY_DELETE:
+		store_gray_delete_async(s->st, &r->wr->w, RULE(r), srv_on_write_done, r);
+		break;
+	case GRAY_PROMOTE:
+		store_gray_promote_async(s->st, &r->wr->w, RULE(r), srv_on_write_done, r);
+		break;
+	}
+	return MHD_YES;
+}
+
+/* Answers a completed rule write: {"rule","version","md5","revision",
+ * "changed"} (md5 and ETag the rule's for a put, the main version's after
+ * an abort or a promote); 201 when a put created the rule. */
+static enum MHD_Result reply_done(srv_req *r)
+{
+	const store_result *res = &r->wr->res;
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	struct MHD_Response *resp;
+	char etag[40];
+	size_t len;
+	char *data;
+
+	if (r->wr->err)
+		return srv_reply_err(r, r->wr->err, "%s",
+				     res->detail[0] ? res->detail : hc_err_code(r->wr->err));
+	sbuf_addstr(&body, "{\"rule\":");
+	sbuf_add_json_str(&body, RULE(r), strlen(RULE(r)));
+	sbuf_addf(&body,
+		  ",\"version\":%" PRId64 ",\"md5\":\"%s\",\"revision\":%" PRId64
+		  ",\"changed\":%s}\n",
+		  res->version, res->md5, res->revision, res->changed ? "true" : "false");
+	data = sbuf_detach(&body, &len);
+	resp = srv_response(len, data, free, data);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	snprintf(etag, sizeof(etag), "\"%s\"", res->md5);
+	MHD_add_response_header(resp, "ETag", etag);
+	return srv_queue(r, r->wr->gray && res->created ? MHD_HTTP_CREATED : MHD_HTTP_OK, resp);
+}
+
+enum MHD_Result srv_h_gray_put(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+	const char *inm = srv_header(r, "If-None-Match");
+	struct srv_gray *g = NULL;
+	const cJSON *content, *format, *message;
+	enum MHD_Result ret;
+	store_write *w;
+	int offload;
+	hc_err err;
+
+	if (r->wr && r->wr->done)
+		return reply_done(r);
+	if ((err = check_request(r, &why)) || (err = parse_rule(r, &g, &why))) {
+		srv_gray_free(g);
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	content = cJSON_GetObjectItemCaseSensitive(g->doc, "content");
+	format = cJSON_GetObjectItemCaseSensitive(g->doc, "format");
+	message = cJSON_GetObjectItemCaseSensitive(g->doc, "message");
+	srv_write_init(r);
+	r->wr->gray = g;
+	w = &r->wr->w;
+	w->content = content->valuestring;
+	w->len = strlen(content->valuestring);
+	w->format = format ? format->valuestring : NULL;
+	w->message = message ? message->valuestring : NULL;
+	w->create_only = inm && val_etag_match(inm, "", 1);
+	guess_format(r, w->format, r->wr->checked_format);
+	w->checked_format = r->wr->checked_format;
+	w->check = srv_check_in_tx;
+	/* The body is parsed; the write keeps only g. */
+	srv_body_release(r);
+	offload = w->len > SRV_INLINE_CHECK;
+	if (!offload && (err = check_content(w, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	ret = queue_gray(r, offload ? GRAY_PUT : GRAY_PUT_CHECKED);
+out:
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_gray_delete(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+	enum MHD_Result ret;
+	hc_err err;
+
+	if (r->wr && r->wr->done)
+		return reply_done(r);
+	if ((err = check_request(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+	} else {
+		srv_write_init(r);
+		r->wr->w.message = srv_arg(r, "message");
+		ret = queue_gray(r, GRAY_DELETE);
+	}
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_gray_promote(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024);
+	cJSON *doc = NULL, *msg = NULL;
+	enum MHD_Result ret;
+	hc_err err;
+
+	if (r->wr && r->wr->done)
+		return reply_done(r);
+	if ((err = check_request(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	/* An optional body {"message"}; ?message= does as well. */
+	if (r->body.len) {
+		doc = srv_json_body(r);
+		msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
+		if (!cJSON_IsObject(doc) || (msg && !cJSON_IsString(msg))) {
+			ret = srv_reply_err(r, HC_ERR_INVALID,
+					    "body must be empty or {\"message\": <string>}");
+			goto out;
+		}
+	}
+	srv_write_init(r);
+	/* The message must outlive the parsed body: the write completes later. */
+	if (msg)
+		r->wr->message = xstrdup(msg->valuestring);
+	else if (srv_arg(r, "message"))
+		r->wr->message = xstrdup(srv_arg(r, "message"));
+	r->wr->w.message = r->wr->message;
+	ret = queue_gray(r, GRAY_PROMOTE);
+out:
+	cJSON_Delete(doc);
+	sbuf_release(&why);
+	return ret;
+}
+
+/* One rule as JSON; with_content adds its content. */
+static void json_rule(sbuf *out, const store_gray_rule *g, int with_content)
+{
+	sbuf_addstr(out, "{\"name\":");
+	sbuf_add_json_str(out, g->name, strlen(g->name));
+	sbuf_addf(out,
+		  ",\"priority\":%d,\"md5\":\"%s\",\"format\":\"%s\",\"revision\":%" PRId64
+		  ",\"match\":%s,\"author\":",
+		  g->priority, g->md5, g->format, g->revision, g->match);
+	sbuf_add_json_str(out, g->author, strlen(g->author));
+	sbuf_addstr(out, ",\"message\":");
+	sbuf_add_json_str(out, g->message, strlen(g->message));
+	sbuf_addch(out, ',');
+	srv_json_time(out, "createdAt", g->created_ms);
+	sbuf_addch(out, ',');
+	srv_json_time(out, "updatedAt", g->updated_ms);
+	if (with_content) {
+		sbuf_addstr(out, ",\"content\":");
+		sbuf_add_json_str(out, g->content, g->len);
+	}
+	sbuf_addch(out, '}');
+}
+
+enum MHD_Result srv_h_gray_list(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	store_gray_set *set = NULL;
+	enum MHD_Result ret;
+	size_t i;
+	hc_err err;
+
+	if ((err = check_request(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	if ((err = store_gray_list(r->s->st, &r->key, &set))) {
+		ret = srv_reply_err(r, err, "config %s not found", r->key.s);
+		goto out;
+	}
+	sbuf_addstr(&body, "{\"rules\":[");
+	for (i = 0; set && i < set->n; i++) {
+		if (i)
+			sbuf_addch(&body, ',');
+		json_rule(&body, set->rules[i], 0);
+	}
+	sbuf_addstr(&body, "]}\n");
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+out:
+	store_gray_set_unref(set);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_gray_get(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	store_gray_rule *g = NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char etag[40];
+	size_t len;
+	char *data;
+	hc_err err;
+
+	if ((err = check_request(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	if ((err = store_gray_get(r->s->st, &r->key, RULE(r), &g))) {
+		ret = srv_reply_err(r, err, "%s has no gray rule '%s'", r->key.s, RULE(r));
+		goto out;
+	}
+	json_rule(&body, g, 1);
+	sbuf_addch(&body, '\n');
+	data = sbuf_detach(&body, &len);
+	resp = srv_response(len, data, free, data);
+	if (resp) {
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		snprintf(etag, sizeof(etag), "\"%s\"", g->md5);
+		MHD_add_response_header(resp, "ETag", etag);
+	}
+	ret = srv_queue(r, MHD_HTTP_OK, resp);
+out:
+	store_gray_rule_unref(g);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
