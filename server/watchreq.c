@@ -254,8 +254,19 @@ enum MHD_Result srv_watch_refuse(srv_req *r)
 struct srv_notice {
 	struct srv_notice *next;
 	int64_t revision; /* of the change: waiters that saw it are passed over */
+	/* When either snapshot holds gray rules, both (references; cur NULL
+	 * after a delete): only the watchers whose answer differs are woken. */
+	store_config *prev, *cur;
+	int gray; /* a rule change: the main version stayed */
 	char key[];
 };
+
+static void notice_free(struct srv_notice *n)
+{
+	store_config_unref(n->prev);
+	store_config_unref(n->cur);
+	free(n);
+}
 
 void srv_on_change(void *ctx, const store_change *ch)
 {
@@ -264,19 +275,20 @@ void srv_on_change(void *ctx, const store_change *ch)
 
 	/* A metadata-only change leaves every watcher's answer as it was: it
 	 * wakes nobody, rather than every watcher re-checking and re-parking.
-	 * TODO(gray release issue): a GRAY change (a rule put or aborted) wakes
-	 * every watcher of the config for now; a woken watcher whose effective
-	 * md5 did not change re-checks and parks again (client_current and
-	 * collect_changed compare effective md5s). Watches now carry instance
-	 * inputs (srv_instance), so the next step is to wake only those whose
-	 * effective md5 differs between ch->previous and ch->config
-	 * (store_gray_effective): the hub would need a per-waiter filter. */
+	 * A change to a config with gray rules (before or after) carries both
+	 * snapshots, so the watch thread wakes only the watchers whose
+	 * effective content differs between them (run_gray_notice). */
 	if (ch->kind != STORE_CHANGE_META) {
 		metrics_publish(s->m);
-		n = xmalloc(sizeof(*n) + ch->key->len + 1);
-		n->next = NULL;
+		n = xcalloc(1, sizeof(*n) + ch->key->len + 1);
 		n->revision = ch->revision;
 		memcpy(n->key, ch->key->s, ch->key->len + 1);
+		if ((ch->previous && ch->previous->gray) || (ch->config && ch->config->gray)) {
+			n->prev =
+			    ch->previous ? store_config_ref((store_config *)ch->previous) : NULL;
+			n->cur = ch->config ? store_config_ref(ch->config) : NULL;
+			n->gray = ch->kind == STORE_CHANGE_GRAY;
+		}
 	}
 	if (!n)
 		return;
@@ -301,6 +313,64 @@ void srv_on_commit_done(void *ctx)
 	pthread_mutex_unlock(&s->notice_mu);
 }
 
+typedef struct held_list {
+	srv_req **v;
+	size_t n, cap;
+} held_list;
+
+static void collect_waiter(void *ctx, void *cls)
+{
+	held_list *l = ctx;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = cls;
+}
+
+/* Would r's answer for this notice's config differ? Its effective md5
+ * under the two snapshots; a watch by ?version=N follows the main version,
+ * which a rule change leaves alone. */
+static int concerned(srv_req *r, const struct srv_notice *n)
+{
+	store_effective a = {0}, b = {0};
+
+	if (r->seen_rev >= n->revision)
+		return 0; /* it checked against this change already */
+	if (r->nitems == 1 && r->want_version >= 0)
+		return !n->gray;
+	if (!n->prev || !n->cur)
+		return 1; /* created or deleted */
+	srv_effective(r, n->prev, &a);
+	srv_effective(r, n->cur, &b);
+	return strcmp(a.md5, b.md5) != 0;
+}
+
+/* A change to a config with gray rules: wakes only the watchers whose
+ * answer changes (the others never see it, and are not counted). Under
+ * s->mu; the requests are suspended, so reading them here is safe. */
+static void run_gray_notice(srv *s, const struct srv_notice *n)
+{
+	held_list l = {NULL, 0, 0};
+	size_t i;
+
+	watch_foreach(s->hub, n->key, collect_waiter, &l);
+	for (i = 0; i < l.n; i++) {
+		srv_req *r = l.v[i];
+		if (!r->waiter || !concerned(r, n))
+			continue;
+		watch_cancel(s->hub, r->waiter);
+		r->waiter = NULL;
+		r->woken = 1;
+		r->ev = WATCH_CHANGED;
+		unhold(r);
+		metrics_wakeups(s->m, 1);
+		MHD_resume_connection(r->conn);
+	}
+	free(l.v);
+}
+
 /* Wakes the watchers of every notice in the list and frees it. */
 static void run_notices(srv *s, struct srv_notice *n)
 {
@@ -311,8 +381,11 @@ static void run_notices(srv *s, struct srv_notice *n)
 	pthread_mutex_lock(&s->mu);
 	for (; n; n = next) {
 		next = n->next;
-		watch_notify_seq(s->hub, n->key, (uint64_t)n->revision); /* each counts itself */
-		free(n);
+		if (n->prev || n->cur)
+			run_gray_notice(s, n);
+		else /* each waiter counts itself */
+			watch_notify_seq(s->hub, n->key, (uint64_t)n->revision);
+		notice_free(n);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -425,7 +498,7 @@ static void *timer_main(void *arg)
 	/* Stopping: the hub was closed already; notices left have no one to wake. */
 	while (batch) {
 		struct srv_notice *nx = batch->next;
-		free(batch);
+		notice_free(batch);
 		batch = nx;
 	}
 	return NULL;
