@@ -62,18 +62,22 @@ void respcache_free(respcache *rc)
 	free(rc);
 }
 
-void respcache_config_headers(struct MHD_Response *resp, const store_config *c)
+void respcache_config_headers(struct MHD_Response *resp, const store_config *c,
+			      const store_effective *e)
 {
+	const store_gray_rule *rule = e ? e->rule : NULL;
 	char buf[64], date[40];
 
-	snprintf(buf, sizeof(buf), "\"%s\"", c->md5);
+	snprintf(buf, sizeof(buf), "\"%s\"", rule ? e->md5 : c->md5);
 	MHD_add_response_header(resp, "ETag", buf);
 	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
 	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
 	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
 	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
-	MHD_add_response_header(resp, "X-Hotconf-Format", c->format);
-	clock_format_http(c->updated_ms, date);
+	MHD_add_response_header(resp, "X-Hotconf-Format", rule ? e->format : c->format);
+	if (rule)
+		MHD_add_response_header(resp, "X-Hotconf-Gray", rule->name);
+	clock_format_http(rule ? rule->updated_ms : c->updated_ms, date);
 	MHD_add_response_header(resp, "Last-Modified", date);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 }
@@ -93,7 +97,7 @@ static struct MHD_Response *build(store_config *c)
 		store_config_unref(c);
 		return NULL;
 	}
-	respcache_config_headers(resp, c);
+	respcache_config_headers(resp, c, NULL);
 	MHD_add_response_header(resp, "Content-Type", fmt_mime(c->format));
 	return resp;
 }

@@ -31,7 +31,10 @@ enum MHD_Result respcache_queue(respcache *rc, const cfgkey *key, store_config *
  * snapshot is released once its last answer is sent. */
 void respcache_on_change(void *ctx, const store_change *ch);
 /* Adds the headers every config response carries (ETag, X-Hotconf-*,
- * Last-Modified) to resp. */
-void respcache_config_headers(struct MHD_Response *resp, const store_config *c);
+ * Last-Modified, Cache-Control) to resp: of c's main content, or when e
+ * names a gray rule, of the rule's (its md5, format and time, and
+ * X-Hotconf-Gray). e may be NULL. */
+void respcache_config_headers(struct MHD_Response *resp, const store_config *c,
+			      const store_effective *e);
 
 #endif

@@ -53,24 +53,6 @@ static int refused(srv_req *r, enum MHD_Result *ret)
 	return err != HC_OK;
 }
 
-/* The headers of an answer served by a gray rule: as respcache's, with the
- * rule's md5, format and time, and X-Hotconf-Gray naming it. */
-static void gray_headers(struct MHD_Response *resp, const store_config *c, const store_effective *e)
-{
-	char buf[64], date[40];
-
-	snprintf(buf, sizeof(buf), "\"%s\"", e->md5);
-	MHD_add_response_header(resp, "ETag", buf);
-	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
-	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
-	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
-	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
-	MHD_add_response_header(resp, "X-Hotconf-Format", e->format);
-	MHD_add_response_header(resp, "X-Hotconf-Gray", e->rule->name);
-	clock_format_http(e->rule->updated_ms, date);
-	MHD_add_response_header(resp, "Last-Modified", date);
-}
-
 static void unref_config(void *cls)
 {
 	store_config_unref(cls);
@@ -89,11 +71,8 @@ static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modifie
 	srv_effective(r, c, &e);
 	if (not_modified) {
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		if (resp && e.rule) {
-			gray_headers(resp, c, &e);
-			MHD_add_response_header(resp, "Cache-Control", "no-store");
-		} else if (resp)
-			respcache_config_headers(resp, c);
+		if (resp)
+			respcache_config_headers(resp, c, &e);
 		store_config_unref(c);
 		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
 	}
@@ -107,7 +86,7 @@ static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modifie
 	resp = srv_response(e.len, (void *)e.content, unref_config, c);
 	if (!resp)
 		return MHD_NO;
-	gray_headers(resp, c, &e);
+	respcache_config_headers(resp, c, &e);
 	MHD_add_response_header(resp, "Content-Type", fmt_mime(e.format));
 	return srv_queue(r, MHD_HTTP_OK, resp);
 }

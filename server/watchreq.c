@@ -180,10 +180,24 @@ int srv_watch_hold(srv_req *r)
 	return 1;
 }
 
-typedef struct wake_match {
-	const char *cred_id, *user;
+/* A growing list of held requests, collected under s->mu. */
+typedef struct held_list {
 	srv_req **v;
 	size_t n, cap;
+} held_list;
+
+static void held_list_add(held_list *l, srv_req *r)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = r;
+}
+
+typedef struct wake_match {
+	const char *cred_id, *user;
+	held_list found;
 } wake_match;
 
 static void match_held(void *ctx, const void *k, size_t kl, void *val)
@@ -198,33 +212,34 @@ static void match_held(void *ctx, const void *k, size_t kl, void *val)
 	if ((m->cred_id && strcmp(r->id->cred_id, m->cred_id)) ||
 	    (m->user && strcmp(r->id->user, m->user) && strcmp(r->id->name, m->user)))
 		return;
-	if (m->n == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 16;
-		m->v = xrealloc(m->v, m->cap * sizeof(*m->v));
-	}
-	m->v[m->n++] = r;
+	held_list_add(&m->found, r);
+}
+
+/* Wakes one held watch outside a notify pass: it checks again on its next
+ * call. Under s->mu. */
+static void wake_held(srv *s, srv_req *r)
+{
+	watch_cancel(s->hub, r->waiter);
+	r->waiter = NULL;
+	r->woken = 1;
+	r->ev = WATCH_CHANGED;
+	unhold(r);
+	MHD_resume_connection(r->conn);
 }
 
 /* Resumes the held watches that match: srv_authorize, on their next call,
  * answers them (401 for a revoked credential, 403 for a lost grant). */
 static void wake_matching(srv *s, const char *cred_id, const char *user)
 {
-	wake_match m = {cred_id, user, NULL, 0, 0};
+	wake_match m = {cred_id, user, {NULL, 0, 0}};
 	size_t i;
 
 	pthread_mutex_lock(&s->mu);
 	hmap_foreach(s->held_fd, match_held, &m);
-	for (i = 0; i < m.n; i++) {
-		srv_req *r = m.v[i];
-		watch_cancel(s->hub, r->waiter);
-		r->waiter = NULL;
-		r->woken = 1;
-		r->ev = WATCH_CHANGED;
-		unhold(r);
-		MHD_resume_connection(r->conn);
-	}
+	for (i = 0; i < m.found.n; i++)
+		wake_held(s, m.found.v[i]);
 	pthread_mutex_unlock(&s->mu);
-	free(m.v);
+	free(m.found.v);
 }
 
 void srv_wake_credential(srv *s, const char *cred_id)
@@ -313,20 +328,9 @@ void srv_on_commit_done(void *ctx)
 	pthread_mutex_unlock(&s->notice_mu);
 }
 
-typedef struct held_list {
-	srv_req **v;
-	size_t n, cap;
-} held_list;
-
 static void collect_waiter(void *ctx, void *cls)
 {
-	held_list *l = ctx;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
-	l->v[l->n++] = cls;
+	held_list_add(ctx, cls);
 }
 
 /* Would r's answer for this notice's config differ? Its effective md5
@@ -360,13 +364,8 @@ static void run_gray_notice(srv *s, const struct srv_notice *n)
 		srv_req *r = l.v[i];
 		if (!r->waiter || !concerned(r, n))
 			continue;
-		watch_cancel(s->hub, r->waiter);
-		r->waiter = NULL;
-		r->woken = 1;
-		r->ev = WATCH_CHANGED;
-		unhold(r);
-		metrics_wakeups(s->m, 1);
-		MHD_resume_connection(r->conn);
+		metrics_wakeups(s->m, 1); /* before the client can see it */
+		wake_held(s, r);
 	}
 	free(l.v);
 }
