@@ -33,6 +33,7 @@ static void usage(FILE *to)
 	    "                     [--init] [--auth=off] [--metrics-public] [--session-ttl "
 	    "DURATION]\n"
 	    "                     [--tls-cert FILE --tls-key FILE]\n"
+	    "                     [--max-listeners N] [--listener-grace DURATION]\n"
 	    "       hotconf version\n"
 	    "\n"
 	    "  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
@@ -58,6 +59,9 @@ static void usage(FILE *to)
 	    "  --metrics-public      GET /metrics without a credential\n"
 	    "  --session-ttl         how long a console login lasts (720m)\n"
 	    "  --tls-cert, --tls-key serve HTTPS with this PEM certificate and key\n"
+	    "  --max-listeners       instances x configs the listeners view remembers, the\n"
+	    "                        least recently seen forgotten first; 0: none (100000)\n"
+	    "  --listener-grace      an instance not seen for its wait and this is gone (60s)\n"
 	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
@@ -170,6 +174,13 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			if (dur_flag(f, v, &ms))
 				return -1;
 			cfg->session_ttl_ms = (int64_t)ms;
+		} else if (!strcmp(f, "--max-listeners")) {
+			if (int_flag(f, v, 0, 100000000, &n))
+				return -1;
+			cfg->max_listeners = (size_t)n;
+		} else if (!strcmp(f, "--listener-grace")) {
+			if (dur_flag(f, v, &cfg->listener_grace_ms))
+				return -1;
 		} else if (!strcmp(f, "--tls-cert")) {
 			cfg->tls_cert = v;
 		} else if (!strcmp(f, "--tls-key")) {

@@ -111,6 +111,7 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 		return err;
 	if (wait_ms > r->s->cfg.max_wait_ms)
 		wait_ms = r->s->cfg.max_wait_ms;
+	r->wait_ms = wait_ms;
 	r->items = xcalloc(1, sizeof(*r->items));
 	r->nitems = 1;
 	cfgkey_copy(&r->items[0].key, &r->key);
@@ -163,6 +164,8 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
+	if (held >= 0) /* what it holds now (and whether it waits), for the listeners view */
+		srv_listen_seen(r, &r->key, c, NULL, held > 0);
 	if (held > 0) {
 		store_config_unref(c);
 		ret = MHD_YES;

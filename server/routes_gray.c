@@ -15,6 +15,7 @@
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #define RULE(r) srv_param(r, "rule")
 #define PRIORITY_MAX 1000000
+#define SALT_HEX 32
 
 /* A rule write's parsed body: the spec the store gets points into it, so it
  * lives until the request ends (the store copies only the spec itself). */
@@ -149,9 +151,17 @@ static hc_err parse_match(struct srv_gray *g, const cJSON *m, sbuf *why)
 	return HC_OK;
 }
 
+/* A salt as the store makes them: 32 lowercase hex digits. */
+static int salt_ok(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return n == SALT_HEX && !s[n];
+}
+
 /* The rule body -> a new srv_gray in *out (the caller frees it, also on
- * failure). */
-static hc_err parse_rule(srv_req *r, struct srv_gray **out, sbuf *why)
+ * failure). A preview needs no content. */
+static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sbuf *why)
 {
 	struct srv_gray *g = xcalloc(1, sizeof(*g));
 	const cJSON *f, *doc;
@@ -198,16 +208,25 @@ static hc_err parse_rule(srv_req *r, struct srv_gray **out, sbuf *why)
 			if (parse_match(g, f, why))
 				return HC_ERR_INVALID;
 			has_match = 1;
+		} else if (!strcmp(f->string, "salt")) {
+			if (!cJSON_IsString(f) || !salt_ok(f->valuestring)) {
+				sbuf_addf(why,
+					  "salt must be %d lowercase hex digits (as a preview "
+					  "answers it)",
+					  SALT_HEX);
+				return HC_ERR_INVALID;
+			}
+			g->spec.salt = f->valuestring;
 		} else {
 			sbuf_addf(why,
 				  "%.64s is not a field of a gray rule: use priority, content, "
-				  "format, message or match",
+				  "format, message, match or salt",
 				  f->string);
 			return HC_ERR_INVALID;
 		}
 	}
-	if (!has_content || !has_match) {
-		sbuf_addf(why, "%s is required", has_content ? "match" : "content");
+	if ((need_content && !has_content) || !has_match) {
+		sbuf_addf(why, "%s is required", has_match ? "content" : "match");
 		return HC_ERR_INVALID;
 	}
 	return HC_OK;
@@ -337,7 +356,7 @@ enum MHD_Result srv_h_gray_put(srv_req *r)
 
 	if (r->wr && r->wr->done)
 		return reply_done(r);
-	if ((err = check_request(r, &why)) || (err = parse_rule(r, &g, &why))) {
+	if ((err = check_request(r, &why)) || (err = parse_rule(r, 1, &g, &why))) {
 		srv_gray_free(g);
 		ret = srv_reply_why(r, err, &why);
 		goto out;
@@ -510,6 +529,139 @@ enum MHD_Result srv_h_gray_get(srv_req *r)
 	ret = srv_queue(r, MHD_HTTP_OK, resp);
 out:
 	store_gray_rule_unref(g);
+	sbuf_release(&body);
+	sbuf_release(&why);
+	return ret;
+}
+
+/* ---- preview: which current listeners a rule takes ---- */
+
+/* The rules of c with cand in the place of rule name (or after the others,
+ * the newest, when c has no such rule), for gray_pick; *at gets cand's
+ * index. The arrays are the caller's to free. */
+static size_t preview_set(const store_config *c, const char *name, const gray_rule *cand,
+			  int priority, const gray_rule ***rules, int **prio, size_t *at)
+{
+	const store_gray_set *set = c->gray;
+	size_t i, n = set ? set->n : 0;
+
+	*rules = xcalloc(n + 1, sizeof(**rules));
+	*prio = xcalloc(n + 1, sizeof(**prio));
+	*at = n;
+	for (i = 0; i < n; i++) {
+		(*rules)[i] = set->compiled[i];
+		(*prio)[i] = set->priority[i];
+		if (!strcmp(set->rules[i]->name, name))
+			*at = i;
+	}
+	(*rules)[*at] = cand;
+	(*prio)[*at] = priority;
+	return *at == n ? n + 1 : n;
+}
+
+/* A fresh salt, as the store would make one, so that a rule saved with it
+ * selects exactly the instances its preview showed. */
+static void fresh_salt(char out[SALT_HEX + 1])
+{
+	unsigned char b[SALT_HEX / 2];
+
+	randombytes_buf(b, sizeof(b));
+	sodium_bin2hex(out, SALT_HEX + 1, b, sizeof(b));
+}
+
+enum MHD_Result srv_h_gray_preview(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
+	struct srv_gray *g = NULL;
+	store_config *c = NULL;
+	const store_gray_rule *old;
+	gray_rule *compiled = NULL;
+	const gray_rule *cand, **rules = NULL;
+	srv_listener *ls = NULL;
+	size_t n = 0, nrules, at, i, matched = 0, served = 0, shown = 0;
+	int64_t page, size;
+	int *prio = NULL, priority;
+	char salt[SALT_HEX + 1];
+	enum MHD_Result ret;
+	hc_err err;
+
+	if ((err = check_request(r, &why)) || (err = srv_paging(r, &page, &size, &why)) ||
+	    (r->method_bit == SRV_POST && (err = parse_rule(r, 0, &g, &why)))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	if ((err = store_get_key(r->s->st, &r->key, &c))) {
+		ret = srv_reply_err(r, err, "config %s not found", r->key.s);
+		goto out;
+	}
+	old = store_gray_find(c->gray, RULE(r));
+	if (!g && !old) {
+		ret = srv_reply_err(r, HC_ERR_NOT_FOUND,
+				    "%s has no gray rule '%s': POST its match here to preview it "
+				    "before it is saved",
+				    r->key.s, RULE(r));
+		goto out;
+	}
+	if (g) {
+		const store_gray_match *m = &g->spec.match;
+		if (old && g->spec.salt && strcmp(g->spec.salt, old->salt)) {
+			ret = srv_reply_err(
+			    r, HC_ERR_INVALID,
+			    "salt: gray rule '%s' keeps the salt it was created with; "
+			    "leave salt out",
+			    RULE(r));
+			goto out;
+		}
+		if (old)
+			snprintf(salt, sizeof(salt), "%s", old->salt);
+		else if (g->spec.salt)
+			snprintf(salt, sizeof(salt), "%s", g->spec.salt);
+		else
+			fresh_salt(salt);
+		if ((err = gray_rule_compile(m->ips, m->nips, m->has_ips, m->labels, m->percent,
+					     salt, &compiled, &why))) {
+			ret = srv_reply_why(r, err, &why);
+			goto out;
+		}
+		cand = compiled;
+		priority = g->spec.priority;
+	} else {
+		snprintf(salt, sizeof(salt), "%s", old->salt);
+		cand = old->compiled;
+		priority = old->priority;
+	}
+	nrules = preview_set(c, RULE(r), cand, priority, &rules, &prio, &at);
+	n = srv_listen_collect(r->s, r->key.s, NULL, &ls);
+	sbuf_addstr(&body, "{\"rule\":");
+	sbuf_add_json_str(&body, RULE(r), strlen(RULE(r)));
+	sbuf_addf(&body, ",\"saved\":%s,\"salt\":\"%s\",\"instances\":[", old ? "true" : "false",
+		  salt);
+	for (i = 0; i < n; i++) {
+		gray_inst *inst = srv_listener_inst(&ls[i]);
+		int hit = inst && cand && gray_rule_matches(cand, inst);
+		int serves = hit && gray_pick(rules, prio, nrules, inst) == (int)at;
+		gray_inst_free(inst);
+		if (!hit)
+			continue;
+		served += (size_t)serves;
+		if (matched++ < (size_t)((page - 1) * size) || shown == (size_t)size)
+			continue;
+		sbuf_addstr(&body, shown++ ? ",{" : "{");
+		srv_listen_json(&body, &ls[i]);
+		sbuf_addf(&body, ",\"served\":%s}", serves ? "true" : "false");
+	}
+	sbuf_addf(&body,
+		  "],\"listeners\":%zu,\"matched\":%zu,\"served\":%zu,\"page\":%" PRId64
+		  ",\"size\":%" PRId64 "}\n",
+		  n, matched, served, page, size);
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+out:
+	srv_listen_free(ls, n);
+	free(rules);
+	free(prio);
+	gray_rule_free(compiled);
+	srv_gray_free(g);
+	store_config_unref(c);
 	sbuf_release(&body);
 	sbuf_release(&why);
 	return ret;

@@ -50,6 +50,8 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->read_deadline_ms = 30000;
 	cfg->max_client_watch_memory = 256u << 20;
 	cfg->session_ttl_ms = 12LL * 3600 * 1000;
+	cfg->max_listeners = 100000;
+	cfg->listener_grace_ms = 60000;
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -336,6 +338,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		srv_watch_unhold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
+	srv_listen_done(r);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		door_conn_idle(r->dc, clock_mono_ms());
 	if (r->status)
@@ -673,6 +676,7 @@ static hc_err init_sync(srv *s)
 	/* Deadlines are monotonic; so are the waits for them. */
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&s->notice_mu, NULL);
+	pthread_mutex_init(&s->reg_mu, NULL);
 	pthread_cond_init(&s->prune_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return HC_OK;
@@ -748,6 +752,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	s->notices_tail = &s->notices;
 	init_sync(s);
 	s->hub = watch_hub_new();
+	if (s->cfg.max_listeners)
+		s->reg = watch_reg_new(s->cfg.max_listeners, s->cfg.listener_grace_ms);
 	s->m = metrics_new();
 	s->cache = respcache_new();
 	/* Bind first: a bad --listen should not leave a data directory behind. */
@@ -886,6 +892,7 @@ void srv_stop(srv *s)
 	auth_free(s->auth);
 	store_close(s->st);
 	watch_hub_free(s->hub);
+	watch_reg_free(s->reg);
 	sbuf_release(&s->tls_cert);
 	sodium_memzero(s->tls_key.buf, s->tls_key.len);
 	sbuf_release(&s->tls_key);
@@ -894,6 +901,7 @@ void srv_stop(srv *s)
 	respcache_free(s->cache);
 	metrics_free(s->m);
 	pthread_mutex_destroy(&s->notice_mu);
+	pthread_mutex_destroy(&s->reg_mu);
 	pthread_cond_destroy(&s->prune_cond);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->prune_mu);

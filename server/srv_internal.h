@@ -25,6 +25,7 @@
 #include "sbuf.h"
 #include "srv.h"
 #include "store.h"
+#include "listeners.h"
 #include "watch.h"
 #include "watchbody.h"
 
@@ -60,6 +61,8 @@ struct srv {
 	hmap *held_bytes;	/* client address -> what its held watches cost, in bytes */
 	size_t held_total;	/* the sum over held_bytes */
 	atomic_int stopping;	/* set once by srv_stop: nothing may suspend from then on */
+	pthread_mutex_t reg_mu; /* guards reg; taken alone */
+	watch_reg *reg;		/* who holds which config (NULL: --max-listeners 0) */
 	struct door *door;	/* accepts connections (door.c) */
 	struct auth *auth;	/* accounts and credentials (auth.c) */
 	sbuf tls_cert, tls_key; /* PEM, when serving HTTPS */
@@ -218,6 +221,8 @@ struct srv_req {
 	/* Watch state, kept across suspend and resume. */
 	int watch_ready;      /* items, wait and deadline are parsed */
 	uint64_t deadline_ms; /* monotonic; 0 when the request may not block */
+	uint64_t wait_ms;     /* the wait it asked for (capped), 0 for a plain read */
+	int listen_parked;    /* counted as watching in s->reg (listeners.c) */
 	srv_watch_item *items;
 	size_t nitems;
 	int64_t want_version; /* single watch: ?version=N, -1 when absent */
@@ -333,6 +338,32 @@ void srv_gray_free(struct srv_gray *g);
  * that serves it, or main. Borrowed from c. */
 void srv_effective(srv_req *r, const store_config *c, store_effective *out);
 
+/* The listeners view's records (routes_listen.c). What the caller of r now
+ * holds of key: c's effective content for it (c NULL: the config is absent),
+ * or, when held_md5 is not NULL and differs from that, held_md5 (a watch
+ * that tells it of a change). parked: a watch of it is now held. */
+void srv_listen_seen(srv_req *r, const cfgkey *key, const store_config *c, const char *held_md5,
+		     int parked);
+/* srv_listen_seen for every item of a many-config watch. */
+void srv_listen_items(srv_req *r, int parked);
+/* At the end of a request: its held watch, if any, no longer is. */
+void srv_listen_done(srv_req *r);
+
+/* One listener, copied out of the registry (all strings owned). */
+typedef struct srv_listener {
+	char *key, *instance, *ip, *labels, *md5, *rule; /* instance and rule "" for none */
+	int64_t version, seen_ms;			 /* version 0: unknown */
+	int watching;
+} srv_listener;
+/* The live listeners of key, or (key NULL) every config identity holds,
+ * sorted by identity then config; *out is the caller's (srv_listen_free). */
+size_t srv_listen_collect(srv *s, const char *key, const char *identity, srv_listener **out);
+void srv_listen_free(srv_listener *v, size_t n);
+/* Its match inputs, parsed (the caller frees); NULL when they do not parse. */
+gray_inst *srv_listener_inst(const srv_listener *l);
+/* "instance":..,"ip":..,"labels":.. (no braces). */
+void srv_listen_json(sbuf *out, const srv_listener *l);
+
 /* Handlers, one per route; called on the final callback of a request. */
 enum MHD_Result srv_h_config_get(srv_req *r);
 enum MHD_Result srv_h_config_put(srv_req *r);
@@ -368,6 +399,9 @@ enum MHD_Result srv_h_gray_get(srv_req *r);
 enum MHD_Result srv_h_gray_put(srv_req *r);
 enum MHD_Result srv_h_gray_delete(srv_req *r);
 enum MHD_Result srv_h_gray_promote(srv_req *r);
+enum MHD_Result srv_h_gray_preview(srv_req *r);
+enum MHD_Result srv_h_listeners(srv_req *r);
+enum MHD_Result srv_h_instance(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */

@@ -598,6 +598,7 @@ enum MHD_Result srv_h_watch(srv_req *r)
 		}
 		if (wait_ms > s->cfg.max_wait_ms)
 			wait_ms = s->cfg.max_wait_ms;
+		r->wait_ms = wait_ms;
 		r->deadline_ms = wait_ms ? val_deadline(clock_mono_ms(), wait_ms) : 0;
 		r->watch_ready = 1;
 		/* A held watch keeps only its items, never the body they came in. */
@@ -626,6 +627,8 @@ enum MHD_Result srv_h_watch(srv_req *r)
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
+	if (held >= 0) /* what it holds now (and whether it waits), for the listeners view */
+		srv_listen_items(r, held > 0);
 	if (held > 0)
 		ret = MHD_YES;
 	else if (held < 0)

@@ -370,6 +370,8 @@ typedef struct store_gray_spec {
 	const char *name; /* the rule: follows the config name rules */
 	int priority;
 	store_gray_match match;
+	const char *salt; /* a new rule's salt (what a preview used); NULL: a fresh
+			   * one. A replace takes NULL or the rule's own. */
 } store_gray_spec;
 
 /*

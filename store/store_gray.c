@@ -615,8 +615,17 @@ static hc_err put_rule(store *st, st_job *j, const store_gray_rule *old, store_g
 	err = rule_if_match(w, &j->ch, j->g.name, old, j->res);
 	if (err)
 		return err;
+	if (old && j->g.salt && strcmp(j->g.salt, old->salt)) {
+		st_set_detail(j->res,
+			      "salt: gray rule '%s' of %s keeps the salt it was created with; "
+			      "leave salt out to replace it",
+			      old->name, j->ch.key.s);
+		return HC_ERR_INVALID;
+	}
 	if (old)
 		salt = xstrdup(old->salt); /* sticky: the same instances stay in */
+	else if (j->g.salt)
+		salt = xstrdup(j->g.salt);
 	else if ((err = new_salt(st, &salt)))
 		return err;
 	err = rule_build(w, &j->g, format, salt, out, ips, percent, j->res);

@@ -201,6 +201,27 @@ function rows(srv) {
 			cells(200, WRITE),
 		],
 		[
+			'GET /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/preview',
+			() => ['GET', cfgPath(NS, G, 'app', '/gray/r/preview')],
+			cells(200, READ),
+		],
+		[
+			'POST /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/preview',
+			() => ['POST', cfgPath(NS, G, 'app', '/gray/new/preview'), { match: { percent: 50 } }],
+			cells(200, READ),
+		],
+		[
+			'GET /api/v1/configs/{ns}/{group}/{dataId}/listeners',
+			() => ['GET', cfgPath(NS, G, 'app', '/listeners')],
+			cells(200, READ),
+		],
+		[
+			// Every caller that read the config above is an instance by its address.
+			'GET /api/v1/instances/{id}',
+			() => ['GET', '/api/v1/instances/127.0.0.1'],
+			cells(200, READ, { overrides: { otherToken: 404 } }),
+		],
+		[
 			'POST /api/v1/watch',
 			() => ['POST', '/api/v1/watch?wait=0', { configs: [{ namespace: NS, group: G, dataId: 'app', md5: 'x' }] }],
 			cells(200, READ),

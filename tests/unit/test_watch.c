@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "listeners.h"
 #include "watch.h"
 
 typedef struct rec {
@@ -695,6 +696,217 @@ static void test_notify_seq(void)
 	watch_hub_free(hub);
 }
 
+/* ---- the listener registry (listeners.h) ---- */
+
+typedef struct seen_list {
+	int n;
+	char ids[64][80];
+	watch_listener l[64]; /* strings borrowed only during the callback: see ids */
+	char md5[64][33], rule[64][32], labels[64][32];
+} seen_list;
+
+static void collect(void *ctx, const watch_listener *l)
+{
+	seen_list *s = ctx;
+
+	if (s->n == 64)
+		return;
+	snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s|%s", l->instance, l->ip);
+	snprintf(s->md5[s->n], sizeof(s->md5[0]), "%s", l->md5);
+	snprintf(s->rule[s->n], sizeof(s->rule[0]), "%s", l->rule);
+	snprintf(s->labels[s->n], sizeof(s->labels[0]), "%s", l->labels);
+	s->l[s->n] = *l;
+	s->n++;
+}
+
+static watch_listener lsn(const char *id, const char *ip, const char *md5, int64_t version,
+			  const char *rule, int64_t seen, uint64_t hold)
+{
+	watch_listener l;
+
+	memset(&l, 0, sizeof(l));
+	l.instance = id;
+	l.ip = ip;
+	l.labels = "app=a";
+	l.md5 = md5;
+	l.version = version;
+	l.rule = rule;
+	l.seen_ms = seen;
+	l.hold_ms = hold;
+	return l;
+}
+
+static int find_id(const seen_list *s, const char *id)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->ids[i], id))
+			return i;
+	return -1;
+}
+
+static void test_reg_records_and_updates(void)
+{
+	watch_reg *reg = watch_reg_new(100, 1000);
+	watch_listener l = lsn("i1", "10.0.0.1", "m1", 3, "", 1000, 0);
+	seen_list s;
+	int k;
+
+	watch_reg_seen(reg, "ns/g/a", &l, 0);
+	l = lsn("", "10.0.0.2", "m1", 3, "", 1000, 0); /* no id: known by its address */
+	watch_reg_seen(reg, "ns/g/a", &l, 0);
+	l = lsn("i1", "10.0.0.9", "g1", 3, "canary", 1500, 0); /* same id, new address */
+	l.labels = "app=b";
+	watch_reg_seen(reg, "ns/g/a", &l, 0);
+	l = lsn("i1", "10.0.0.9", "m9", 9, "", 1500, 0); /* another config */
+	watch_reg_seen(reg, "ns/g/b", &l, 0);
+	CHECK_EQ_INT(watch_reg_count(reg), 3);
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "ns/g/a", 1600, collect, &s), 2);
+	k = find_id(&s, "i1|10.0.0.9");
+	REQUIRE(k >= 0);
+	CHECK_EQ_STR(s.md5[k], "g1");
+	CHECK_EQ_STR(s.rule[k], "canary");
+	CHECK_EQ_STR(s.labels[k], "app=b");
+	CHECK_EQ_INT(s.l[k].version, 3);
+	CHECK_EQ_INT(s.l[k].seen_ms, 1500);
+	k = find_id(&s, "|10.0.0.2");
+	REQUIRE(k >= 0);
+	CHECK_EQ_STR(s.md5[k], "m1");
+	CHECK_EQ_STR(s.rule[k], "");
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_instance(reg, "i1", 1600, collect, &s), 2);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_instance(reg, "10.0.0.2", 1600, collect, &s), 1);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "ns/g/none", 1600, collect, &s), 0);
+	watch_reg_free(reg);
+}
+
+/* version -1: a watch told it of a change; what it holds is what it had. */
+static void test_reg_unknown_version(void)
+{
+	watch_reg *reg = watch_reg_new(100, 1000);
+	watch_listener l = lsn("i1", "10.0.0.1", "m1", 3, "canary", 1000, 0);
+	seen_list s;
+
+	watch_reg_seen(reg, "k", &l, 0);
+	l = lsn("i1", "10.0.0.1", "m1", -1, NULL, 1100, 0); /* the same md5: kept */
+	watch_reg_seen(reg, "k", &l, 0);
+	memset(&s, 0, sizeof(s));
+	watch_reg_config(reg, "k", 1200, collect, &s);
+	REQUIRE(s.n == 1);
+	CHECK_EQ_INT(s.l[0].version, 3);
+	CHECK_EQ_STR(s.rule[0], "canary");
+	l = lsn("i1", "10.0.0.1", "old", -1, NULL, 1200, 0); /* another md5: unknown */
+	watch_reg_seen(reg, "k", &l, 0);
+	memset(&s, 0, sizeof(s));
+	watch_reg_config(reg, "k", 1300, collect, &s);
+	REQUIRE(s.n == 1);
+	CHECK_EQ_INT(s.l[0].version, 0);
+	CHECK_EQ_STR(s.rule[0], "");
+	CHECK_EQ_STR(s.md5[0], "old");
+	watch_reg_free(reg);
+}
+
+/* Live while watched, or for hold + grace after it was seen. */
+static void test_reg_expiry(void)
+{
+	watch_reg *reg = watch_reg_new(100, 1000);
+	watch_listener l = lsn("reader", "10.0.0.1", "m", 1, "", 0, 0);
+	seen_list s;
+	int i;
+
+	watch_reg_seen(reg, "k", &l, 0);
+	l = lsn("watcher", "10.0.0.2", "m", 1, "", 0, 30000);
+	watch_reg_seen(reg, "k", &l, +1);
+	l = lsn("waited", "10.0.0.3", "m", 1, "", 0, 5000);
+	watch_reg_seen(reg, "k", &l, +1);
+	watch_reg_unwatch(reg, "k", "waited"); /* its client left */
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "k", 999, collect, &s), 3);
+	CHECK_EQ_INT(s.l[find_id(&s, "watcher|10.0.0.2")].watching, 1);
+	CHECK_EQ_INT(s.l[find_id(&s, "waited|10.0.0.3")].watching, 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "k", 1000, collect, &s), 2); /* reader gone */
+	CHECK(find_id(&s, "reader|10.0.0.1") < 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "k", 6000, collect, &s), 1); /* hold + grace */
+	CHECK(find_id(&s, "watcher|10.0.0.2") >= 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "k", 10000000, collect, &s), 1); /* still held */
+	CHECK_EQ_INT(watch_reg_count(reg), 3);
+
+	/* Traffic frees the expired ones. */
+	for (i = 0; i < 4; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "n%d", i);
+		l = lsn(id, "10.0.1.1", "m", 1, "", 10000000, 0);
+		watch_reg_seen(reg, "other", &l, 0);
+	}
+	CHECK_EQ_INT(watch_reg_count(reg), 5); /* 4 new + the one still held */
+	watch_reg_free(reg);
+}
+
+/* Bounded: the least recently seen goes first. */
+static void test_reg_lru(void)
+{
+	watch_reg *reg = watch_reg_new(3, 1000000);
+	watch_listener l;
+	seen_list s;
+
+	l = lsn("a", "10.0.0.1", "m", 1, "", 1, 0);
+	watch_reg_seen(reg, "k", &l, 0);
+	l = lsn("b", "10.0.0.1", "m", 1, "", 2, 0);
+	watch_reg_seen(reg, "k", &l, 0);
+	l = lsn("c", "10.0.0.1", "m", 1, "", 3, 0);
+	watch_reg_seen(reg, "k", &l, 0);
+	l = lsn("a", "10.0.0.1", "m", 1, "", 4, 0); /* a is recent again */
+	watch_reg_seen(reg, "k", &l, 0);
+	l = lsn("d", "10.0.0.1", "m", 1, "", 5, 0); /* evicts b */
+	watch_reg_seen(reg, "k", &l, 0);
+	CHECK_EQ_INT(watch_reg_count(reg), 3);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(watch_reg_config(reg, "k", 6, collect, &s), 3);
+	CHECK(find_id(&s, "a|10.0.0.1") >= 0);
+	CHECK(find_id(&s, "b|10.0.0.1") < 0);
+	CHECK(find_id(&s, "c|10.0.0.1") >= 0);
+	CHECK(find_id(&s, "d|10.0.0.1") >= 0);
+	/* An evicted entry's watch ending is harmless. */
+	watch_reg_unwatch(reg, "k", "b");
+	l = lsn("b", "10.0.0.1", "m", 1, "", 7, 0);
+	watch_reg_seen(reg, "k", &l, -1); /* made again after eviction: count stays 0 */
+	memset(&s, 0, sizeof(s));
+	watch_reg_config(reg, "k", 8, collect, &s);
+	CHECK_EQ_INT(s.l[find_id(&s, "b|10.0.0.1")].watching, 0);
+	/* Many configs, many instances: each list stays right while entries come and go. */
+	{
+		int i, j;
+		watch_reg_free(reg);
+		reg = watch_reg_new(50, 10);
+		for (i = 0; i < 1000; i++) {
+			char id[16], key[16];
+			snprintf(id, sizeof(id), "i%d", i % 37);
+			snprintf(key, sizeof(key), "k%d", i % 7);
+			l = lsn(id, "10.0.0.1", "m", 1, "", i, i % 3 ? 0 : 20);
+			watch_reg_seen(reg, key, &l, 0);
+			CHECK(watch_reg_count(reg) <= 50);
+		}
+		for (j = 0, i = 0; i < 7; i++) {
+			char key[16];
+			memset(&s, 0, sizeof(s));
+			snprintf(key, sizeof(key), "k%d", i);
+			j += (int)watch_reg_config(reg, key, 0, collect, &s);
+		}
+		CHECK_EQ_INT(j, watch_reg_count(reg));
+	}
+	watch_reg_free(reg);
+}
+
 int main(void)
 {
 	RUN(test_notify_fires_only_its_key);
@@ -711,5 +923,9 @@ int main(void)
 	RUN(test_foreach);
 	RUN(test_free_with_waiters_held);
 	RUN(test_stress_exactly_once);
+	RUN(test_reg_records_and_updates);
+	RUN(test_reg_unknown_version);
+	RUN(test_reg_expiry);
+	RUN(test_reg_lru);
 	return hc_test_report();
 }
