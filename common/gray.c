@@ -6,11 +6,13 @@
  */
 #include "gray.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cidr.h"
 #include "md5.h"
+#include "siphash.h"
 #include "xmalloc.h"
 
 /* n bytes at off in the string the handle copied. */
@@ -37,7 +39,7 @@ struct gray_rule {
 	span *vals;
 	size_t nvals, vals_cap;
 	unsigned percent; /* in hundredths: 0..GRAY_BUCKETS */
-	char *salt;
+	uint64_t sip[2];  /* the salt's SipHash key (salt_key) */
 };
 
 /* One instance label: key and value spans into gray_inst.text. */
@@ -47,6 +49,7 @@ typedef struct label {
 
 struct gray_inst {
 	char *key; /* what gray_bucket() hashes: the id, else the IP */
+	size_t keylen;
 	cidr addr;
 	int has_addr;
 	char *text; /* the labels' copy */
@@ -316,6 +319,28 @@ static int parse_percent(const char *s, unsigned *out)
 	return 0;
 }
 
+/* The SipHash key of a salt: MD5(salt) as two little-endian words. */
+static void salt_key(const char *salt, uint64_t k[2])
+{
+	unsigned char d[MD5_LEN];
+	md5_ctx c;
+	int b;
+
+	md5_init(&c);
+	md5_update(&c, salt, strlen(salt));
+	md5_final(&c, d);
+	k[0] = k[1] = 0;
+	for (b = 7; b >= 0; b--) {
+		k[0] = k[0] << 8 | d[b];
+		k[1] = k[1] << 8 | d[8 + b];
+	}
+}
+
+static unsigned bucket_of(const uint64_t k[2], const char *key, size_t len)
+{
+	return (unsigned)(siphash24(k[0], k[1], key, len) % GRAY_BUCKETS);
+}
+
 static hc_err compile_percent(gray_rule *r, const char *percent, const char *salt, sbuf *why)
 {
 	if (parse_percent(percent, &r->percent)) {
@@ -325,7 +350,7 @@ static hc_err compile_percent(gray_rule *r, const char *percent, const char *sal
 				 "decimals, e.g. 5 or 12.5");
 		return HC_ERR_INVALID;
 	}
-	r->salt = xstrdup(salt ? salt : "");
+	salt_key(salt ? salt : "", r->sip);
 	r->has_percent = 1;
 	return HC_OK;
 }
@@ -363,7 +388,6 @@ void gray_rule_free(gray_rule *r)
 	free(r->sel);
 	free(r->reqs);
 	free(r->vals);
-	free(r->salt);
 	free(r);
 }
 
@@ -426,6 +450,7 @@ hc_err gray_inst_new(const char *id, const char *ip, const char *labels, gray_in
 	} else {
 		i->key = xstrdup(ip);
 	}
+	i->keylen = strlen(i->key);
 	err = inst_labels(i, labels ? labels : "", why);
 	if (err)
 		goto fail;
@@ -451,17 +476,10 @@ void gray_inst_free(gray_inst *i)
 
 unsigned gray_bucket(const char *salt, const char *key)
 {
-	unsigned char d[MD5_LEN];
-	md5_ctx c;
-	unsigned long h;
+	uint64_t k[2];
 
-	md5_init(&c);
-	md5_update(&c, salt, strlen(salt) + 1); /* the NUL is the separator */
-	md5_update(&c, key, strlen(key));
-	md5_final(&c, d);
-	h = (unsigned long)d[0] << 24 | (unsigned long)d[1] << 16 | (unsigned long)d[2] << 8 |
-	    (unsigned long)d[3];
-	return (unsigned)(h % GRAY_BUCKETS);
+	salt_key(salt, k);
+	return bucket_of(k, key, strlen(key));
 }
 
 static int ips_match(const gray_rule *r, const gray_inst *i)
@@ -533,7 +551,7 @@ int gray_rule_matches(const gray_rule *r, const gray_inst *i)
 			return 0;
 	/* Last: the only test that hashes. */
 	if (r->has_percent && r->percent < GRAY_BUCKETS)
-		return gray_bucket(r->salt, i->key) < r->percent;
+		return bucket_of(r->sip, i->key, i->keylen) < r->percent;
 	return 1;
 }
 

@@ -37,8 +37,9 @@
  * The bucket formula, fixed forever once shipped (changing it would move
  * instances between gray and main):
  *
- *   d      = MD5(salt || 0x00 || key)            (RFC 1321, bytes as given)
- *   bucket = (d[0] << 24 | d[1] << 16 | d[2] << 8 | d[3]) mod 10000
+ *   d      = MD5(salt)                            (RFC 1321, bytes as given)
+ *   k0, k1 = d[0..8) and d[8..16), each read little-endian
+ *   bucket = SipHash-2-4(k0, k1; key) mod 10000    (siphash.h)
  *
  * where key is the instance id when it is not empty; otherwise the instance
  * IP in canonical text (cidr_addr_text: dotted decimal for IPv4 and for

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "siphash.h"
 #include "xmalloc.h"
 
 typedef struct hmap_entry {
@@ -27,57 +28,6 @@ struct hmap {
 	size_t count;
 	uint64_t k0, k1;
 };
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = ROTL(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = ROTL(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = ROTL(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = ROTL(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = ROTL(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = ROTL(v2, 32);                                                                 \
-	} while (0)
-
-/* SipHash-2-4 (Aumasson and Bernstein), from the paper's description. */
-static uint64_t siphash(uint64_t k0, uint64_t k1, const unsigned char *in, size_t n)
-{
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-	uint64_t b = (uint64_t)n << 56, m;
-	size_t i, left = n & 7, end = n - left;
-	int r;
-
-	for (i = 0; i < end; i += 8) {
-		m = 0;
-		for (r = 0; r < 8; r++)
-			m |= (uint64_t)in[i + (size_t)r] << (8 * r);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (r = 0; (size_t)r < left; r++)
-		b |= (uint64_t)in[end + (size_t)r] << (8 * r);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 hmap *hmap_new(void)
 {
@@ -143,14 +93,14 @@ static void grow(hmap *m)
 
 void *hmap_get(const hmap *m, const void *key, size_t klen)
 {
-	hmap_entry **pp = find(m, key, klen, siphash(m->k0, m->k1, key, klen));
+	hmap_entry **pp = find(m, key, klen, siphash24(m->k0, m->k1, key, klen));
 
 	return *pp ? (*pp)->val : NULL;
 }
 
 void *hmap_put(hmap *m, const void *key, size_t klen, void *val)
 {
-	uint64_t h = siphash(m->k0, m->k1, key, klen);
+	uint64_t h = siphash24(m->k0, m->k1, key, klen);
 	hmap_entry **pp = find(m, key, klen, h), *e;
 	void *old;
 
@@ -173,7 +123,7 @@ void *hmap_put(hmap *m, const void *key, size_t klen, void *val)
 
 void *hmap_del(hmap *m, const void *key, size_t klen)
 {
-	hmap_entry **pp = find(m, key, klen, siphash(m->k0, m->k1, key, klen)), *e = *pp;
+	hmap_entry **pp = find(m, key, klen, siphash24(m->k0, m->k1, key, klen)), *e = *pp;
 	void *val;
 
 	if (!e)

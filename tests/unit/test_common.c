@@ -1,5 +1,5 @@
 /*
- * test_common.c: sbuf, md5, cidr, hmap, utf8 and base64.
+ * test_common.c: sbuf, md5, siphash, cidr, hmap, utf8 and base64.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "hmap.h"
 #include "md5.h"
 #include "sbuf.h"
+#include "siphash.h"
 #include "utf8.h"
 
 static void test_sbuf_cap(void)
@@ -128,6 +129,21 @@ static void test_md5_stream(void)
 	for (i = 0; i < MD5_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 	CHECK_EQ_STR(hex, "900150983cd24fb0d6963f7d28e17f72");
+}
+
+/* The paper's test vectors (appendix A): key 00 01 .. 0f, messages 00 01 ..
+ * of each length. */
+static void test_siphash(void)
+{
+	unsigned char in[15];
+	uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+	int i;
+
+	for (i = 0; i < 15; i++)
+		in[i] = (unsigned char)i;
+	CHECK(siphash24(k0, k1, in, 0) == 0x726fdb47dd0e0e31ULL);
+	CHECK(siphash24(k0, k1, in, 8) == 0x93f5f5799a932462ULL);
+	CHECK(siphash24(k0, k1, in, 15) == 0xa129ca6149be45e5ULL);
 }
 
 static void test_cidr(void)
@@ -389,6 +405,7 @@ int main(void)
 	RUN(test_sbuf_json);
 	RUN(test_md5);
 	RUN(test_md5_stream);
+	RUN(test_siphash);
 	RUN(test_cidr);
 	RUN(test_cidr_unmap_text);
 	RUN(test_hmap);
