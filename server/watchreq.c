@@ -164,6 +164,9 @@ int srv_watch_hold(srv_req *r)
 	/* A notice for a change this request's check already saw must not
 	 * wake it (it would only re-check and park again). */
 	watch_set_seq(r->waiter, (uint64_t)r->seen_rev);
+	/* Parsed now, so a rule change decides for this watch without calling
+	 * back here (watch_notify_gray); r->inst outlives the waiter. */
+	watch_set_instance(r->waiter, srv_instance(r), r->nitems == 1 && r->want_version >= 0);
 	/* Suspend under the same lock the callback runs under, so a resume can
 	 * never come before the suspend. */
 	MHD_suspend_connection(r->conn);
@@ -328,46 +331,46 @@ void srv_on_commit_done(void *ctx)
 	pthread_mutex_unlock(&s->notice_mu);
 }
 
-static void collect_waiter(void *ctx, void *cls)
+/* What watch_notify_gray compares, from a snapshot (NULL: absent). md5s
+ * has room for GRAY_MAX_RULES; a set loaded over the cap gets a heap array,
+ * returned for the caller to free (NULL otherwise). */
+static const char **gray_state(const store_config *c, watch_state *st, const char **md5s)
 {
-	held_list_add(ctx, cls);
-}
+	const store_gray_set *g = c ? c->gray : NULL;
+	const char **heap = NULL;
+	size_t i;
 
-/* Would r's answer for this notice's config differ? Its effective md5
- * under the two snapshots; a watch by ?version=N follows the main version,
- * which a rule change leaves alone. */
-static int concerned(srv_req *r, const struct srv_notice *n)
-{
-	store_effective a = {0}, b = {0};
-
-	if (r->seen_rev >= n->revision)
-		return 0; /* it checked against this change already */
-	if (r->nitems == 1 && r->want_version >= 0)
-		return !n->gray;
-	if (!n->prev || !n->cur)
-		return 1; /* created or deleted */
-	srv_effective(r, n->prev, &a);
-	srv_effective(r, n->cur, &b);
-	return strcmp(a.md5, b.md5) != 0;
+	memset(st, 0, sizeof(*st));
+	st->exists = c != NULL;
+	st->md5 = c ? c->md5 : "";
+	if (!g)
+		return NULL;
+	if (g->n > GRAY_MAX_RULES)
+		md5s = heap = xmalloc(g->n * sizeof(*md5s));
+	for (i = 0; i < g->n; i++)
+		md5s[i] = g->rules[i]->md5;
+	st->n = g->n;
+	st->set = g;
+	st->rules = g->compiled;
+	st->priority = g->priority;
+	st->md5s = md5s;
+	return heap;
 }
 
 /* A change to a config with gray rules: wakes only the watchers whose
- * answer changes (the others never see it, and are not counted). Under
- * s->mu; the requests are suspended, so reading them here is safe. */
+ * answer changes (the others never see it, and are not counted). A watch by
+ * ?version=N follows the main version, which a rule change leaves alone.
+ * Under s->mu. */
 static void run_gray_notice(srv *s, const struct srv_notice *n)
 {
-	held_list l = {NULL, 0, 0};
-	size_t i;
+	const char *md5a[GRAY_MAX_RULES], *md5b[GRAY_MAX_RULES], **ha, **hb;
+	watch_state a, b;
 
-	watch_foreach(s->hub, n->key, collect_waiter, &l);
-	for (i = 0; i < l.n; i++) {
-		srv_req *r = l.v[i];
-		if (!r->waiter || !concerned(r, n))
-			continue;
-		metrics_wakeups(s->m, 1); /* before the client can see it */
-		wake_held(s, r);
-	}
-	free(l.v);
+	ha = gray_state(n->prev, &a, md5a);
+	hb = gray_state(n->cur, &b, md5b);
+	watch_notify_gray(s->hub, n->key, (uint64_t)n->revision, &a, &b, n->gray);
+	free(ha);
+	free(hb);
 }
 
 /* Wakes the watchers of every notice in the list and frees it. */

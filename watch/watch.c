@@ -11,7 +11,7 @@
  * sort last there: keeping them in the heap makes it the one list of every
  * waiter, which close_all and hub_free walk without touching the map.
  *
- * A single-key waiter is one allocation of 72 bytes on LP64 (40 of header, 32
+ * A single-key waiter is one allocation of 96 bytes on LP64 (64 of header, 32
  * for its link) plus an 8-byte heap slot. Per distinct key there is also a
  * watch_key and the map's own entry, shared by all the waiters on that key.
  *
@@ -21,6 +21,13 @@
  * list and wait for the next notify. watch_expire() parks waiters added by its
  * callbacks in a second heap (the nursery) until it returns, so a callback that
  * re-adds with a deadline already passed cannot keep one call looping forever.
+ *
+ * Gray release. A waiter may carry a borrowed gray_inst (its instance's match
+ * inputs, parsed once by server/ when the watch is parked). watch_notify_gray
+ * walks the key's list once and keeps every waiter whose effective md5 is the
+ * same under the two states: one gray_pick per waiter when the rule set is the
+ * one it was (a main publish), two when the rules changed. No SQL, no HTTP,
+ * no callback into server/: the states are plain data.
  *
  * Threading: none. server/ holds one mutex around every call; callbacks run
  * under it, on the calling thread.
@@ -56,7 +63,9 @@ struct watch_waiter {
 	watch_cb cb;
 	void *cls;
 	uint64_t deadline;
-	uint64_t seq;	 /* watch_set_seq: what the waiter had seen when it was added */
+	uint64_t seq;	       /* watch_set_seq: what the waiter had seen when it was added */
+	const gray_inst *inst; /* watch_set_instance: borrowed; NULL matches no rule */
+	int by_version;
 	size_t heap_idx; /* index in its heap, ORed with that heap's tag */
 	size_t nlinks;	 /* distinct keys; links[] has room for every key given */
 	watch_link links[];
@@ -277,6 +286,8 @@ hc_err watch_add(watch_hub *hub, const char *const *keys, size_t nkeys, uint64_t
 	w->cls = cls;
 	w->deadline = deadline_ms;
 	w->seq = 0;
+	w->inst = NULL;
+	w->by_version = 0;
 	w->nlinks = 0;
 	for (i = 0; i < nkeys; i++) {
 		watch_key *wk = key_get_or_add(hub, keys[i], strlen(keys[i]));
@@ -313,7 +324,51 @@ size_t watch_notify(watch_hub *hub, const char *key)
 	return watch_notify_seq(hub, key, UINT64_MAX);
 }
 
-size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq)
+void watch_set_instance(watch_waiter *w, const gray_inst *inst, int by_version)
+{
+	if (!w)
+		return;
+	w->inst = inst;
+	w->by_version = by_version;
+}
+
+/* Who a notify fires: every waiter that has not seen the change, or (gray)
+ * only those it concerns as well. */
+typedef struct notify_filter {
+	uint64_t seq;
+	const watch_state *prev, *cur; /* NULL: no gray filter */
+	int main_same;
+} notify_filter;
+
+static const char *effective_md5(const watch_state *st, const gray_inst *inst)
+{
+	int k = inst && st->n ? gray_pick(st->rules, st->priority, st->n, inst) : -1;
+
+	return k >= 0 ? st->md5s[k] : st->md5;
+}
+
+static int concerned(const notify_filter *f, const watch_waiter *w)
+{
+	const watch_state *a = f->prev, *b = f->cur;
+	int k;
+
+	if (w->seq >= f->seq)
+		return 0; /* it checked against this change already */
+	if (!a)
+		return 1;
+	if (w->by_version)
+		return !f->main_same;
+	if (!a->exists || !b->exists)
+		return 1;
+	if (a->set && a->set == b->set) {
+		/* The same rules: one pick decides, and only main content moved. */
+		k = w->inst ? gray_pick(b->rules, b->priority, b->n, w->inst) : -1;
+		return k < 0 && strcmp(a->md5, b->md5) != 0;
+	}
+	return strcmp(effective_md5(a, w->inst), effective_md5(b, w->inst)) != 0;
+}
+
+static size_t notify(watch_hub *hub, const char *key, const notify_filter *f)
 {
 	watch_key *wk, *keep = NULL;
 	watch_link *l, *next;
@@ -328,11 +383,11 @@ size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq)
 	/* Detach the list first: waiters that callbacks add on this key then go on
 	 * a new list and wait for the next notify. */
 	wk->detached = 1;
-	/* Waiters that have seen this change already stay, on that new list;
-	 * nothing runs meanwhile, so the walk is safe. */
-	for (l = wk->head; l && seq != UINT64_MAX; l = next) {
+	/* Waiters the change does not concern stay, on that new list; nothing
+	 * runs meanwhile, so the walk is safe. */
+	for (l = wk->head; l && (f->seq != UINT64_MAX || f->prev); l = next) {
 		next = l->next;
-		if (l->w->seq < seq)
+		if (concerned(f, l->w))
 			continue;
 		link_remove(hub, l);
 		if (!keep)
@@ -348,6 +403,23 @@ size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq)
 	}
 	free(wk);
 	return n;
+}
+
+size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq)
+{
+	notify_filter f = {seq, NULL, NULL, 0};
+
+	return notify(hub, key, &f);
+}
+
+size_t watch_notify_gray(watch_hub *hub, const char *key, uint64_t seq, const watch_state *prev,
+			 const watch_state *cur, int main_same)
+{
+	notify_filter f = {seq, prev, cur, main_same};
+
+	if (!prev || !cur)
+		return 0;
+	return notify(hub, key, &f);
 }
 
 size_t watch_expire(watch_hub *hub, uint64_t now_ms)

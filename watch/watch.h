@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gray.h"
 #include "hc_err.h"
 
 typedef struct watch_hub watch_hub;
@@ -61,6 +62,38 @@ void watch_set_seq(watch_waiter *w, uint64_t seq);
  * change's own number): those added after the change took effect already
  * saw it, and stay. */
 size_t watch_notify_seq(watch_hub *hub, const char *key, uint64_t seq);
+/* Gray release. A waiter may carry its instance's match inputs (parsed
+ * once, when its watch is parked), so a change to a config with gray rules
+ * wakes only the waiters whose effective content differs, without a call
+ * back into server/. inst is borrowed and must outlive the waiter; NULL is
+ * an instance no rule matches. by_version: the waiter follows the config's
+ * main version (a single watch by version number), which a rule change
+ * leaves alone. */
+void watch_set_instance(watch_waiter *w, const gray_inst *inst, int by_version);
+
+/* A config as a change leaves it or finds it, for watch_notify_gray: its
+ * main md5 and its rules (arrays of n, in creation order as gray_pick takes
+ * them; md5s[k] is rules[k]'s content md5). set names the rule set: two
+ * states with the same non-NULL set hold the same rules (a main publish
+ * leaves the set as it was). All borrowed for the call. */
+typedef struct watch_state {
+	int exists; /* 0: absent (not yet created, or deleted) */
+	const char *md5;
+	const void *set;
+	const gray_rule *const *rules;
+	const int *priority;
+	const char *const *md5s;
+	size_t n;
+} watch_state;
+
+/* Like watch_notify_seq, but fires only the waiters the change concerns:
+ * those whose effective md5 (gray_pick over the rules, else the main md5)
+ * differs between prev and cur, every waiter when the config appeared or
+ * went, and the by_version waiters when the main version moved
+ * (!main_same). The others stay, as do waiters whose seq is at or above
+ * seq. Returns how many fired. */
+size_t watch_notify_gray(watch_hub *hub, const char *key, uint64_t seq, const watch_state *prev,
+			 const watch_state *cur, int main_same);
 /* Fires WATCH_EXPIRED on every waiter whose deadline is <= now_ms, earliest
  * first; returns how many fired. A waiter added by one of these callbacks
  * fires at the next call, never this one, so expiry always ends. */

@@ -907,6 +907,230 @@ static void test_reg_lru(void)
 	watch_reg_free(reg);
 }
 
+/* ---- gray: watch_notify_gray fires only the waiters a change concerns ---- */
+
+#define GRAY_N 200
+
+typedef struct gray_fixture {
+	watch_hub *hub;
+	rec recs[GRAY_N + 3];
+	gray_inst *inst[GRAY_N];
+	gray_rule *shard1; /* labels shard=1: a quarter of the instances */
+	watch_waiter *plain, *by_version, *seen;
+} gray_fixture;
+
+/* GRAY_N waiters on "cfg" from instances i0.. with shard=i%4, plus one with
+ * no instance (recs[GRAY_N]), one by version (recs[GRAY_N + 1]) and one that
+ * has seen change 10 (recs[GRAY_N + 2], instance shard 1). */
+static void gray_setup(gray_fixture *f)
+{
+	sbuf why = SBUF_INIT(256);
+	char id[16], labels[32];
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	f->hub = watch_hub_new();
+	CHECK_EQ_INT(gray_rule_compile(NULL, 0, 0, "shard=1", NULL, NULL, &f->shard1, &why), HC_OK);
+	for (i = 0; i < GRAY_N; i++) {
+		snprintf(id, sizeof(id), "i%zu", i);
+		snprintf(labels, sizeof(labels), "app=x,shard=%zu", i % 4);
+		CHECK_EQ_INT(gray_inst_new(id, "10.0.0.1", labels, &f->inst[i], &why), HC_OK);
+		watch_set_instance(add1(f->hub, "cfg", 1000, &f->recs[i]), f->inst[i], 0);
+	}
+	f->plain = add1(f->hub, "cfg", 1000, &f->recs[GRAY_N]);
+	f->by_version = add1(f->hub, "cfg", 1000, &f->recs[GRAY_N + 1]);
+	watch_set_instance(f->by_version, f->inst[1], 1);
+	f->seen = add1(f->hub, "cfg", 1000, &f->recs[GRAY_N + 2]);
+	watch_set_instance(f->seen, f->inst[5], 0);
+	watch_set_seq(f->seen, 10);
+	sbuf_release(&why);
+}
+
+static void gray_teardown(gray_fixture *f)
+{
+	size_t i;
+
+	watch_close_all(f->hub);
+	watch_hub_free(f->hub);
+	for (i = 0; i < GRAY_N; i++)
+		gray_inst_free(f->inst[i]);
+	gray_rule_free(f->shard1);
+}
+
+static int gray_fired(const gray_fixture *f, size_t i)
+{
+	return f->recs[i].fired && f->recs[i].ev == WATCH_CHANGED;
+}
+
+/* A state of main md5 md5 and, when rule is not NULL, that one rule with
+ * content md5 gmd5, in the rule set named set. */
+static watch_state gray_st(const char *md5, const void *set, const gray_rule *const *rule,
+			   const char *const *gmd5)
+{
+	static const int prio[1] = {10};
+	watch_state v = {1, md5, set, rule, prio, gmd5, rule ? 1 : 0};
+
+	return v;
+}
+
+static void test_gray_rule_created(void)
+{
+	gray_fixture f;
+	const gray_rule *rules[1];
+	const char *gmd5[1] = {"g1"};
+	watch_state a, b;
+	size_t i, fired;
+
+	gray_setup(&f);
+	rules[0] = f.shard1;
+	a = gray_st("m1", NULL, NULL, NULL);
+	b = gray_st("m1", "S1", rules, gmd5);
+	fired = watch_notify_gray(f.hub, "cfg", 10, &a, &b, 1);
+	/* Exactly the shard=1 instances, and none of the others. */
+	for (i = 0; i < GRAY_N; i++)
+		CHECK_EQ_INT(gray_fired(&f, i), i % 4 == 1);
+	CHECK_EQ_INT(fired, GRAY_N / 4);
+	CHECK_EQ_INT(f.recs[GRAY_N].fired, 0);	   /* no instance: main, unchanged */
+	CHECK_EQ_INT(f.recs[GRAY_N + 1].fired, 0); /* by version: main stayed */
+	CHECK_EQ_INT(f.recs[GRAY_N + 2].fired, 0); /* a member, but it saw change 10 */
+	CHECK_EQ_INT(watch_key_count(f.hub, "cfg"), GRAY_N - GRAY_N / 4 + 3);
+	gray_teardown(&f);
+}
+
+static void test_gray_same_md5_stays(void)
+{
+	gray_fixture f;
+	const gray_rule *rules[1];
+	const char *gmd5[1] = {"m1"};
+	watch_state a, b;
+
+	/* A rule whose content equals main's changes nobody's md5. */
+	gray_setup(&f);
+	rules[0] = f.shard1;
+	a = gray_st("m1", NULL, NULL, NULL);
+	b = gray_st("m1", "S1", rules, gmd5);
+	CHECK_EQ_INT(watch_notify_gray(f.hub, "cfg", 11, &a, &b, 1), 0);
+	CHECK_EQ_INT(watch_key_count(f.hub, "cfg"), GRAY_N + 3);
+	CHECK_EQ_INT(f.recs[GRAY_N + 2].fired, 0);
+	gray_teardown(&f);
+}
+
+static void test_gray_main_publish_under_rule(void)
+{
+	gray_fixture f;
+	const gray_rule *rules[1];
+	const char *gmd5[1] = {"g1"};
+	watch_state a, b;
+	size_t i, fired;
+
+	/* The same set before and after: only main moved, so only the
+	 * instances outside the rule (and the version watch) are answered. */
+	gray_setup(&f);
+	rules[0] = f.shard1;
+	a = gray_st("m1", "S1", rules, gmd5);
+	b = gray_st("m2", "S1", rules, gmd5);
+	fired = watch_notify_gray(f.hub, "cfg", 11, &a, &b, 0);
+	for (i = 0; i < GRAY_N; i++)
+		CHECK_EQ_INT(gray_fired(&f, i), i % 4 != 1);
+	CHECK(gray_fired(&f, GRAY_N));
+	CHECK(gray_fired(&f, GRAY_N + 1));
+	CHECK_EQ_INT(f.recs[GRAY_N + 2].fired, 0); /* a member: still g1 */
+	CHECK_EQ_INT(fired, GRAY_N - GRAY_N / 4 + 2);
+	gray_teardown(&f);
+}
+
+static void test_gray_promote_and_abort(void)
+{
+	gray_fixture f;
+	const gray_rule *rules[1];
+	const char *gmd5[1] = {"g1"};
+	watch_state a, b;
+	size_t i;
+
+	/* Promote: main becomes the rule's content and the rule goes; the
+	 * members already hold it. */
+	gray_setup(&f);
+	rules[0] = f.shard1;
+	a = gray_st("m1", "S1", rules, gmd5);
+	b = gray_st("g1", NULL, NULL, NULL);
+	watch_notify_gray(f.hub, "cfg", 11, &a, &b, 0);
+	for (i = 0; i < GRAY_N; i++)
+		CHECK_EQ_INT(gray_fired(&f, i), i % 4 != 1);
+	CHECK(gray_fired(&f, GRAY_N) && gray_fired(&f, GRAY_N + 1));
+	CHECK_EQ_INT(f.recs[GRAY_N + 2].fired, 0);
+	gray_teardown(&f);
+
+	/* Abort: the rule goes and main stays; the members go back to it. */
+	gray_setup(&f);
+	rules[0] = f.shard1;
+	a = gray_st("m1", "S1", rules, gmd5);
+	b = gray_st("m1", NULL, NULL, NULL);
+	watch_notify_gray(f.hub, "cfg", 11, &a, &b, 1);
+	for (i = 0; i < GRAY_N; i++)
+		CHECK_EQ_INT(gray_fired(&f, i), i % 4 == 1);
+	CHECK(!f.recs[GRAY_N].fired && !f.recs[GRAY_N + 1].fired);
+	CHECK(gray_fired(&f, GRAY_N + 2)); /* a member; it saw 10, not 11 */
+	gray_teardown(&f);
+}
+
+static void test_gray_created_or_deleted(void)
+{
+	gray_fixture f;
+	const gray_rule *rules[1];
+	const char *gmd5[1] = {"g1"};
+	watch_state a, b;
+
+	/* The config goes: every waiter that has not seen it is answered. */
+	gray_setup(&f);
+	rules[0] = f.shard1;
+	a = gray_st("m1", "S1", rules, gmd5);
+	b = gray_st("", NULL, NULL, NULL);
+	b.exists = 0;
+	CHECK_EQ_INT(watch_notify_gray(f.hub, "cfg", 10, &a, &b, 0), GRAY_N + 2);
+	CHECK_EQ_INT(watch_key_count(f.hub, "cfg"), 1);
+	CHECK_EQ_INT(f.recs[GRAY_N + 2].fired, 0);
+	gray_teardown(&f);
+}
+
+static void test_gray_many_keys_and_readd(void)
+{
+	watch_hub *hub = watch_hub_new();
+	const char *keys[2] = {"other", "cfg"};
+	const char *gmd5[1] = {"g1"};
+	sbuf why = SBUF_INIT(256);
+	gray_rule *r = NULL;
+	gray_inst *in = NULL, *out = NULL;
+	const gray_rule *rules[1];
+	watch_waiter *w = NULL;
+	rec multi = {0}, outside = {0};
+	watch_state a, b;
+
+	CHECK_EQ_INT(gray_rule_compile(NULL, 0, 0, "canary", NULL, NULL, &r, &why), HC_OK);
+	CHECK_EQ_INT(gray_inst_new("a", "", "canary=1", &in, &why), HC_OK);
+	CHECK_EQ_INT(gray_inst_new("b", "", "", &out, &why), HC_OK);
+	rules[0] = r;
+	/* A many-config waiter is answered once for the key it waits on. */
+	CHECK_EQ_INT(watch_add(hub, keys, 2, 1000, on_fire, &multi, &w), HC_OK);
+	watch_set_instance(w, in, 0);
+	watch_set_instance(add1(hub, "cfg", 1000, &outside), out, 0);
+	a = gray_st("m1", NULL, NULL, NULL);
+	b = gray_st("m1", "S", rules, gmd5);
+	CHECK_EQ_INT(watch_notify_gray(hub, "cfg", 3, &a, &b, 1), 1);
+	CHECK_EQ_INT(multi.fired, 1);
+	CHECK_EQ_INT(outside.fired, 0);
+	CHECK_EQ_INT(watch_key_count(hub, "other"), 0); /* it left every key */
+	CHECK_EQ_INT(watch_key_count(hub, "cfg"), 1);
+	/* Missing states change nothing. */
+	CHECK_EQ_INT(watch_notify_gray(hub, "cfg", 4, NULL, &b, 1), 0);
+	CHECK_EQ_INT(watch_count(hub), 1);
+	watch_close_all(hub);
+	watch_hub_free(hub);
+	gray_inst_free(in);
+	gray_inst_free(out);
+	gray_rule_free(r);
+	sbuf_release(&why);
+}
+
 int main(void)
 {
 	RUN(test_notify_fires_only_its_key);
@@ -923,6 +1147,12 @@ int main(void)
 	RUN(test_foreach);
 	RUN(test_free_with_waiters_held);
 	RUN(test_stress_exactly_once);
+	RUN(test_gray_rule_created);
+	RUN(test_gray_same_md5_stays);
+	RUN(test_gray_main_publish_under_rule);
+	RUN(test_gray_promote_and_abort);
+	RUN(test_gray_created_or_deleted);
+	RUN(test_gray_many_keys_and_readd);
 	RUN(test_reg_records_and_updates);
 	RUN(test_reg_unknown_version);
 	RUN(test_reg_expiry);
