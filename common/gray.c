@@ -54,7 +54,7 @@ struct gray_inst {
 	int has_addr;
 	char *text; /* the labels' copy */
 	label *labels;
-	size_t nlabels, labels_cap;
+	size_t nlabels;
 };
 
 /* arr, or a larger copy of it, with room for element n (of size bytes). */
@@ -396,13 +396,11 @@ void gray_rule_free(gray_rule *r)
 /* The labels "k=v,k2=v2" by val_labels()'s grammar, byte for byte: keys of
  * key_char right after optional spaces, values up to ',' or the end with
  * trailing spaces dropped; '=' in a value and an empty key are errors. */
-static hc_err inst_labels(gray_inst *i, const char *labels, sbuf *why)
+static hc_err inst_labels(gray_inst *i, sbuf *why)
 {
-	const char *t;
+	const char *t = i->text;
 	size_t p = 0;
 
-	i->text = xstrdup(labels);
-	t = i->text;
 	while (t[p]) {
 		label l;
 		while (t[p] == ' ')
@@ -419,8 +417,7 @@ static hc_err inst_labels(gray_inst *i, const char *labels, sbuf *why)
 		l.val.len = p - l.val.off;
 		while (l.val.len && t[l.val.off + l.val.len - 1] == ' ')
 			l.val.len--;
-		i->labels = grow(i->labels, &i->labels_cap, i->nlabels, sizeof(*i->labels));
-		i->labels[i->nlabels++] = l;
+		i->labels[i->nlabels++] = l; /* room for one per ',' and one more */
 		if (t[p] == ',')
 			p++;
 	}
@@ -433,25 +430,40 @@ fail:
 
 hc_err gray_inst_new(const char *id, const char *ip, const char *labels, gray_inst **out, sbuf *why)
 {
-	gray_inst *i = xcalloc(1, sizeof(*i));
 	char text[CIDR_TEXT_MAX];
+	const char *key, *c;
+	size_t nmax = 1, tlen;
+	gray_inst head = {0}, *i;
+	char *p;
 	hc_err err;
 
 	*out = NULL;
 	ip = ip ? ip : "";
-	i->has_addr = !strchr(ip, '/') && !cidr_parse(ip, &i->addr);
-	if (i->has_addr)
-		cidr_unmap(&i->addr);
+	labels = labels ? labels : "";
+	head.has_addr = !strchr(ip, '/') && !cidr_parse(ip, &head.addr);
+	if (head.has_addr)
+		cidr_unmap(&head.addr);
 	if (id && *id) {
-		i->key = xstrdup(id);
-	} else if (i->has_addr) {
-		cidr_addr_text(&i->addr, text);
-		i->key = xstrdup(text);
+		key = id;
+	} else if (head.has_addr) {
+		cidr_addr_text(&head.addr, text);
+		key = text;
 	} else {
-		i->key = xstrdup(ip);
+		key = ip;
 	}
-	i->keylen = strlen(i->key);
-	err = inst_labels(i, labels ? labels : "", why);
+	for (c = labels; *c; c++)
+		nmax += *c == ',';
+	/* Parked with every held watch: one allocation holding the struct, the
+	 * labels' spans, the key and the labels' text. */
+	head.keylen = strlen(key);
+	tlen = strlen(labels);
+	i = xmalloc(sizeof(*i) + nmax * sizeof(label) + head.keylen + 1 + tlen + 1);
+	*i = head;
+	i->labels = (label *)(i + 1);
+	p = (char *)(i->labels + nmax);
+	i->key = memcpy(p, key, head.keylen + 1);
+	i->text = memcpy(p + head.keylen + 1, labels, tlen + 1);
+	err = inst_labels(i, why);
 	if (err)
 		goto fail;
 	*out = i;
@@ -464,11 +476,6 @@ fail:
 
 void gray_inst_free(gray_inst *i)
 {
-	if (!i)
-		return;
-	free(i->key);
-	free(i->text);
-	free(i->labels);
 	free(i);
 }
 
