@@ -165,8 +165,12 @@ int srv_watch_hold(srv_req *r)
 	 * wake it (it would only re-check and park again). */
 	watch_set_seq(r->waiter, (uint64_t)r->seen_rev);
 	/* Parsed now, so a rule change decides for this watch without calling
-	 * back here (watch_notify_gray); r->inst outlives the waiter. */
-	watch_set_instance(r->waiter, srv_instance(r), r->nitems == 1 && r->want_version >= 0);
+	 * back here (watch_notify_gray); r->inst outlives the waiter. A single
+	 * watch compares by ETag when it sends one (client_current), else by
+	 * ?version=, which follows the main version only. */
+	watch_set_instance(r->waiter, srv_instance(r),
+			   r->nitems == 1 && r->want_version >= 0 &&
+			       !srv_header(r, "If-None-Match"));
 	/* Suspend under the same lock the callback runs under, so a resume can
 	 * never come before the suspend. */
 	MHD_suspend_connection(r->conn);

@@ -301,6 +301,24 @@ test('single watch: an instance inside a new rule is answered with it, one outsi
 	assert.equal(c.text, 'main2');
 	assert.equal(c.headers.get('x-hotconf-gray'), null);
 	await waitHeld(srv, 0);
+
+	// A watch that sends both an ETag and ?version= is compared by its ETag,
+	// so a rule change (main version unchanged) still answers it.
+	const cur = await get(srv, NS, G, 'app');
+	const both = track(
+		request(srv, 'GET', cfgPath(NS, G, 'app') + qs({ wait: '120s', version: cur.headers.get('x-hotconf-version') }), {
+			headers: { ...inst({ labels: 'env=canary' }), 'If-None-Match': etag('main2') },
+		})
+	);
+	await waitHeld(srv, 1);
+	const woken2 = await metric(srv, 'hotconf_watch_wakeups_total');
+	assertStatus(await putRule(srv, 'app', 'canary', { content: 'gray2', match: { labels: 'env=canary' } }), 201);
+	// Woken by the change (its wait is far longer than waitHeld's deadline).
+	await waitHeld(srv, 0);
+	assert.equal(await metric(srv, 'hotconf_watch_wakeups_total'), woken2 + 1, 'the rule change woke it');
+	const d = await both.promise;
+	assertStatus(d, 200, 'the ETag decides, not the unchanged main version');
+	assert.equal(d.text, 'gray2');
 });
 
 test('many-config watch compares effective md5s and names the rule', async (t) => {
