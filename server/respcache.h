@@ -1,11 +1,13 @@
 /*
- * respcache: one shared 200 response per config version. libmicrohttpd
- * responses are reference-counted and may be queued on many connections, so
- * every reader and every watcher woken by one publish is answered with the
- * same response object: its headers are built once and the content is the
- * store's snapshot itself, never copied. Any thread: an internal mutex guards
- * the table, held across the queueing so an entry cannot be replaced between
- * lookup and use.
+ * respcache: one shared 200 response per config version, and one per gray
+ * rule of that version. libmicrohttpd responses are reference-counted and
+ * may be queued on many connections, so every reader and every watcher woken
+ * by one publish (or one rule change) is answered with the same response
+ * object: its headers are built once and the content is the store's
+ * snapshot itself, never copied. A rule's response carries nothing of the
+ * instance it was built for (see respcache_config_headers), so sharing it
+ * among the instances that rule serves gives none another's answer. Any thread: an internal mutex
+ * guards the table, held across the queueing so an entry cannot be replaced between lookup and use.
  */
 #ifndef HC_RESPCACHE_H
 #define HC_RESPCACHE_H
@@ -20,12 +22,13 @@ typedef struct respcache respcache;
 respcache *respcache_new(void);
 void respcache_free(respcache *rc);
 
-/* The 200 response for snapshot c of config key, queued on conn. Builds and
- * keeps it on first use; a snapshot older than the one kept gets a response
- * of its own that is not kept. c stays the caller's. Returns what
+/* The 200 response for snapshot c of config key, of the effective content
+ * e (store_gray_effective of c: main, or one of c's rules), queued on conn.
+ * Builds and keeps it on first use; a snapshot older than the one kept gets
+ * a response of its own that is not kept. c stays the caller's. Returns what
  * MHD_queue_response returned. */
 enum MHD_Result respcache_queue(respcache *rc, const cfgkey *key, store_config *c,
-				struct MHD_Connection *conn);
+				const store_effective *e, struct MHD_Connection *conn);
 /* A subscriber of the store's change feed (ctx is the cache): forgets the
  * response of a config whose content changed or that was deleted, so the old
  * snapshot is released once its last answer is sent. */

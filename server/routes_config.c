@@ -53,15 +53,9 @@ static int refused(srv_req *r, enum MHD_Result *ret)
 	return err != HC_OK;
 }
 
-static void unref_config(void *cls)
-{
-	store_config_unref(cls);
-}
-
-/* 200 with the content, or 304 with only the headers. Main content is the
- * response shared by every reader of this version (respcache); a rule's is
- * built for this request alone and never cached, so no instance is ever
- * served another's gray answer. Takes over c. */
+/* 200 with the content, or 304 with only the headers. The 200 is the
+ * response shared by every reader of this version served the same content
+ * (respcache: main, or one gray rule's). Takes over c. */
 static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modified)
 {
 	struct MHD_Response *resp;
@@ -77,18 +71,9 @@ static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modifie
 		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
 	}
 	r->status = MHD_HTTP_OK;
-	if (!e.rule) {
-		ret = respcache_queue(r->s->cache, &r->key, c, r->conn);
-		store_config_unref(c);
-		return ret;
-	}
-	/* The response keeps c (and so the rule's content) until it is sent. */
-	resp = srv_response(e.len, (void *)e.content, unref_config, c);
-	if (!resp)
-		return MHD_NO;
-	respcache_config_headers(resp, c, &e);
-	MHD_add_response_header(resp, "Content-Type", fmt_mime(e.format));
-	return srv_queue(r, MHD_HTTP_OK, resp);
+	ret = respcache_queue(r->s->cache, &r->key, c, &e, r->conn);
+	store_config_unref(c);
+	return ret;
 }
 
 /* Parses what a single-config GET needs once: names, caller, wait, version. */
