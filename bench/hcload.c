@@ -1,7 +1,8 @@
 /*
  * hcload.c: the command line of hcload, the load generator behind
  * bench/run.sh. It parses flags, refuses any target outside 127.0.0.0/8,
- * raises its own open-file limit, runs one scenario (watchers.c, publish.c)
+ * raises its own open-file limit, runs one scenario (watchers.c, publish.c,
+ * gray.c)
  * and prints human lines plus one machine-readable line per result:
  *
  *   RESULT scenario=park-10k target=hotconf metric=wake_last_ms value=12.3 unit=ms better=low
@@ -40,6 +41,10 @@ static void usage(FILE *to)
 	    "             version and the RSS drift (hotconf only)\n"
 	    "  publish    durable publishes of --size bytes from --concurrency clients,\n"
 	    "             --count in all or for --seconds\n"
+	    "  gray       --watchers instances (own ids and labels) on config PREFIX0 and\n"
+	    "             --ref-watchers on PREFIX1; per --rounds: publish PREFIX1 (the\n"
+	    "             reference), a 10%% gray rule on PREFIX0, its abort, the rule again\n"
+	    "             and its promote, each answering exactly the predicted instances\n"
 	    "  seed       publish keys PREFIX0..PREFIX(keys-1) with --size bytes each\n"
 	    "  ping       wait until the server answers (hotconf /healthz, etcd /version)\n"
 	    "\n"
@@ -49,7 +54,9 @@ static void usage(FILE *to)
 	    "  --pid PID              the server's pid, for RSS and CPU from /proc\n"
 	    "  --token T              hotconf: send Authorization: Bearer T\n"
 	    "  --name NAME            scenario name in RESULT lines (the command)\n"
-	    "  --watchers N           long polls to hold (1000; soak 10000)\n"
+	    "  --watchers N           long polls to hold (1000; soak and gray 10000)\n"
+	    "  --ref-watchers N       gray: watchers of the reference config (watchers/10)\n"
+	    "  --rounds N             gray: rounds (5)\n"
 	    "  --keys M               keys they watch (1; soak 10)\n"
 	    "  --publish              park: publish key 0 once all are parked\n"
 	    "  --count N              publish: requests in all (default: --seconds)\n"
@@ -65,7 +72,7 @@ static void usage(FILE *to)
 	    "                         wakes (300)\n"
 	    "  --rate R               soak: publishes per second (1)\n"
 	    "  --wait DURATION        hotconf long-poll wait (120s; the server caps it)\n"
-	    "  --prefix P             key names P0, P1, ... (k; publish: pub)\n"
+	    "  --prefix P             key names P0, P1, ... (k; publish: pub; gray: gray)\n"
 	    "  --quiet                print RESULT lines only\n");
 }
 
@@ -286,11 +293,11 @@ static int lnum(const char *flag, const char *v, long min, long max, long *out)
 
 static void defaults(hl_opts *o, const char *cmd)
 {
-	int soak = !strcmp(cmd, "soak");
+	int soak = !strcmp(cmd, "soak"), gray = !strcmp(cmd, "gray");
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = o->name = cmd;
-	o->watchers = soak ? 10000 : 1000;
+	o->watchers = soak || gray ? 10000 : 1000;
 	o->keys = soak ? 10 : 1;
 	o->seconds = soak ? 600 : 5;
 	o->concurrency = 1;
@@ -300,9 +307,10 @@ static void defaults(hl_opts *o, const char *cmd)
 	o->idle_seconds = 3;
 	o->timeout = 60;
 	o->grace_ms = 300;
+	o->rounds = 5;
 	o->rate = 1;
 	o->wait = "120s";
-	o->prefix = !strcmp(cmd, "publish") ? "pub" : "k";
+	o->prefix = !strcmp(cmd, "publish") ? "pub" : gray ? "gray" : "k";
 }
 
 static int parse_flag(hl_opts *o, const char *f, const char *v)
@@ -351,6 +359,10 @@ static int parse_flag(hl_opts *o, const char *f, const char *v)
 		return lnum(f, v, 1, 28000, &o->per_source);
 	if (!strcmp(f, "--window"))
 		return lnum(f, v, 1, 1000000, &o->window);
+	if (!strcmp(f, "--ref-watchers"))
+		return lnum(f, v, 1, 1000000, &o->refs);
+	if (!strcmp(f, "--rounds"))
+		return lnum(f, v, 1, 1000, &o->rounds);
 	if (!strcmp(f, "--grace-ms"))
 		return lnum(f, v, 0, 600000, &o->grace_ms);
 	if (!strcmp(f, "--seconds"))
@@ -399,6 +411,8 @@ static int parse_flags(int argc, char **argv, hl_opts *o)
 	}
 	if (o->keys > o->watchers && strcmp(o->cmd, "seed"))
 		o->keys = o->watchers;
+	if (!strcmp(o->cmd, "gray") && !o->refs)
+		o->refs = o->watchers >= 10 ? o->watchers / 10 : 1;
 	return 0;
 }
 
@@ -408,7 +422,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(const hl_opts *);
 	} cmds[] = {{"park", hl_park},	     {"reconnect", hl_reconnect}, {"soak", hl_soak},
-		    {"publish", hl_publish}, {"seed", hl_seed_cmd},	  {"ping", hl_ping}};
+		    {"publish", hl_publish}, {"gray", hl_gray},		  {"seed", hl_seed_cmd},
+		    {"ping", hl_ping}};
 	hl_opts o;
 	long nofile;
 	size_t i;
@@ -434,9 +449,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	nofile = hl_raise_nofile();
 	/* Watchers, plus the control and publish connections, epoll, stdio. */
-	if (o.watchers + 16 > nofile && strcmp(o.cmd, "publish") && strcmp(o.cmd, "seed")) {
+	if (o.watchers + o.refs + 16 > nofile && strcmp(o.cmd, "publish") &&
+	    strcmp(o.cmd, "seed")) {
 		fprintf(stderr, "hcload: %ld watchers need more than the %ld open files allowed\n",
-			o.watchers, nofile);
+			o.watchers + o.refs, nofile);
 		return 2;
 	}
 	if (o.concurrency + 16 > nofile) {

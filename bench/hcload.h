@@ -4,7 +4,8 @@
  * http.c parses responses and builds requests for hotconf and etcd, net.c
  * runs the non-blocking sockets on one epoll set, proc.c reads the server's
  * memory and CPU from /proc, watchers.c holds the watch scenarios (park,
- * reconnect, soak) and publish.c the publish scenario.
+ * reconnect, soak) and the held-watch machinery they share with gray.c (the
+ * gray-release scenario), and publish.c the publish scenario.
  *
  * Threading: hcload is single-threaded; nothing here is thread-safe.
  * Everything talks to 127.0.0.0/8 only (the --addr parser in hcload.c refuses
@@ -24,7 +25,7 @@
 typedef enum hl_target { HL_HOTCONF, HL_ETCD } hl_target;
 
 typedef struct hl_opts {
-	const char *cmd;	 /* park, publish, reconnect, soak, seed, ping */
+	const char *cmd;	 /* park, publish, reconnect, soak, gray, seed, ping */
 	const char *name;	 /* scenario name in RESULT lines (default: cmd) */
 	hl_target target;	 /* --target */
 	struct sockaddr_in addr; /* --addr, always inside 127.0.0.0/8 */
@@ -43,6 +44,8 @@ typedef struct hl_opts {
 	double idle_seconds;	 /* --idle-seconds for the idle CPU sample */
 	double timeout;		 /* --timeout: hard limit of every phase, seconds */
 	long grace_ms;		 /* --grace-ms to wait for wrong wakes */
+	long rounds;		 /* --rounds: gray's rounds of publish, rule, abort, promote */
+	long refs;		 /* --ref-watchers: gray's reference watchers (0: watchers/10) */
 	double rate;		 /* --rate: soak publishes per second */
 	const char *wait;	 /* --wait: hotconf long-poll wait, e.g. "120s" */
 	const char *prefix;	 /* --prefix of key names ("k": k0, k1, ...) */
@@ -78,6 +81,7 @@ typedef struct hl_resp {
 	int close;	  /* the server will close after this response */
 	size_t body_used; /* bytes of the body on the wire, once complete */
 	char etag[40];	  /* ETag without quotes, "" when absent */
+	char gray[72];	  /* X-Hotconf-Gray (the rule that served it), "" when absent */
 } hl_resp;
 
 /* Parses a response's status line and headers at the start of buf[0..len)
@@ -98,9 +102,9 @@ void hl_content(sbuf *out, size_t size, const char *tag, uint64_t seq);
 /* The path of key i (prefix + i) for the target: hotconf
  * /api/v1/configs/public/hcload/<key>, etcd /v2/keys/hcload/<key>. */
 void hl_key_path(const hl_opts *o, sbuf *out, const char *key);
-/* A watch of key name: hotconf GET ?wait= with If-None-Match of md5; etcd
- * GET ?wait=true. */
-void hl_req_watch(const hl_opts *o, sbuf *out, const char *key, const char *md5);
+/* A watch of key name: hotconf GET ?wait= with If-None-Match of md5 and the
+ * extra headers ("Name: value\r\n" each; NULL for none); etcd GET ?wait=true. */
+void hl_req_watch(const hl_opts *o, sbuf *out, const char *key, const char *md5, const char *extra);
 /* A durable publish of content to key: hotconf PUT, etcd v2 PUT (form) or v3
  * POST /v3/kv/put (JSON, base64), per o->etcd_v3. */
 void hl_req_put(const hl_opts *o, sbuf *out, const char *key, const char *content, size_t n);
@@ -191,6 +195,82 @@ uint64_t hl_now_us(void);
 /* Raises RLIMIT_NOFILE's soft limit to the hard one; returns the soft limit. */
 long hl_raise_nofile(void);
 
+/* ---- held watches (watchers.c): what park, reconnect, soak and gray share ---- */
+
+typedef struct hl_wctx hl_wctx;
+
+/* A scenario's handling of a watcher's answer (HL_EV_RESPONSE) or loss
+ * (HL_EV_CLOSED), instead of park's and soak's. */
+typedef void (*hl_answer_fn)(hl_wctx *x, hl_conn *c, enum hl_ev_kind kind);
+/* Appends the extra headers of c's watch ("Name: value\r\n" each) to out. */
+typedef void (*hl_headers_fn)(const hl_wctx *x, const hl_conn *c, sbuf *out);
+
+/* n watchers w[0..n) on m keys, a control connection for seeding and metric
+ * polls, a publish connection, and the counts the scenarios keep. Embedded
+ * by the caller: hl_wctx_init, hl_wctx_release. */
+struct hl_wctx {
+	const hl_opts *o;
+	hl_opts po; /* o, publishing through etcd's v2 API: v2 watches see only v2 keys */
+	hl_net *net;
+	hl_conn *w; /* the watchers; w[i].key is i % m unless the scenario moves it */
+	long n, m;
+	char (*md5)[33]; /* per key: the content a watcher should end with */
+	hl_conn ctl;	 /* seeding and metric polls */
+	hl_conn pub;	 /* the publishes (and gray's rule writes) */
+	sbuf req, hdrs;
+	long next_open;		   /* watchers opened so far */
+	long etcd_parked;	   /* etcd: watchers held right now */
+	long long held, held_base; /* hotconf: the metric, and its value before us */
+	long long wakeups;	   /* hotconf_watch_wakeups_total at the last poll, or -1 */
+	long polls;		   /* metric polls answered so far */
+	int poll_ms;		   /* metric poll period; 0: no polling */
+	uint64_t next_poll;
+	long ctl_fail;
+	long early, dead, wrong, woken, bad; /* counts of answers and failures */
+	int first_err;
+	int publishing;
+	long pub_key;
+	uint64_t t_pub; /* us: the publish's (or rule write's) first byte went out */
+	int pub_status; /* 0 until the publish is answered, -1 if it failed */
+	uint64_t t_ack;
+	int sample_rss;
+	uint64_t next_rss;
+	long long rss_peak;
+	uint64_t *lat;
+	size_t nlat, cap_lat;
+	int soak;
+	long wakes, spurious, expired, reconnects, soak_errors;
+	hl_answer_fn on_answer; /* NULL: park's and soak's handling */
+	hl_headers_fn headers;	/* NULL: no extra headers on watches */
+	void *user;		/* the scenario's own state */
+};
+
+/* o->watchers watchers on o->keys keys; o must outlive x. Returns 0 or -1
+ * (then release x all the same). */
+int hl_wctx_init(hl_wctx *x, const hl_opts *o);
+/* Resets every connection and frees what x holds. */
+void hl_wctx_release(hl_wctx *x);
+/* Publishes the keys (x->md5 gets their md5s) and reads what the server
+ * holds before us. Returns 0 or -1. */
+int hl_wctx_prepare(hl_wctx *x);
+/* Opens the watchers not yet opened, at most window sent but not parked at a
+ * time (0: no window), polling the held metric every poll_ms, and waits (up
+ * to --timeout) until every live one is parked. Returns the time taken, us. */
+uint64_t hl_wctx_park_all(hl_wctx *x, long window, int poll_ms);
+/* Watchers held by the server right now, as far as the last poll knows. */
+long hl_wctx_parked(const hl_wctx *x);
+/* Sends c's watch for the content c->md5, connecting first if needed. */
+void hl_wctx_arm(hl_wctx *x, hl_conn *c);
+/* Counts c as failed (once) and resets it. */
+void hl_wctx_fail(hl_wctx *x, hl_conn *c);
+/* Waits up to timeout_ms for one round of events, handles them, then polls
+ * the metric and samples the RSS when they are due. */
+void hl_wctx_pump(hl_wctx *x, int timeout_ms);
+/* Sends req[0..n) on the publish connection (connected first, so its clock
+ * starts at the first byte, not at a handshake); x->pub_status and x->t_ack
+ * are set when it is answered. Returns 0 or -1. */
+int hl_wctx_send_pub(hl_wctx *x, const char *req, size_t n);
+
 /* ---- scenarios ---- */
 
 /* Each returns 0, or 1 on a functional failure (not parked, not woken,
@@ -199,6 +279,11 @@ int hl_park(const hl_opts *o);
 int hl_reconnect(const hl_opts *o);
 int hl_soak(const hl_opts *o);
 int hl_publish(const hl_opts *o);
+/* Gray release (gray.c): --watchers instances on one config and --ref-watchers
+ * on another; per round a plain publish (the reference), a 10% rule, its
+ * abort, and its promote, each checked against the instances predicted to
+ * change. */
+int hl_gray(const hl_opts *o);
 /* Publishes keys prefix0..prefix(keys-1) with content of o->size bytes. */
 int hl_seed_cmd(const hl_opts *o);
 /* Waits (up to --timeout) until the server answers its health URL. */

@@ -68,6 +68,11 @@ static void header(hl_resp *r, const char *name, size_t nlen, const char *v, siz
 			r->close = 1;
 		else if (has_token(v, vlen, "keep-alive"))
 			r->close = 0;
+	} else if (nlen == 14 && !strncasecmp(name, "x-hotconf-gray", 14)) {
+		if (vlen >= sizeof(r->gray))
+			vlen = sizeof(r->gray) - 1;
+		memcpy(r->gray, v, vlen);
+		r->gray[vlen] = '\0';
 	} else if (nlen == 4 && !strncasecmp(name, "etag", 4)) {
 		while (vlen && (*v == '"' || *v == 'W' || *v == '/')) {
 			v++;
@@ -234,14 +239,13 @@ void hl_key_path(const hl_opts *o, sbuf *out, const char *key)
 		sbuf_addf(out, "/v2/keys/hcload/%s", key);
 }
 
-void hl_req_watch(const hl_opts *o, sbuf *out, const char *key, const char *md5)
+void hl_req_watch(const hl_opts *o, sbuf *out, const char *key, const char *md5, const char *extra)
 {
 	sbuf_addstr(out, "GET ");
 	hl_key_path(o, out, key);
 	if (o->target == HL_HOTCONF)
-		sbuf_addf(out,
-			  "?wait=%s HTTP/1.1\r\nHost: %s\r\n%sIf-None-Match: \"%s\"\r\n\r\n",
-			  o->wait, o->host, o->authz, md5);
+		sbuf_addf(out, "?wait=%s HTTP/1.1\r\nHost: %s\r\n%s%sIf-None-Match: \"%s\"\r\n\r\n",
+			  o->wait, o->host, o->authz, extra ? extra : "", md5);
 	else
 		sbuf_addf(out, "?wait=true HTTP/1.1\r\nHost: %s\r\n\r\n", o->host);
 }
@@ -363,6 +367,13 @@ int hl_http_selftest(void)
 			&body) != 1 ||
 	    strcmp(r.etag, "abc")) {
 		fprintf(stderr, "hcload selftest: ETag not read\n");
+		bad++;
+	}
+	sbuf_reset(&body);
+	if (parse_whole("HTTP/1.1 200 OK\r\nX-Hotconf-Gray: canary\r\nContent-Length: 0\r\n\r\n",
+			62, 0, &r, &body) != 1 ||
+	    strcmp(r.gray, "canary")) {
+		fprintf(stderr, "hcload selftest: X-Hotconf-Gray not read\n");
 		bad++;
 	}
 	if (parse_whole("HTTX/1.1 200 OK\r\n\r\n", 19, 0, &r, &body) != -1) {

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # run.sh: hotconf against etcd 3.4, side by side on this machine, in one run (issue 3).
 #
-#   bash bench/run.sh           every scenario 5 times against both servers (~8 min on 2 cores)
+#   bash bench/run.sh           every scenario 5 times against both servers (~10 min on 2 cores)
 #   bash bench/run.sh --quick   2 runs each with smaller N, for working on the tool (~1.5 min)
 #   bash bench/run.sh --soak    the full run, then the 10-minute soak (hotconf only)
 #   bash bench/run.sh --smoke --hotconf BIN --hcload BIN
 #                               tiny N, a few seconds, hotconf only; builds and installs nothing.
 #                               Fails only when something does not work (a watcher not parked or
 #                               never woken, a wrong wake, a failed request), never on a time.
-#   more: --runs N, --only park,keys,publish,get,auth,reconnect,soak, --soak-seconds S,
+#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,soak, --soak-seconds S,
 #         --build-dir DIR, --out FILE, --hotconf BIN --hcload BIN (skip the build)
 #
 # The full run installs what is missing from Debian (etcd-server, wrk, the build deps), builds
@@ -60,6 +60,13 @@ full) nruns=5 n1=1000 n2=10000 n3=19000 pub_secs=5 wrk_secs=10 idle=3 ;;
 quick) nruns=2 n1=1000 n2=5000 n3=8000 pub_secs=2 wrk_secs=3 idle=1 ;;
 smoke) nruns=1 n1=40 n2=120 n3=0 pub_secs=1 wrk_secs=0 idle=0.3 ;;
 esac
+# Gray release (issue 9): ng instances on the rule's config, ng/10 on the reference, rounds
+# per run.
+case "$mode" in
+full) ng=10000 gray_rounds=5 ;;
+quick) ng=5000 gray_rounds=3 ;;
+smoke) ng=200 gray_rounds=1 ;;
+esac
 [ -n "$runs" ] && nruns=$runs
 keys100=100
 [ "$mode" = smoke ] && keys100=4
@@ -69,7 +76,7 @@ soak_watchers=10000
 
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 label() { if [ "$1" -ge 1000 ]; then echo "$(($1 / 1000))k"; else echo "$1"; fi; }
-l1=$(label $n1) l2=$(label $n2) l3=$(label $n3)
+l1=$(label $n1) l2=$(label $n2) l3=$(label $n3) lg=$(label $ng) lgr=$(label $((ng / 10)))
 
 # ---- setup: packages, build, binaries ----
 
@@ -361,6 +368,25 @@ scen_auth() {
 	done
 }
 
+# Gray release: ng instances with their own ids and labels on one config, ng/10 on a
+# reference config; per round a plain publish of the reference, a 10% rule, its abort, the
+# rule again and its promote, each answering exactly the predicted instances (hcload gray,
+# bench/gray.c). Fresh servers every run (RSS is measured), in turn with the listeners view
+# off (--max-listeners 0, tagged hotconf-nolisten) for the view's cost.
+scen_gray() {
+	local r
+	for r in $(seq 1 "$nruns"); do
+		start_hotconf
+		hl "$r" hotconf gray gray --watchers "$ng" --rounds "$gray_rounds"
+		stop_hotconf
+		[ "$mode" = smoke ] && continue
+		start_hotconf --max-listeners 0
+		HL_TAG=hotconf-nolisten hl "$r" hotconf gray gray --watchers "$ng" \
+			--rounds "$gray_rounds"
+		stop_hotconf
+	done
+}
+
 scen_soak() {
 	start_hotconf
 	hl 1 hotconf soak soak --watchers "$soak_watchers" --keys 10 --seconds "$soak_secs" --rate 1
@@ -387,6 +413,12 @@ scen_smoke() {
 		--prefix f
 	hl 1 hotconf get-seed seed --keys 1 --prefix g --size 1024
 	stop_hotconf
+	# Gray release on a server of its own: its RSS sample and the preview's listener
+	# count must see no other scenario's watches. --per-source 150 spreads the instances
+	# over two source addresses.
+	start_hotconf
+	hl 1 hotconf gray gray --watchers "$ng" --rounds "$gray_rounds" --per-source 150
+	stop_hotconf
 }
 
 echo "run.sh: $mode run, $nruns run(s) per scenario; hotconf $hc_bin, hcload $hl_bin"
@@ -405,6 +437,7 @@ else
 		scen_reconnect "$n2" "reconnect-$l2"
 		scen_reconnect "$n3" "reconnect-$l3"
 	fi
+	want gray && scen_gray
 	{ [ "$soak" = 1 ] || [[ ",$only," == *",soak,"* ]]; } && scen_soak
 fi
 
@@ -454,6 +487,34 @@ rows="$work/rows.txt"
 		s="reconnect-$(label "$n")"
 		echo "$(label "$n") clients reconnect at once (fresh server): all parked|<= 2 s|$s:reconnect_ms|$s:reconnect_ms|hc <= 2000|ms"
 	done
+	g="gray $lg (+$lgr reference)"
+	nl="(reference column: --max-listeners 0)"
+	echo "$g: watchers parked|all $(label $((ng + ng / 10)))|gray:parked|—|hc == $((ng + ng / 10))|count"
+	echo "$g: server RSS per parked watcher, with instance id and labels|<= 6.5 KiB|gray:rss_per_watcher|—|hc <= 6656|B"
+	echo "$g: plain publish (reference): last of $lgr watchers woken|—|gray:ref_last_ms|—||ms"
+	echo "$g: 10% rule created: last of its ~$lgr members answered|—|gray:gray_last_ms|—||ms"
+	echo "$g: 10% rule created vs plain publish, same run: last answered|<= 1.2x|gray:gray_vs_ref|—|hc <= 1.2|x"
+	echo "$g: rule created: members answered (all rounds)|all predicted|gray:gray_answered|—||count"
+	echo "$g: rule created: members not answered|0|gray:gray_missed|—|hc == 0|count"
+	echo "$g: rule created: wrong answers (non-members, wrong content or X-Hotconf-Gray)|0|gray:gray_wrong|—|hc == 0|count"
+	echo "$g: rule aborted: last member answered|—|gray:abort_last_ms|—||ms"
+	echo "$g: rule aborted: members not answered|0|gray:abort_missed|—|hc == 0|count"
+	echo "$g: rule aborted: wrong answers|0|gray:abort_wrong|—|hc == 0|count"
+	echo "$g: rule created again: last member answered|—|gray:recreate_last_ms|—||ms"
+	echo "$g: rule created again: members not answered|0|gray:recreate_missed|—|hc == 0|count"
+	echo "$g: rule created again: wrong answers|0|gray:recreate_wrong|—|hc == 0|count"
+	echo "$g: promoted: last of the ~$(label $((ng - ng / 10))) others answered|—|gray:promote_last_ms|—||ms"
+	echo "$g: promoted: others answered (all rounds)|all but the members|gray:promote_answered|—||count"
+	echo "$g: promoted: others not answered|0|gray:promote_missed|—|hc == 0|count"
+	echo "$g: promoted: wrong answers (members included)|0|gray:promote_wrong|—|hc == 0|count"
+	echo "$g: answers between changes|0|gray:early|—|hc == 0|count"
+	echo "$g: failed requests, lost watchers, re-arms not held, preview disagreements|0|gray:errors|—|hc == 0|count"
+	if [ "$mode" != smoke ]; then
+		echo "$g, listeners view on vs off $nl: rule created, last member answered|—|gray:gray_last_ms|gray:gray_last_ms@hotconf-nolisten||ms"
+		echo "$g, listeners view on vs off $nl: plain publish, last watcher woken|—|gray:ref_last_ms|gray:ref_last_ms@hotconf-nolisten||ms"
+		echo "$g, listeners view on vs off $nl: all parked|—|gray:park_ms|gray:park_ms@hotconf-nolisten||ms"
+		echo "$g, listeners view on vs off $nl: RSS per watcher|—|gray:rss_per_watcher|gray:rss_per_watcher@hotconf-nolisten||B"
+	fi
 	if [ "$soak_secs" -ge 60 ]; then d="$((soak_secs / 60)) min"; else d="$soak_secs s"; fi
 	echo "soak $d, $(label $soak_watchers) watchers re-arming: missed final version|0|soak:missed_final|—|hc == 0|count"
 	echo "soak: RSS drift|< 5%|soak:rss_drift_pct|—|hc < 5|%"
@@ -490,14 +551,14 @@ awk -F'|' -v results="$results" '
 			return "—"
 		if (unit == "ms")
 			return sprintf(x < 10 ? "%.2f" : "%.1f", x)
-		if (unit == "%")
+		if (unit == "%" || unit == "x")
 			return sprintf("%.2f", x)
 		return sprintf("%.0f", x)
 	}
 	function cell(m, w, unit,    u) {
 		if (m == "")
 			return "—"
-		u = unit == "count" ? "" : unit == "/s" ? "/s" : " " unit
+		u = unit == "count" ? "" : unit == "/s" || unit == "x" ? unit : " " unit
 		return fmt(m, unit) " / " fmt(w, unit) u
 	}
 	function holds(x, op, t) {

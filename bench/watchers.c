@@ -16,8 +16,10 @@
  * metric (minus what was held before we started) polled on a control
  * connection; for etcd, the watch's response headers, which etcd's v2 API
  * flushes as soon as the watch is registered. Any answer before the publish
- * is an early answer. Single-threaded; every loop is bounded in count and
- * time (--timeout per phase).
+ * is an early answer. The machinery (hl_wctx in hcload.h: opening, parking,
+ * arming, the event pump, the publish connection) is shared with gray.c,
+ * which plugs in its own answer handling and watch headers. Single-threaded;
+ * every loop is bounded in count and time (--timeout per phase).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,39 +34,7 @@
 #define RSS_EVERY_US 5000
 #define MAX_REOPEN 20 /* soak: reconnects per watcher before giving up on it */
 
-typedef struct wctx {
-	const hl_opts *o;
-	hl_opts po; /* o, publishing through etcd's v2 API: v2 watches see only v2 keys */
-	hl_net *net;
-	hl_conn *w; /* the watchers */
-	long n, m;
-	char (*md5)[33]; /* per key: the content a watcher should end with */
-	hl_conn ctl;	 /* seeding and metric polls */
-	hl_conn pub;	 /* the publishes */
-	sbuf req;
-	long next_open;		   /* watchers opened so far */
-	long etcd_parked;	   /* etcd: watchers held right now */
-	long long held, held_base; /* hotconf: the metric, and its value before us */
-	int poll_ms;		   /* metric poll period; 0: no polling */
-	uint64_t next_poll;
-	long ctl_fail;
-	long early, dead, wrong, woken, bad; /* counts of answers and failures */
-	int first_err;
-	int publishing;
-	long pub_key;
-	uint64_t t_pub;
-	int pub_status; /* 0 until the publish is answered, -1 if it failed */
-	uint64_t t_ack;
-	int sample_rss;
-	uint64_t next_rss;
-	long long rss_peak;
-	uint64_t *lat;
-	size_t nlat, cap_lat;
-	int soak;
-	long wakes, spurious, expired, reconnects, soak_errors;
-} wctx;
-
-static int wctx_init(wctx *x, const hl_opts *o)
+int hl_wctx_init(hl_wctx *x, const hl_opts *o)
 {
 	long i;
 
@@ -89,10 +59,12 @@ static int wctx_init(wctx *x, const hl_opts *o)
 	hl_conn_init(&x->pub);
 	x->pub.keep_body = 1;
 	sbuf_init(&x->req, SBUF_NOMAX);
+	sbuf_init(&x->hdrs, SBUF_NOMAX);
+	x->wakeups = -1;
 	return 0;
 }
 
-static void wctx_release(wctx *x)
+void hl_wctx_release(hl_wctx *x)
 {
 	long i;
 
@@ -108,9 +80,10 @@ static void wctx_release(wctx *x)
 	free(x->md5);
 	free(x->lat);
 	sbuf_release(&x->req);
+	sbuf_release(&x->hdrs);
 }
 
-static void fail_watcher(wctx *x, hl_conn *c)
+void hl_wctx_fail(hl_wctx *x, hl_conn *c)
 {
 	if (!x->first_err)
 		x->first_err = c->err ? c->err : -1;
@@ -121,30 +94,31 @@ static void fail_watcher(wctx *x, hl_conn *c)
 	hl_conn_close(x->net, c, 1);
 }
 
-/* Sends c's watch with the content it has, connecting first if needed. */
-static void arm(wctx *x, hl_conn *c)
+void hl_wctx_arm(hl_wctx *x, hl_conn *c)
 {
 	char key[64];
 
 	hl_key_name(x->o, c->key, key);
 	sbuf_reset(&x->req);
-	hl_req_watch(x->o, &x->req, key, c->md5);
+	sbuf_reset(&x->hdrs);
+	if (x->headers)
+		x->headers(x, c, &x->hdrs);
+	hl_req_watch(x->o, &x->req, key, c->md5, x->hdrs.buf);
 	if (c->state == HL_CLOSED && hl_conn_open(x->net, c, 1)) {
-		fail_watcher(x, c);
+		hl_wctx_fail(x, c);
 		return;
 	}
 	if (hl_conn_send(x->net, c, x->req.buf, x->req.len))
-		fail_watcher(x, c);
+		hl_wctx_fail(x, c);
 }
 
-static void open_watcher(wctx *x, hl_conn *c)
+static void open_watcher(hl_wctx *x, hl_conn *c)
 {
 	memcpy(c->md5, x->md5[c->key], sizeof(c->md5));
-	arm(x, c);
+	hl_wctx_arm(x, c);
 }
 
-/* Watchers held by the server right now, as far as we know. */
-static long parked_now(const wctx *x)
+long hl_wctx_parked(const hl_wctx *x)
 {
 	long long v = x->held - x->held_base;
 
@@ -154,12 +128,12 @@ static long parked_now(const wctx *x)
 }
 
 /* Watchers that can still be parked: not failed, not answered early. */
-static long alive(const wctx *x)
+static long alive(const hl_wctx *x)
 {
 	return x->n - x->dead - x->early;
 }
 
-static void soak_answer(wctx *x, hl_conn *c)
+static void soak_answer(hl_wctx *x, hl_conn *c)
 {
 	if (c->resp.status == 200 && c->resp.etag[0]) {
 		x->wakes++;
@@ -171,10 +145,10 @@ static void soak_answer(wctx *x, hl_conn *c)
 	} else {
 		x->soak_errors++;
 	}
-	arm(x, c);
+	hl_wctx_arm(x, c);
 }
 
-static void on_watcher(wctx *x, hl_conn *c, enum hl_ev_kind kind)
+static void on_watcher(hl_wctx *x, hl_conn *c, enum hl_ev_kind kind)
 {
 	if (kind == HL_EV_HEADERS) {
 		if (x->o->target == HL_ETCD && c->resp.status == 200 && !c->parked) {
@@ -186,13 +160,17 @@ static void on_watcher(wctx *x, hl_conn *c, enum hl_ev_kind kind)
 	if (c->parked && !c->answered)
 		x->etcd_parked--;
 	c->parked = 0;
+	if (x->on_answer) {
+		x->on_answer(x, c, kind);
+		return;
+	}
 	if (kind == HL_EV_CLOSED) {
 		if (x->soak && c->reopened < MAX_REOPEN) {
 			c->reopened++;
 			x->reconnects++;
-			arm(x, c);
+			hl_wctx_arm(x, c);
 		} else if (!c->answered || x->soak) {
-			fail_watcher(x, c);
+			hl_wctx_fail(x, c);
 		}
 		return;
 	}
@@ -216,7 +194,7 @@ static void on_watcher(wctx *x, hl_conn *c, enum hl_ev_kind kind)
 	}
 }
 
-static void on_ctl(wctx *x, enum hl_ev_kind kind)
+static void on_ctl(hl_wctx *x, enum hl_ev_kind kind)
 {
 	long long v;
 
@@ -230,9 +208,13 @@ static void on_ctl(wctx *x, enum hl_ev_kind kind)
 		x->held = v;
 	else
 		x->ctl_fail++;
+	if (v >= 0) {
+		x->wakeups = hl_metric(x->ctl.body.buf, "hotconf_watch_wakeups_total");
+		x->polls++;
+	}
 }
 
-static void on_pub(wctx *x, enum hl_ev_kind kind)
+static void on_pub(hl_wctx *x, enum hl_ev_kind kind)
 {
 	if (kind == HL_EV_HEADERS || x->pub_status)
 		return;
@@ -245,7 +227,7 @@ static void on_pub(wctx *x, enum hl_ev_kind kind)
 }
 
 /* Asks for the metric again if it is time and none is in flight. */
-static void poll_metric(wctx *x, uint64_t now)
+static void poll_metric(hl_wctx *x, uint64_t now)
 {
 	if (!x->poll_ms || x->o->target != HL_HOTCONF || x->ctl.busy || now < x->next_poll)
 		return;
@@ -263,7 +245,7 @@ static void poll_metric(wctx *x, uint64_t now)
 }
 
 /* One round of events, then the periodic work. */
-static void pump(wctx *x, int timeout_ms)
+void hl_wctx_pump(hl_wctx *x, int timeout_ms)
 {
 	hl_ev evs[512];
 	uint64_t now = hl_now_us();
@@ -292,7 +274,7 @@ static void pump(wctx *x, int timeout_ms)
 }
 
 /* Publishes the keys and reads what the server holds before we start. */
-static int prepare(wctx *x)
+int hl_wctx_prepare(hl_wctx *x)
 {
 	if (hl_seed(&x->po, x->net, &x->ctl, x->m, x->md5)) {
 		fprintf(stderr, "hcload: could not publish the %ld keys\n", x->m);
@@ -307,13 +289,14 @@ static int prepare(wctx *x)
 			return -1;
 		}
 		x->held = x->held_base;
+		x->wakeups = hl_metric(x->ctl.body.buf, "hotconf_watch_wakeups_total");
 	}
 	return 0;
 }
 
 /* Opens watchers, at most window - parked unanswered at a time (0: no
  * window), and waits until all are parked. Returns the time it took, in us. */
-static uint64_t park_all(wctx *x, long window, int poll_ms)
+uint64_t hl_wctx_park_all(hl_wctx *x, long window, int poll_ms)
 {
 	uint64_t t0 = hl_now_us(), until = t0 + (uint64_t)(x->o->timeout * 1e6), done = 0;
 
@@ -322,31 +305,32 @@ static uint64_t park_all(wctx *x, long window, int poll_ms)
 	while (hl_now_us() < until) {
 		long burst = 0;
 
-		while (x->next_open < x->n && burst < OPEN_BURST &&
-		       (!window || x->next_open - parked_now(x) - x->dead - x->early < window)) {
+		while (
+		    x->next_open < x->n && burst < OPEN_BURST &&
+		    (!window || x->next_open - hl_wctx_parked(x) - x->dead - x->early < window)) {
 			open_watcher(x, &x->w[x->next_open++]);
 			burst++;
 		}
-		if (x->next_open == x->n && parked_now(x) >= alive(x)) {
+		if (x->next_open == x->n && hl_wctx_parked(x) >= alive(x)) {
 			done = hl_now_us();
 			break;
 		}
-		pump(x, burst ? 0 : 10);
+		hl_wctx_pump(x, burst ? 0 : 10);
 	}
 	x->poll_ms = 0;
 	return (done ? done : hl_now_us()) - t0;
 }
 
-static void report_park(wctx *x, uint64_t park_us)
+static void report_park(hl_wctx *x, uint64_t park_us)
 {
-	hl_say(x->o, "%ld/%ld watchers on %ld keys parked in %.1f ms", parked_now(x), x->n, x->m,
-	       park_us / 1000.0);
-	hl_result(x->o, "parked", (double)parked_now(x), "count", "high");
+	hl_say(x->o, "%ld/%ld watchers on %ld keys parked in %.1f ms", hl_wctx_parked(x), x->n,
+	       x->m, park_us / 1000.0);
+	hl_result(x->o, "parked", (double)hl_wctx_parked(x), "count", "high");
 	hl_result(x->o, "park_ms", park_us / 1000.0, "ms", "low");
 }
 
 /* Answers before the publish and failed watchers, counted up to now. */
-static void report_failures(wctx *x)
+static void report_failures(hl_wctx *x)
 {
 	hl_say(x->o, "%ld early answers, %ld watchers failed%s%s", x->early, x->dead,
 	       x->first_err > 0 ? ": " : "", x->first_err > 0 ? strerror(x->first_err) : "");
@@ -356,7 +340,7 @@ static void report_failures(wctx *x)
 
 /* Samples the server's CPU over --idle-seconds while the watchers are held;
  * answers that come meanwhile are early answers. */
-static void idle_phase(wctx *x, long long rss_before)
+static void idle_phase(hl_wctx *x, long long rss_before)
 {
 	const hl_opts *o = x->o;
 	uint64_t t0 = hl_now_us(), span = (uint64_t)(o->idle_seconds * 1e6), t1;
@@ -366,7 +350,7 @@ static void idle_phase(wctx *x, long long rss_before)
 	if (span < 200000)
 		span = 200000;
 	while ((t1 = hl_now_us()) < t0 + span)
-		pump(x, (int)((t0 + span - t1) / 1000) + 1);
+		hl_wctx_pump(x, (int)((t0 + span - t1) / 1000) + 1);
 	if (!o->pid)
 		return;
 	cpu1 = hl_proc_cpu_ns(o->pid);
@@ -388,35 +372,44 @@ static void idle_phase(wctx *x, long long rss_before)
 
 /* Opens the publish connection and waits until it is connected, so the
  * publish's clock starts at its first byte, not at a handshake. */
-static int pub_connect(wctx *x)
+static int pub_connect(hl_wctx *x)
 {
 	uint64_t until = hl_now_us() + 5000000;
 
 	if (x->pub.state == HL_CLOSED && hl_conn_open(x->net, &x->pub, 0))
 		return -1;
 	while (x->pub.state == HL_CONNECTING && hl_now_us() < until)
-		pump(x, 5);
+		hl_wctx_pump(x, 5);
 	return x->pub.state == HL_OPEN ? 0 : -1;
 }
 
-/* Sends content to key as the publish that answers count against. */
-static int send_publish(wctx *x, long key, const char *tag, uint64_t seq, char md5[33])
+int hl_wctx_send_pub(hl_wctx *x, const char *req, size_t n)
 {
-	sbuf content = SBUF_INIT(SBUF_NOMAX);
+	int rc;
+
+	/* req may not live in x->req: a metric poll while connecting reuses it. */
+	if (pub_connect(x))
+		return -1;
+	x->pub_status = 0;
+	rc = hl_conn_send(x->net, &x->pub, req, n);
+	x->t_pub = x->pub.t_sent;
+	return rc;
+}
+
+/* Sends content to key as the publish that answers count against. */
+static int send_publish(hl_wctx *x, long key, const char *tag, uint64_t seq, char md5[33])
+{
+	sbuf content = SBUF_INIT(SBUF_NOMAX), req = SBUF_INIT(SBUF_NOMAX);
 	char name[64];
 	int rc;
 
 	hl_content(&content, (size_t)x->o->size, tag, seq);
 	md5_hex(content.buf, content.len, md5);
 	hl_key_name(x->o, key, name);
-	sbuf_reset(&x->req);
-	hl_req_put(&x->po, &x->req, name, content.buf, content.len);
+	hl_req_put(&x->po, &req, name, content.buf, content.len);
+	rc = hl_wctx_send_pub(x, req.buf, req.len);
 	sbuf_release(&content);
-	if (pub_connect(x))
-		return -1;
-	x->pub_status = 0;
-	rc = hl_conn_send(x->net, &x->pub, x->req.buf, x->req.len);
-	x->t_pub = x->pub.t_sent;
+	sbuf_release(&req);
 	return rc;
 }
 
@@ -437,7 +430,7 @@ static uint64_t self_cpu_us(void)
 }
 
 /* Publishes key 0 and waits for its watchers, then --grace-ms for others. */
-static void wake_phase(wctx *x, long long rss_before)
+static void wake_phase(hl_wctx *x, long long rss_before)
 {
 	const hl_opts *o = x->o;
 	uint64_t until, t, cpu0 = self_cpu_us(), cpu_us;
@@ -459,11 +452,11 @@ static void wake_phase(wctx *x, long long rss_before)
 	until = hl_now_us() + (uint64_t)(o->timeout * 1e6);
 	while (hl_now_us() < until && x->pub_status >= 0 &&
 	       (x->woken + x->bad < expected || !x->pub_status))
-		pump(x, 5);
+		hl_wctx_pump(x, 5);
 	cpu_us = self_cpu_us() - cpu0;
 	until = hl_now_us() + (uint64_t)o->grace_ms * 1000;
 	while ((t = hl_now_us()) < until)
-		pump(x, (int)((until - t) / 1000) + 1);
+		hl_wctx_pump(x, (int)((until - t) / 1000) + 1);
 	x->sample_rss = 0;
 	hl_sort_u64(x->lat, x->nlat);
 	hl_say(o,
@@ -497,21 +490,21 @@ static void wake_phase(wctx *x, long long rss_before)
 
 int hl_park(const hl_opts *o)
 {
-	wctx x;
+	hl_wctx x;
 	long long rss_before;
 	uint64_t park_us;
 	int failed = 1;
 
-	if (wctx_init(&x, o))
+	if (hl_wctx_init(&x, o))
 		goto out;
-	if (prepare(&x))
+	if (hl_wctx_prepare(&x))
 		goto out;
 	rss_before = o->pid ? hl_proc_rss(o->pid) : -1;
-	park_us = park_all(&x, o->window, 20);
+	park_us = hl_wctx_park_all(&x, o->window, 20);
 	report_park(&x, park_us);
 	idle_phase(&x, rss_before);
 	report_failures(&x);
-	failed = parked_now(&x) < x.n || x.early || x.dead;
+	failed = hl_wctx_parked(&x) < x.n || x.early || x.dead;
 	if (o->publish) {
 		long woken_ok;
 		wake_phase(&x, rss_before);
@@ -520,36 +513,36 @@ int hl_park(const hl_opts *o)
 		failed |= !woken_ok;
 	}
 out:
-	wctx_release(&x);
+	hl_wctx_release(&x);
 	return failed;
 }
 
 int hl_reconnect(const hl_opts *o)
 {
-	wctx x;
+	hl_wctx x;
 	uint64_t us;
 	int failed = 1;
 
-	if (wctx_init(&x, o))
+	if (hl_wctx_init(&x, o))
 		goto out;
-	if (prepare(&x))
+	if (hl_wctx_prepare(&x))
 		goto out;
 	/* No window: every client at once, as after a restart. */
-	us = park_all(&x, 0, 10);
+	us = hl_wctx_park_all(&x, 0, 10);
 	hl_say(o, "%ld/%ld watchers parked %.1f ms after the first connect; %ld failed%s%s",
-	       parked_now(&x), x.n, us / 1000.0, x.dead, x.first_err > 0 ? ": " : "",
+	       hl_wctx_parked(&x), x.n, us / 1000.0, x.dead, x.first_err > 0 ? ": " : "",
 	       x.first_err > 0 ? strerror(x.first_err) : "");
 	hl_result(o, "reconnect_ms", us / 1000.0, "ms", "low");
-	hl_result(o, "parked", (double)parked_now(&x), "count", "high");
+	hl_result(o, "parked", (double)hl_wctx_parked(&x), "count", "high");
 	hl_result(o, "errors", (double)(x.dead + x.early), "count", "low");
-	failed = parked_now(&x) < x.n || x.dead || x.early;
+	failed = hl_wctx_parked(&x) < x.n || x.dead || x.early;
 out:
-	wctx_release(&x);
+	hl_wctx_release(&x);
 	return failed;
 }
 
 /* Watchers whose content is not their key's latest. */
-static long count_stale(const wctx *x)
+static long count_stale(const hl_wctx *x)
 {
 	long i, stale = 0;
 
@@ -559,7 +552,7 @@ static long count_stale(const wctx *x)
 }
 
 /* Publishes at --rate for --seconds while the watchers re-arm. */
-static void soak_publish(wctx *x, long long *rss_start, uint64_t **acks, size_t *nacks)
+static void soak_publish(hl_wctx *x, long long *rss_start, uint64_t **acks, size_t *nacks)
 {
 	const hl_opts *o = x->o;
 	uint64_t t0 = hl_now_us(), end = t0 + (uint64_t)(o->seconds * 1e6), next = t0, now;
@@ -595,19 +588,19 @@ static void soak_publish(wctx *x, long long *rss_start, uint64_t **acks, size_t 
 		}
 		if (*rss_start < 0 && now >= t0 + warm && o->pid)
 			*rss_start = hl_proc_rss(o->pid);
-		pump(x, 10);
+		hl_wctx_pump(x, 10);
 	}
 	/* The last publish, if still in flight, gets --timeout to finish. */
 	end = hl_now_us() + (uint64_t)(o->timeout * 1e6);
 	while (pending_key >= 0 && !x->pub_status && hl_now_us() < end)
-		pump(x, 10);
+		hl_wctx_pump(x, 10);
 	if (pending_key >= 0 && x->pub_status >= 200 && x->pub_status <= 299)
 		memcpy(x->md5[pending_key], pending, sizeof(pending));
 }
 
 int hl_soak(const hl_opts *o)
 {
-	wctx x;
+	hl_wctx x;
 	long long rss_start = -1, rss_end;
 	uint64_t *acks = NULL, until, park_us;
 	size_t nacks = 0;
@@ -618,14 +611,14 @@ int hl_soak(const hl_opts *o)
 		fprintf(stderr, "hcload: soak compares hotconf ETags; it runs on hotconf only\n");
 		return 2;
 	}
-	if (wctx_init(&x, o))
+	if (hl_wctx_init(&x, o))
 		goto out;
-	if (prepare(&x))
+	if (hl_wctx_prepare(&x))
 		goto out;
-	park_us = park_all(&x, o->window, 20);
+	park_us = hl_wctx_park_all(&x, o->window, 20);
 	report_park(&x, park_us);
 	report_failures(&x);
-	if (parked_now(&x) < x.n)
+	if (hl_wctx_parked(&x) < x.n)
 		goto out;
 	x.soak = 1;
 	x.publishing = 1;
@@ -634,7 +627,7 @@ int hl_soak(const hl_opts *o)
 	/* Every watcher must reach its key's final content: give them --timeout. */
 	until = hl_now_us() + (uint64_t)(o->timeout * 1e6);
 	while ((stale = count_stale(&x)) > 0 && hl_now_us() < until)
-		pump(&x, 20);
+		hl_wctx_pump(&x, 20);
 	hl_sort_u64(acks, nacks);
 	hl_say(o,
 	       "%zu publishes (ack p99 %.2f ms), %ld wakes, %ld expired waits, %ld spurious, "
@@ -656,6 +649,6 @@ int hl_soak(const hl_opts *o)
 	failed = stale != 0 || x.spurious || x.soak_errors || x.dead || !nacks;
 out:
 	free(acks);
-	wctx_release(&x);
+	hl_wctx_release(&x);
 	return failed;
 }
