@@ -68,7 +68,7 @@ typedef struct gray_ctx {
 	char *member; /* per watcher: taken by the current rule */
 	char want_md5[33], want_gray[72];
 	long answered, wrong, answers; /* this phase: right, wrong, any but 304 */
-	uint64_t last_us;
+	uint64_t last_us, first_us;
 	long stray, expired, req_fail, repark_fail, preview_bad;
 	long long preview_matched, preview_listeners;
 	char why[640]; /* the first wrong answer, described */
@@ -155,6 +155,8 @@ static void on_answer(hl_wctx *x, hl_conn *c, enum hl_ev_kind kind)
 	g->answered++;
 	if (c->t_done - x->t_pub > g->last_us)
 		g->last_us = c->t_done - x->t_pub;
+	if (!g->first_us || c->t_done - x->t_pub < g->first_us)
+		g->first_us = c->t_done - x->t_pub;
 }
 
 /* Reads /metrics now (held watches, wakeups) without losing any watcher's
@@ -235,7 +237,7 @@ static int run_phase(gray_ctx *g, enum phase ph, long round, const sbuf *req)
 		expected += g->expect[i];
 	memset(g->got, 0, (size_t)g->total);
 	g->answered = g->wrong = g->answers = 0;
-	g->last_us = 0;
+	g->last_us = g->first_us = 0;
 	if (metric_now(g))
 		rc = -1;
 	wake0 = x->wakeups;
@@ -275,11 +277,13 @@ static int run_phase(gray_ctx *g, enum phase ph, long round, const sbuf *req)
 	p->extra += extra > 0 ? extra : 0;
 	if (expected && g->answered == expected)
 		p->last[p->nlast++] = g->last_us;
-	hl_say(g->o,
-	       "round %ld %s: request %d in %.2f ms; %ld/%ld expected answered, last %.2f ms; "
-	       "%ld wrong; %lld server wakeups beyond the answers",
-	       round, phase_name[ph], st, st > 0 ? ms(x->t_ack - x->t_pub) : -1.0, g->answered,
-	       expected, ms(g->last_us), g->wrong, extra);
+	hl_say(
+	    g->o,
+	    "round %ld %s: request %d in %.2f ms; %ld/%ld expected answered, first %.2f ms, last "
+	    "%.2f ms; "
+	    "%ld wrong; %lld server wakeups beyond the answers",
+	    round, phase_name[ph], st, st > 0 ? ms(x->t_ack - x->t_pub) : -1.0, g->answered,
+	    expected, ms(g->first_us), ms(g->last_us), g->wrong, extra);
 	if (rearm(g))
 		rc = -1;
 	return rc;

@@ -371,7 +371,8 @@ static int concerned(const notify_filter *f, const watch_waiter *w)
 static size_t notify(watch_hub *hub, const char *key, const notify_filter *f)
 {
 	watch_key *wk, *keep = NULL;
-	watch_link *l, *next;
+	int filtered = f->seq != UINT64_MAX || f->prev;
+	watch_link *l;
 	size_t n = 0, klen;
 
 	if (!hub || !key)
@@ -383,23 +384,26 @@ static size_t notify(watch_hub *hub, const char *key, const notify_filter *f)
 	/* Detach the list first: waiters that callbacks add on this key then go on
 	 * a new list and wait for the next notify. */
 	wk->detached = 1;
-	/* Waiters the change does not concern stay, on that new list; nothing
-	 * runs meanwhile, so the walk is safe. */
-	for (l = wk->head; l && (f->seq != UINT64_MAX || f->prev); l = next) {
-		next = l->next;
-		if (concerned(f, l->w))
+	/* One walk, always from the head: a waiter the change concerns fires at
+	 * once, so its answer goes out while the walk goes on; one it does not
+	 * concern moves to the key's new list and stays. A callback may cancel
+	 * (or fire, by a nested call) waiters of either list, and may empty and
+	 * free the new one, so keep is looked up again after each callback. */
+	while ((l = wk->head)) {
+		/* The walk touches every waiter and its instance: fetch the next
+		 * one's instance while this one is decided. */
+		if (l->next && l->next->w->inst)
+			__builtin_prefetch(l->next->w->inst);
+		if (!filtered || concerned(f, l->w)) {
+			waiter_fire(hub, l->w, WATCH_CHANGED);
+			keep = NULL;
+			n++;
 			continue;
+		}
 		link_remove(hub, l);
 		if (!keep)
 			keep = key_get_or_add(hub, key, klen);
 		link_append(keep, l, l->w);
-	}
-	/* Take one waiter at a time from the head rather than a snapshot,
-	 * because a callback may also cancel (or fire, by a nested call) waiters
-	 * further down this list. */
-	while (wk->head) {
-		waiter_fire(hub, wk->head->w, WATCH_CHANGED);
-		n++;
 	}
 	free(wk);
 	return n;
