@@ -23,6 +23,7 @@ struct metrics {
 	atomic_uint_fast64_t abandoned;
 	atomic_uint_fast64_t prune_runs;
 	atomic_uint_fast64_t pruned;
+	atomic_uint_fast64_t reports[METRICS_REPORT_N];
 	atomic_uint_fast64_t status[STATUS_MAX - STATUS_MIN + 1];
 	atomic_uint_fast64_t bucket[NBUCKETS + 1]; /* last: +Inf */
 	atomic_uint_fast64_t sum_us;
@@ -64,6 +65,11 @@ void metrics_expired(metrics *m, uint64_t n)
 void metrics_abandoned(metrics *m, uint64_t n)
 {
 	atomic_fetch_add_explicit(&m->abandoned, n, memory_order_relaxed);
+}
+
+void metrics_reports(metrics *m, metrics_report kind, uint64_t n)
+{
+	atomic_fetch_add_explicit(&m->reports[kind], n, memory_order_relaxed);
 }
 
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us)
@@ -130,6 +136,16 @@ void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out)
 			sbuf_addf(out, "hotconf_http_responses_total{status=\"%zu\"} %llu\n",
 				  i + STATUS_MIN, (unsigned long long)v);
 	}
+	sbuf_addf(out,
+		  "# HELP hotconf_reports_total Apply reports from instances: recorded, dropped "
+		  "(carried by a watch, not verifiable) or refused (in a failed POST).\n"
+		  "# TYPE hotconf_reports_total counter\n"
+		  "hotconf_reports_total{result=\"recorded\"} %llu\n"
+		  "hotconf_reports_total{result=\"dropped\"} %llu\n"
+		  "hotconf_reports_total{result=\"refused\"} %llu\n",
+		  (unsigned long long)get(&m->reports[METRICS_REPORT_RECORDED]),
+		  (unsigned long long)get(&m->reports[METRICS_REPORT_DROPPED]),
+		  (unsigned long long)get(&m->reports[METRICS_REPORT_REFUSED]));
 	sbuf_addstr(out, "# HELP hotconf_http_request_duration_seconds Time to answer a request "
 			 "that was not held as a watch.\n"
 			 "# TYPE hotconf_http_request_duration_seconds histogram\n");

@@ -24,6 +24,15 @@ void metrics_wakeups(metrics *m, uint64_t n);
 void metrics_expired(metrics *m, uint64_t n);
 /* n held watches ended because their clients hung up. */
 void metrics_abandoned(metrics *m, uint64_t n);
+/* Apply reports: recorded, dropped (a watch's that could not be verified)
+ * or refused (a POST /api/v1/reports that failed whole). */
+typedef enum metrics_report {
+	METRICS_REPORT_RECORDED,
+	METRICS_REPORT_DROPPED,
+	METRICS_REPORT_REFUSED,
+	METRICS_REPORT_N
+} metrics_report;
+void metrics_reports(metrics *m, metrics_report kind, uint64_t n);
 /* One HTTP response with this status; latency_us is recorded in the
  * histogram unless the request was a held watch (pass UINT64_MAX). */
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us);

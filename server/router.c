@@ -54,6 +54,8 @@ static const srv_route routes[] = {
 	{CFG "/listeners", SRV_GET, srv_h_listeners, SRV_BODY_SMALL, SRV_SCOPE_NS, SRV_ACT_READ},
 	{"/api/v1/instances/{id}", SRV_GET, srv_h_instance, SRV_BODY_SMALL, SRV_SCOPE_NS_EACH,
 	 SRV_ACT_READ},
+	{"/api/v1/reports", SRV_POST, srv_h_reports, SRV_BODY_WATCH, SRV_SCOPE_NS_EACH,
+	 SRV_ACT_READ},
 	{"/api/v1/watch", SRV_POST, srv_h_watch, SRV_BODY_WATCH, SRV_SCOPE_NS_EACH, SRV_ACT_READ},
 	{"/api/v1/debug/faults", SRV_POST, srv_h_debug_faults, SRV_BODY_SMALL, SRV_SCOPE_GLOBAL,
 	 SRV_ACT_ADMIN},

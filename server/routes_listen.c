@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hmap.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
 
@@ -117,6 +118,15 @@ static void copy_row(void *ctx, const watch_listener *l)
 	o->version = l->version;
 	o->seen_ms = l->seen_ms;
 	o->watching = l->watching;
+	o->report = l->report;
+	snprintf(o->report_md5, sizeof(o->report_md5), "%s", l->report_md5 ? l->report_md5 : "");
+	o->report_message = xstrdup(l->report_message ? l->report_message : "");
+	o->report_ms = l->report_ms;
+}
+
+int srv_listener_reported(const srv_listener *l, const char *md5, int status)
+{
+	return l->report == status && *md5 && !strcmp(l->report_md5, md5);
 }
 
 /* Sorted by the identity they are known by, then by config. */
@@ -158,6 +168,7 @@ void srv_listen_free(srv_listener *v, size_t n)
 		free(v[i].labels);
 		free(v[i].md5);
 		free(v[i].rule);
+		free(v[i].report_message);
 	}
 	free(v);
 }
@@ -214,6 +225,20 @@ static void json_holding(sbuf *out, const srv_listener *l, int latest)
 	srv_json_time(out, "lastSeen", l->seen_ms);
 	sbuf_addf(out, ",\"watching\":%s,\"latest\":%s", l->watching ? "true" : "false",
 		  latest ? "true" : "false");
+	/* applied / rejected: what its last report says of what it holds now. */
+	sbuf_addf(out, ",\"applied\":%s,\"rejected\":%s,\"message\":",
+		  srv_listener_reported(l, l->md5, WATCH_REPORT_APPLIED) ? "true" : "false",
+		  srv_listener_reported(l, l->md5, WATCH_REPORT_REJECTED) ? "true" : "false");
+	sbuf_add_json_str(out, l->report_message, strlen(l->report_message));
+	sbuf_addstr(out, ",\"report\":");
+	if (!l->report) {
+		sbuf_addstr(out, "null");
+		return;
+	}
+	sbuf_addf(out, "{\"md5\":\"%s\",\"status\":\"%s\",", l->report_md5,
+		  l->report == WATCH_REPORT_APPLIED ? "applied" : "rejected");
+	srv_json_time(out, "at", l->report_ms);
+	sbuf_addch(out, '}');
 }
 
 /* ---- tallies for the summary ---- */
@@ -316,6 +341,11 @@ enum MHD_Result srv_h_listeners(srv_req *r)
 {
 	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
 	tallies by_rule = {hmap_new(), NULL, 0, 0}, by_ver = {hmap_new(), NULL, 0, 0};
+	/* [0] applied, [1] rejected */
+	tallies rep_rule[2] = {{hmap_new(), NULL, 0, 0}, {hmap_new(), NULL, 0, 0}};
+	tallies rep_ver[2] = {{hmap_new(), NULL, 0, 0}, {hmap_new(), NULL, 0, 0}};
+	size_t rep_n[2] = {0, 0};
+	int k;
 	const char *gray = srv_arg(r, "gray");
 	store_config *c = NULL;
 	srv_listener *ls = NULL;
@@ -344,6 +374,20 @@ enum MHD_Result srv_h_listeners(srv_req *r)
 		latest[i] = (char)on_latest(&ls[i], c);
 		latest_n += (size_t)latest[i];
 		watching += ls[i].watching > 0;
+		for (k = 0; k < 2; k++) {
+			int said = srv_listener_reported(
+			    &ls[i], ls[i].md5, k ? WATCH_REPORT_REJECTED : WATCH_REPORT_APPLIED);
+			char v[24];
+			rep_n[k] += (size_t)said;
+			if (!said)
+				continue;
+			if (*ls[i].rule) {
+				tally_add(&rep_rule[k], ls[i].rule, 0);
+			} else if (ls[i].version > 0) {
+				snprintf(v, sizeof(v), "%" PRId64, ls[i].version);
+				tally_add(&rep_ver[k], v, ls[i].version);
+			}
+		}
 		if (*ls[i].rule)
 			tally_add(&by_rule, ls[i].rule, 0);
 		else if (ls[i].version > 0) {
@@ -358,11 +402,21 @@ enum MHD_Result srv_h_listeners(srv_req *r)
 		sbuf_addf(&body, ",\"version\":%" PRId64 ",\"md5\":\"%s\"", c->version, c->md5);
 	else
 		sbuf_addstr(&body, ",\"version\":null,\"md5\":null");
-	sbuf_addf(&body, ",\"summary\":{\"total\":%zu,\"onLatest\":%zu,\"watching\":%zu,", n,
-		  latest_n, watching);
+	sbuf_addf(&body,
+		  ",\"summary\":{\"total\":%zu,\"onLatest\":%zu,\"watching\":%zu,\"applied\":%zu,"
+		  "\"rejected\":%zu,",
+		  n, latest_n, watching, rep_n[0], rep_n[1]);
 	tally_json(&body, "byRule", &by_rule, 0);
 	sbuf_addch(&body, ',');
 	tally_json(&body, "byVersion", &by_ver, 1);
+	sbuf_addch(&body, ',');
+	tally_json(&body, "appliedByRule", &rep_rule[0], 0);
+	sbuf_addch(&body, ',');
+	tally_json(&body, "rejectedByRule", &rep_rule[1], 0);
+	sbuf_addch(&body, ',');
+	tally_json(&body, "appliedByVersion", &rep_ver[0], 1);
+	sbuf_addch(&body, ',');
+	tally_json(&body, "rejectedByVersion", &rep_ver[1], 1);
 	sbuf_addstr(&body, "},\"instances\":[");
 	skip = (page - 1) * size;
 	for (i = 0; i < n; i++) {
@@ -382,6 +436,10 @@ enum MHD_Result srv_h_listeners(srv_req *r)
 out:
 	tally_release(&by_rule);
 	tally_release(&by_ver);
+	for (k = 0; k < 2; k++) {
+		tally_release(&rep_rule[k]);
+		tally_release(&rep_ver[k]);
+	}
 	store_config_unref(c);
 	srv_listen_free(ls, n);
 	free(latest);
@@ -442,5 +500,212 @@ enum MHD_Result srv_h_instance(srv_req *r)
 out:
 	srv_listen_free(ls, n);
 	sbuf_release(&body);
+	return ret;
+}
+
+/* ---- apply reports ---- */
+
+/* One report to check or record: key's effective md5 for the reporter now
+ * (NULL: the config is absent), with the registry's identity. */
+typedef struct report_in {
+	const cfgkey *key;
+	const char *md5, *message;
+	int status;
+	char effective[33];
+	int has_effective;
+} report_in;
+
+/* The reporter's effective md5 of key now, into *in. */
+static void report_effective(srv_req *r, report_in *in)
+{
+	store_config *c = NULL;
+	store_effective e;
+
+	in->has_effective = 0;
+	if (store_get_key(r->s->st, in->key, &c))
+		return;
+	srv_effective(r, c, &e);
+	snprintf(in->effective, sizeof(in->effective), "%s", e.md5);
+	in->has_effective = 1;
+	store_config_unref(c);
+}
+
+/* Checks (apply 0) or records (apply 1) v[0..n) for identity, under one
+ * hold of reg_mu. With all 1 nothing is recorded unless every report
+ * passes: *bad gets the first that does not and its result is returned. */
+static watch_report_result reports_apply(srv *s, const char *identity, const report_in *v, size_t n,
+					 int all, size_t *bad, size_t *recorded)
+{
+	watch_report_result res, first = WATCH_REPORT_OK;
+	int64_t now = clock_wall_ms();
+	size_t i;
+	int pass;
+
+	*recorded = 0;
+	pthread_mutex_lock(&s->reg_mu);
+	for (pass = all ? 0 : 1; pass < 2; pass++) {
+		for (i = 0; i < n; i++) {
+			res = watch_reg_report(s->reg, v[i].key->s, identity, v[i].md5,
+					       v[i].has_effective ? v[i].effective : NULL,
+					       v[i].status, v[i].message, now, pass);
+			if (res == WATCH_REPORT_OK) {
+				*recorded += (size_t)pass;
+				continue;
+			}
+			if (first == WATCH_REPORT_OK) {
+				first = res;
+				*bad = i;
+			}
+			if (all)
+				break;
+		}
+		if (all && first != WATCH_REPORT_OK)
+			break;
+	}
+	pthread_mutex_unlock(&s->reg_mu);
+	return first;
+}
+
+static const char *identity_of_req(const srv_req *r)
+{
+	return r->instance && *r->instance ? r->instance : r->ip;
+}
+
+void srv_listen_item_reports(srv_req *r)
+{
+	report_in *v;
+	size_t i, n = 0, bad = 0, recorded = 0;
+
+	if (!r->s->reg)
+		return;
+	for (i = 0; i < r->nitems; i++)
+		n += r->items[i].status != WB_STATUS_NONE;
+	if (!n)
+		return;
+	v = xcalloc(n, sizeof(*v));
+	for (i = 0, n = 0; i < r->nitems; i++) {
+		srv_watch_item *it = &r->items[i];
+		if (it->status == WB_STATUS_NONE)
+			continue;
+		v[n].key = &it->key;
+		v[n].md5 = it->md5;
+		v[n].status = it->status;
+		v[n].message = it->message;
+		report_effective(r, &v[n]);
+		n++;
+	}
+	reports_apply(r->s, identity_of_req(r), v, n, 0, &bad, &recorded);
+	metrics_reports(r->s->m, METRICS_REPORT_RECORDED, recorded);
+	metrics_reports(r->s->m, METRICS_REPORT_DROPPED, n - recorded);
+	if (recorded)
+		srv_rollout_poke(r->s);
+	/* A re-check of a held watch must not report again. */
+	for (i = 0; i < r->nitems; i++) {
+		r->items[i].status = WB_STATUS_NONE;
+		free(r->items[i].message);
+		r->items[i].message = NULL;
+	}
+	free(v);
+}
+
+/* POST /api/v1/reports: every report passes, or none is recorded. */
+enum MHD_Result srv_h_reports(srv_req *r)
+{
+	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(256);
+	wb_report *reps = NULL;
+	report_in *v = NULL;
+	hmap *seen = NULL;
+	char *instance = NULL;
+	size_t n = 0, i, bad = 0, recorded = 0;
+	watch_report_result res;
+	enum MHD_Result ret;
+	hc_err err;
+
+	if (refuse_off(r, &ret))
+		goto out;
+	if ((err = srv_caller(r, &why)) ||
+	    (err = wb_parse_reports(r->body.buf, r->body.len, &instance, &reps, &n, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	if (instance && r->instance && strcmp(instance, r->instance)) {
+		ret = srv_reply_err(r, HC_ERR_INVALID,
+				    "instance '%.256s' differs from X-Hotconf-Instance '%.256s'",
+				    instance, r->instance);
+		goto out;
+	}
+	if (instance && !r->instance) {
+		r->instance = instance; /* before srv_instance() is first asked */
+		instance = NULL;
+	}
+	seen = hmap_new();
+	for (i = 0; i < n; i++) {
+		size_t prev = (size_t)(uintptr_t)hmap_get(seen, reps[i].key.s, reps[i].key.len);
+		if (prev) {
+			ret = srv_reply_err(
+			    r, HC_ERR_INVALID,
+			    "reports[%zu] is on %s again (reports[%zu]): one report per "
+			    "config",
+			    i, reps[i].key.s, prev - 1);
+			goto out;
+		}
+		hmap_put(seen, reps[i].key.s, reps[i].key.len, (void *)(uintptr_t)(i + 1));
+	}
+	v = xcalloc(n, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		char ns[CFGKEY_NAME_MAX + 1];
+		memcpy(ns, cfgkey_ns(&reps[i].key), cfgkey_ns_len(&reps[i].key));
+		ns[cfgkey_ns_len(&reps[i].key)] = '\0';
+		if (!srv_allowed(r, ns, SRV_ACT_READ)) {
+			ret = srv_reply_err(r, HC_ERR_FORBIDDEN,
+					    "%s may not read in namespace '%s' (reports[%zu])",
+					    r->id ? r->id->name : "", ns, i);
+			goto out;
+		}
+		v[i].key = &reps[i].key;
+		v[i].md5 = reps[i].md5;
+		v[i].status = reps[i].status;
+		v[i].message = reps[i].message;
+		report_effective(r, &v[i]);
+	}
+	res = reports_apply(r->s, identity_of_req(r), v, n, 1, &bad, &recorded);
+	switch (res) {
+	case WATCH_REPORT_OK:
+		break;
+	case WATCH_REPORT_UNKNOWN:
+		ret = srv_reply_err(r, HC_ERR_INVALID,
+				    "reports[%zu]: instance '%.256s' has not read or watched %s on "
+				    "this server: read it first, then report on what it got",
+				    bad, identity_of_req(r), reps[bad].key.s);
+		goto refused;
+	case WATCH_REPORT_NOT_SERVED:
+		ret = srv_reply_err(
+		    r, HC_ERR_INVALID,
+		    "reports[%zu].md5: instance '%.256s' was never served md5 %s of %s", bad,
+		    identity_of_req(r), reps[bad].md5, reps[bad].key.s);
+		goto refused;
+	case WATCH_REPORT_LIMITED:
+		ret =
+		    srv_reply_err(r, HC_ERR_RATE_LIMIT,
+				  "reports[%zu]: instance '%.256s' reports on %s too often (bursts "
+				  "of %d, then %d a second); nothing was recorded",
+				  bad, identity_of_req(r), reps[bad].key.s, WATCH_REPORT_BURST,
+				  WATCH_REPORT_PER_SEC);
+		goto refused;
+	}
+	metrics_reports(r->s->m, METRICS_REPORT_RECORDED, recorded);
+	srv_rollout_poke(r->s);
+	sbuf_addf(&body, "{\"recorded\":%zu}\n", recorded);
+	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	goto out;
+refused:
+	metrics_reports(r->s->m, METRICS_REPORT_REFUSED, n);
+out:
+	hmap_free(seen);
+	free(instance);
+	free(v);
+	wb_reports_free(reps, n);
+	sbuf_release(&body);
+	sbuf_release(&why);
 	return ret;
 }

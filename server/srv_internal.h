@@ -354,7 +354,21 @@ typedef struct srv_listener {
 	char *key, *instance, *ip, *labels, *md5, *rule; /* instance and rule "" for none */
 	int64_t version, seen_ms;			 /* version 0: unknown */
 	int watching;
+	/* Its last apply report: WATCH_REPORT_* (0: none), about report_md5. */
+	int report;
+	char report_md5[33];
+	char *report_message; /* "" for none */
+	int64_t report_ms;
 } srv_listener;
+/* 1 when l's last report says it applied (status WATCH_REPORT_APPLIED) or
+ * rejected (_REJECTED) md5. */
+int srv_listener_reported(const srv_listener *l, const char *md5, int status);
+/* The apply reports of a many-config watch's items: each one that the
+ * registry can verify is recorded; the others are dropped (counted in
+ * hotconf_reports_total{result="dropped"}). */
+void srv_listen_item_reports(srv_req *r);
+/* New apply reports came in: the rollout thread looks again (rollout.c). */
+void srv_rollout_poke(srv *s);
 /* The live listeners of key, or (key NULL) every config identity holds,
  * sorted by identity then config; *out is the caller's (srv_listen_free). */
 size_t srv_listen_collect(srv *s, const char *key, const char *identity, srv_listener **out);
@@ -402,6 +416,7 @@ enum MHD_Result srv_h_gray_promote(srv_req *r);
 enum MHD_Result srv_h_gray_preview(srv_req *r);
 enum MHD_Result srv_h_listeners(srv_req *r);
 enum MHD_Result srv_h_instance(srv_req *r);
+enum MHD_Result srv_h_reports(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */

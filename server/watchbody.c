@@ -4,9 +4,11 @@
 #include "watchbody.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "validate.h"
 #include "xmalloc.h"
 
@@ -56,9 +58,161 @@ void wb_items_free(srv_watch_item *items, size_t n)
 {
 	size_t i;
 
-	for (i = 0; items && i < n; i++)
+	for (i = 0; items && i < n; i++) {
 		cfgkey_release(&items[i].key);
+		free(items[i].message);
+	}
 	free(items);
+}
+
+void wb_reports_free(wb_report *reports, size_t n)
+{
+	size_t i;
+
+	for (i = 0; reports && i < n; i++) {
+		cfgkey_release(&reports[i].key);
+		free(reports[i].message);
+	}
+	free(reports);
+}
+
+static int md5_hex_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[32] == '\0';
+}
+
+/* An entry's "status" and "message" (where names it: "configs[3]"). With
+ * need 1 the status is required. md5 is the entry's, already read. */
+static hc_err report_fields(const cJSON *e, const char *where, const char *md5, int need,
+			    int *status, char **message, sbuf *why)
+{
+	const char *st = member(e, "status", NULL), *msg = member(e, "message", NULL);
+	const cJSON *sv = cJSON_GetObjectItemCaseSensitive(e, "status");
+	const cJSON *mv = cJSON_GetObjectItemCaseSensitive(e, "message");
+
+	*status = WB_STATUS_NONE;
+	*message = NULL;
+	if ((sv && !cJSON_IsNull(sv) && !st) || (mv && !cJSON_IsNull(mv) && !msg)) {
+		sbuf_addf(why, "%s.%s must be a string", where, st || !sv ? "message" : "status");
+		return HC_ERR_INVALID;
+	}
+	if (!st) {
+		if (need) {
+			sbuf_addf(why, "%s.status is required: applied or rejected", where);
+			return HC_ERR_INVALID;
+		}
+		if (msg) {
+			sbuf_addf(why, "%s.message needs a status (applied or rejected)", where);
+			return HC_ERR_INVALID;
+		}
+		return HC_OK;
+	}
+	if (strcmp(st, "applied") && strcmp(st, "rejected")) {
+		sbuf_addf(why, "%s.status '%.40s' is invalid: use applied or rejected", where, st);
+		return HC_ERR_INVALID;
+	}
+	if (!md5_hex_ok(md5)) {
+		sbuf_addf(why, "%s.md5 must be the 32 hex digits of the content reported on",
+			  where);
+		return HC_ERR_INVALID;
+	}
+	if (msg && (strlen(msg) > WB_REPORT_MESSAGE_MAX || !utf8_valid(msg, strlen(msg)))) {
+		sbuf_addf(why, "%s.message must be UTF-8 of at most %d bytes", where,
+			  WB_REPORT_MESSAGE_MAX);
+		return HC_ERR_INVALID;
+	}
+	*status = strcmp(st, "applied") ? WB_STATUS_REJECTED : WB_STATUS_APPLIED;
+	*message = msg && *msg ? xstrdup(msg) : NULL;
+	return HC_OK;
+}
+
+/* An entry's names into *key (where names it). */
+static hc_err entry_key(const cJSON *e, const char *where, cfgkey *key, sbuf *why)
+{
+	const char *ns = member(e, "namespace", "public");
+	const char *group = member(e, "group", "DEFAULT_GROUP");
+	const char *id = member(e, "dataId", NULL);
+	hc_err err;
+
+	if (!ns || !group || !id) {
+		sbuf_addf(why,
+			  "%s must have a string dataId and optional string namespace and group",
+			  where);
+		return HC_ERR_INVALID;
+	}
+	if ((err = val_name("namespace", ns, why)) || (err = val_name("group", group, why)) ||
+	    (err = val_name("dataId", id, why)))
+		return err;
+	return cfgkey_init(key, ns, group, id);
+}
+
+hc_err wb_parse_reports(const char *body, size_t len, char **instance, wb_report **reports,
+			size_t *count, sbuf *why)
+{
+	cJSON *doc = wb_json_parse(body, len), *list, *e;
+	const char *inst;
+	wb_report *v = NULL;
+	hc_err err = HC_ERR_INVALID;
+	size_t n, i = 0;
+	char where[32];
+
+	*instance = NULL;
+	*reports = NULL;
+	*count = 0;
+	list = cJSON_GetObjectItemCaseSensitive(doc, "reports");
+	if (!cJSON_IsObject(doc) || !cJSON_IsArray(list)) {
+		sbuf_addstr(why,
+			    "body must be {\"instance\": \"...\", \"reports\": [{\"namespace\", "
+			    "\"group\", \"dataId\", \"md5\", \"status\", \"message\"}, ...]}");
+		goto fail;
+	}
+	inst = member(doc, "instance", "");
+	if (!inst || strlen(inst) > WB_INSTANCE_MAX || !utf8_valid(inst, strlen(inst))) {
+		sbuf_addf(why, "instance must be a string of at most %d bytes", WB_INSTANCE_MAX);
+		goto fail;
+	}
+	n = (size_t)cJSON_GetArraySize(list);
+	if (n < 1 || n > WB_MAX_REPORTS) {
+		sbuf_addf(why, "reports must hold 1 to %d entries, not %zu", WB_MAX_REPORTS, n);
+		goto fail;
+	}
+	v = xcalloc(n, sizeof(*v));
+	cJSON_ArrayForEach(e, list)
+	{
+		const char *md5 = member(e, "md5", NULL);
+		snprintf(where, sizeof(where), "reports[%zu]", i);
+		if (!cJSON_IsObject(e)) {
+			sbuf_addf(why, "%s must be an object", where);
+			goto fail;
+		}
+		if ((err = entry_key(e, where, &v[i].key, why)))
+			goto fail;
+		i++; /* v[i - 1] holds a key from here: freed on failure */
+		if (!md5) {
+			sbuf_addf(why, "%s.md5 is required: the md5 of the content reported on",
+				  where);
+			err = HC_ERR_INVALID;
+			goto fail;
+		}
+		if ((err =
+			 report_fields(e, where, md5, 1, &v[i - 1].status, &v[i - 1].message, why)))
+			goto fail;
+		memcpy(v[i - 1].md5, md5, 33);
+	}
+	*instance = *inst ? xstrdup(inst) : NULL;
+	cJSON_Delete(doc);
+	*reports = v;
+	*count = i;
+	return HC_OK;
+fail:
+	cJSON_Delete(doc);
+	wb_reports_free(v, i);
+	return err ? err : HC_ERR_INVALID;
 }
 
 hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *count, sbuf *why)
@@ -67,6 +221,7 @@ hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *co
 	srv_watch_item *v = NULL;
 	hc_err err = HC_ERR_INVALID;
 	size_t n, i = 0;
+	char where[32];
 
 	*items = NULL;
 	*count = 0;
@@ -103,6 +258,10 @@ hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *co
 			goto fail;
 		memcpy(v[i].md5, md5, strlen(md5) + 1);
 		i++;
+		snprintf(where, sizeof(where), "configs[%zu]", i - 1);
+		if ((err =
+			 report_fields(e, where, md5, 0, &v[i - 1].status, &v[i - 1].message, why)))
+			goto fail;
 	}
 	cJSON_Delete(doc);
 	*items = v;

@@ -16,12 +16,30 @@
 struct cJSON;
 
 #define WB_MAX_ITEMS 10000
+#define WB_MAX_REPORTS 1000	  /* reports in one POST /api/v1/reports */
+#define WB_REPORT_MESSAGE_MAX 512 /* bytes of a report's message */
+#define WB_INSTANCE_MAX 256	  /* bytes of an instance id */
 
-/* One watched config (a single GET watch has one). */
+/* An apply report's status; the values are watch/listeners.h's
+ * WATCH_REPORT_APPLIED and _REJECTED. */
+enum { WB_STATUS_NONE = 0, WB_STATUS_APPLIED = 1, WB_STATUS_REJECTED = 2 };
+
+/* One watched config (a single GET watch has one). A many-config watch may
+ * say what its client did with the copy it holds: status and message. */
 typedef struct srv_watch_item {
 	cfgkey key;
-	char md5[33]; /* the client's copy; "" when it has none */
+	char md5[33];  /* the client's copy; "" when it has none */
+	int status;    /* WB_STATUS_*: an apply report of md5 rides along */
+	char *message; /* owned; NULL for none */
 } srv_watch_item;
+
+/* One apply report: what an instance did with content it was served. */
+typedef struct wb_report {
+	cfgkey key;
+	char md5[33];  /* 32 lower-case hex digits */
+	int status;    /* WB_STATUS_APPLIED or _REJECTED */
+	char *message; /* owned; NULL for none */
+} wb_report;
 
 /* body[0..len) parsed as JSON, or NULL when it is not JSON or holds a NUL
  * in a string (raw or \u0000: no name may, and cJSON would hand back a C
@@ -34,5 +52,14 @@ struct cJSON *wb_json_parse(const char *body, size_t len);
  * says which entry and why. */
 hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *n, sbuf *why);
 void wb_items_free(srv_watch_item *items, size_t n);
+
+/* Parses {"instance":"...","reports":[{"namespace","group","dataId","md5",
+ * "status":"applied"|"rejected","message"}, ...]} (1 to WB_MAX_REPORTS;
+ * namespace and group default as for a watch). *instance gets the body's
+ * instance (owned; NULL when it gave none). On failure nothing is returned
+ * and why names the field. */
+hc_err wb_parse_reports(const char *body, size_t len, char **instance, wb_report **reports,
+			size_t *n, sbuf *why);
+void wb_reports_free(wb_report *reports, size_t n);
 
 #endif

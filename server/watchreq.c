@@ -634,8 +634,10 @@ enum MHD_Result srv_h_watch(srv_req *r)
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
 	}
-	if (held >= 0) /* what it holds now (and whether it waits), for the listeners view */
+	if (held >= 0) { /* what it holds now (and whether it waits), for the listeners view */
 		srv_listen_items(r, held > 0);
+		srv_listen_item_reports(r);
+	}
 	if (held > 0)
 		ret = MHD_YES;
 	else if (held < 0)

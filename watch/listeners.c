@@ -32,7 +32,11 @@ struct reg_entry {
 	reg_entry *lru_prev, *lru_next; /* recency: prev is more recent */
 	reg_entry *cfg_prev, *cfg_next; /* the config's list */
 	char *labels, *rule;		/* owned; "" is a static empty string */
-	int64_t version, seen_ms;
+	char *report_msg;		/* owned, same rule */
+	int64_t version, seen_ms, report_ms;
+	int64_t tokens_ms; /* the rate's clock: when it was last full, in the past */
+	int report;	   /* WATCH_REPORT_*, 0 for none */
+	char report_md5[33];
 	uint64_t hold_ms;
 	int watching;
 	int has_id; /* known by an id it sent, not by its address */
@@ -87,6 +91,7 @@ static void entry_free(reg_entry *e)
 {
 	free_str(e->labels);
 	free_str(e->rule);
+	free_str(e->report_msg);
 	free(e);
 }
 
@@ -204,6 +209,7 @@ static reg_entry *entry_new(watch_reg *reg, const char *key, const char *mkey, s
 	memcpy(e->mkey, mkey, mlen + 1);
 	e->labels = empty;
 	e->rule = empty;
+	e->report_msg = empty;
 	hmap_put(reg->entries, e->mkey, mlen, e);
 	head = hmap_get(reg->cfgs, key, e->keylen);
 	e->cfg_next = head;
@@ -267,6 +273,54 @@ void watch_reg_unwatch(watch_reg *reg, const char *key, const char *identity)
 		e->watching--;
 }
 
+/* The rate is a token bucket kept as one time: tokens_ms is when the
+ * bucket would have been full, each report moves it 1/PER_SEC later, and a
+ * report is refused when that would pass now + BURST/PER_SEC. */
+static int rate_take(reg_entry *e, int64_t now_ms, int apply)
+{
+	const int64_t step = 1000 / WATCH_REPORT_PER_SEC;
+	int64_t t = e->tokens_ms < now_ms - WATCH_REPORT_BURST * step
+			? now_ms - WATCH_REPORT_BURST * step
+			: e->tokens_ms;
+
+	if (t + step > now_ms)
+		return 0;
+	if (apply)
+		e->tokens_ms = t + step;
+	return 1;
+}
+
+watch_report_result watch_reg_report(watch_reg *reg, const char *key, const char *identity,
+				     const char *md5, const char *effective_md5, int status,
+				     const char *message, int64_t now_ms, int apply)
+{
+	size_t mlen;
+	char *mkey;
+	reg_entry *e = entry_find(reg, key, identity, &mkey, &mlen);
+	const char *msg = message ? message : "";
+
+	free(mkey);
+	if (!e || !live(reg, e, now_ms))
+		return WATCH_REPORT_UNKNOWN;
+	if (!(e->version > 0 && !strcmp(md5, e->md5)) &&
+	    !(effective_md5 && !strcmp(md5, effective_md5)))
+		return WATCH_REPORT_NOT_SERVED;
+	if (e->report == status && !strcmp(e->report_md5, md5) && !strcmp(e->report_msg, msg)) {
+		if (apply)
+			e->report_ms = now_ms;
+		return WATCH_REPORT_OK; /* the same again: free */
+	}
+	if (!rate_take(e, now_ms, apply))
+		return WATCH_REPORT_LIMITED;
+	if (!apply)
+		return WATCH_REPORT_OK;
+	e->report = status;
+	copy_capped(e->report_md5, sizeof(e->report_md5), md5);
+	set_str(&e->report_msg, msg);
+	e->report_ms = now_ms;
+	return WATCH_REPORT_OK;
+}
+
 static void report(const reg_entry *e, watch_reg_fn fn, void *ctx)
 {
 	watch_listener l;
@@ -283,6 +337,10 @@ static void report(const reg_entry *e, watch_reg_fn fn, void *ctx)
 	l.seen_ms = e->seen_ms;
 	l.hold_ms = e->hold_ms;
 	l.watching = e->watching;
+	l.report_md5 = e->report_md5;
+	l.report = e->report;
+	l.report_message = e->report_msg;
+	l.report_ms = e->report_ms;
 	fn(ctx, &l);
 }
 

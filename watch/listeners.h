@@ -43,7 +43,31 @@ typedef struct watch_listener {
 	int64_t seen_ms;    /* its last request */
 	uint64_t hold_ms;   /* that request's wait, 0 for a plain read */
 	int watching;	    /* watches of it held now (listings only) */
+	/* Its last apply report (listings only): the md5 it was about ("" for
+	 * none), WATCH_REPORT_APPLIED or _REJECTED (0: none), the message it
+	 * sent ("" for none) and when. */
+	const char *report_md5;
+	int report;
+	const char *report_message;
+	int64_t report_ms;
 } watch_listener;
+
+/* Apply reports: what an instance did with the content it was served. */
+enum { WATCH_REPORT_APPLIED = 1, WATCH_REPORT_REJECTED = 2 };
+#define WATCH_REPORT_MESSAGE_MAX 512 /* bytes kept of a report's message */
+/* Each entry takes a burst of WATCH_REPORT_BURST reports that change what it
+ * says, then WATCH_REPORT_PER_SEC a second; a report that repeats the last
+ * one costs nothing. */
+#define WATCH_REPORT_BURST 10
+#define WATCH_REPORT_PER_SEC 5
+
+/* What watch_reg_report found. */
+typedef enum watch_report_result {
+	WATCH_REPORT_OK,
+	WATCH_REPORT_UNKNOWN,	 /* the instance never read or watched the config here */
+	WATCH_REPORT_NOT_SERVED, /* md5 is neither what it was served nor effective_md5 */
+	WATCH_REPORT_LIMITED,	 /* over its rate: try again later */
+} watch_report_result;
 
 /* Returns a new empty registry of at most max (>= 1) entries, whose entries
  * stay grace_ms past their hold time. */
@@ -63,6 +87,17 @@ void watch_reg_seen(watch_reg *reg, const char *key, const watch_listener *l, in
 /* A held watch of identity on key ended without an answer (its client left,
  * or the server stops): only the watch count changes. */
 void watch_reg_unwatch(watch_reg *reg, const char *key, const char *identity);
+
+/* An apply report of identity on key about md5 at now_ms: status is
+ * WATCH_REPORT_APPLIED or _REJECTED, message NULL or text (cut to
+ * WATCH_REPORT_MESSAGE_MAX bytes on a UTF-8 boundary by the caller). md5 must
+ * be what the entry was last served, or effective_md5 (NULL: none), what the
+ * instance would be served now. With apply 0 it only checks (and changes
+ * nothing), so a caller can check many before applying any; with apply 1 it
+ * records the report (and takes from the rate). */
+watch_report_result watch_reg_report(watch_reg *reg, const char *key, const char *identity,
+				     const char *md5, const char *effective_md5, int status,
+				     const char *message, int64_t now_ms, int apply);
 
 typedef void (*watch_reg_fn)(void *ctx, const watch_listener *l);
 /* Calls fn for each live entry of key at now_ms, in no particular order;

@@ -222,6 +222,16 @@ function rows(srv) {
 			cells(200, READ, { overrides: { otherToken: 404 } }),
 		],
 		[
+			// What the caller's address was served: it read the config above.
+			'POST /api/v1/reports',
+			async () => {
+				const g = await request(srv, 'GET', cfgPath(NS, G, 'app'));
+				const m = g.headers.get('etag').replace(/"/g, '');
+				return ['POST', '/api/v1/reports', { reports: [{ namespace: NS, group: G, dataId: 'app', md5: m, status: 'applied' }] }];
+			},
+			cells(200, READ),
+		],
+		[
 			'POST /api/v1/watch',
 			() => ['POST', '/api/v1/watch?wait=0', { configs: [{ namespace: NS, group: G, dataId: 'app', md5: 'x' }] }],
 			cells(200, READ),
