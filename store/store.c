@@ -297,21 +297,15 @@ void store_config_unref(store_config *c)
 
 const char *store_op_name(store_op op)
 {
-	switch (op) {
-	case STORE_OP_PUBLISH:
-		return "publish";
-	case STORE_OP_DELETE:
-		return "delete";
-	case STORE_OP_ROLLBACK:
-		return "rollback";
-	case STORE_OP_GRAY_PUBLISH:
-		return "gray-publish";
-	case STORE_OP_GRAY_PROMOTE:
-		return "gray-promote";
-	case STORE_OP_GRAY_ABORT:
-		return "gray-abort";
-	}
-	return "publish";
+	static const char *const names[ST_OP_COUNT] = {
+	    [STORE_OP_PUBLISH] = "publish",	      [STORE_OP_DELETE] = "delete",
+	    [STORE_OP_ROLLBACK] = "rollback",	      [STORE_OP_GRAY_PUBLISH] = "gray-publish",
+	    [STORE_OP_GRAY_PROMOTE] = "gray-promote", [STORE_OP_GRAY_ABORT] = "gray-abort",
+	    [STORE_OP_GRAY_STEP] = "gray-step",	      [STORE_OP_GRAY_PAUSE] = "gray-pause",
+	    [STORE_OP_GRAY_RESUME] = "gray-resume",
+	};
+
+	return (unsigned)op < ST_OP_COUNT && names[op] ? names[op] : "publish";
 }
 
 store_config *st_index_ref(store *st, const cfgkey *key)

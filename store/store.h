@@ -36,6 +36,49 @@ typedef struct store store;
 #define STORE_DETAIL_MAX 512
 
 /*
+ * Rollout plans. A gray rule may carry a plan that walks its percent up
+ * step by step; the server drives it (store_gray_rollout), the store keeps
+ * the plan and where it stands durably, in the rule's row and snapshot.
+ */
+#define STORE_ROLLOUT_MAX_STEPS 16
+#define STORE_ROLLOUT_REASON_MAX 512 /* bytes of an abort's reason; longer is cut */
+
+typedef enum store_rollout_state {
+	STORE_ROLLOUT_RUNNING = 1,
+	STORE_ROLLOUT_PAUSED,
+	STORE_ROLLOUT_ABORTED,
+} store_rollout_state;
+
+/* "running", "paused" or "aborted" ("" for anything else). */
+const char *store_rollout_state_name(store_rollout_state s);
+
+/* A plan as given. The server validates it; the store checks it again and
+ * refuses it with HC_ERR_INVALID, detail naming the field ("rollout.steps[2]:
+ * ...", "rollout.interval: ...", "rollout.maxRejected: ...",
+ * "rollout.minReports: ..."). */
+typedef struct store_rollout_plan {
+	int nsteps;			    /* 1..STORE_ROLLOUT_MAX_STEPS */
+	int steps[STORE_ROLLOUT_MAX_STEPS]; /* percents in hundredths (0..10000), strictly
+					     * increasing */
+	int64_t interval_ms;		    /* >= 1 (the server enforces its own minimum) */
+	int max_rejected_is_pct; /* 1: max_rejected is in hundredths of a percent (0..10000);
+				  * 0: a count */
+	int64_t max_rejected;	 /* >= 0 */
+	int64_t min_reports;	 /* >= 0 */
+} store_rollout_plan;
+
+/* A rule's rollout: its plan and where it stands; part of the immutable rule
+ * snapshot, so read-only for everyone but store/. */
+typedef struct store_rollout {
+	store_rollout_plan plan;
+	store_rollout_state state;
+	int step;	 /* index into plan.steps of the current percent */
+	int64_t step_ms; /* wall-clock ms when the current step began (or was resumed) */
+	int64_t next_ms; /* step_ms + plan.interval_ms */
+	char *reason;	 /* why it was aborted; "" otherwise (never NULL) */
+} store_rollout;
+
+/*
  * One gray rule of a config: an immutable, reference-counted snapshot, read-
  * only for everyone but store/. Instances its match selects get its content
  * in place of the config's main content (see store_gray_effective). Strings
@@ -57,8 +100,13 @@ typedef struct store_gray_rule {
 	char *author, *message;
 	int64_t created_ms, updated_ms;
 	gray_rule *compiled; /* the match; NULL (matches no instance) when the stored
-			      * match no longer compiles, which is logged at load */
-	int refs;	     /* private to store/ (atomic) */
+			      * match no longer compiles, which is logged at load, and
+			      * while its rollout is aborted */
+	/* The rule's rollout plan and state, NULL when it has none; owned by the
+	 * rule. With a plan, match and compiled carry the percent of the current
+	 * step (steps[step], as "percent":25 or 12.5 or 0.05), aborted or not. */
+	store_rollout *rollout;
+	int refs; /* private to store/ (atomic) */
 } store_gray_rule;
 
 /* Takes another reference; returns r. */
@@ -120,11 +168,15 @@ typedef enum store_op {
 	STORE_OP_ROLLBACK,
 	STORE_OP_GRAY_PUBLISH, /* a gray rule created or replaced */
 	STORE_OP_GRAY_PROMOTE, /* a rule's content became the next main version */
-	STORE_OP_GRAY_ABORT,   /* a rule removed; its instances went back to main */
+	STORE_OP_GRAY_ABORT,   /* a rule removed, or its rollout aborted (the rule stays,
+				* matching no instance); its instances went back to main */
+	STORE_OP_GRAY_STEP,    /* a rollout moved to another step (another percent) */
+	STORE_OP_GRAY_PAUSE,   /* a rollout paused */
+	STORE_OP_GRAY_RESUME,  /* a rollout resumed (from paused, or from aborted at step 0) */
 } store_op;
 
-/* "publish", "delete", "rollback", "gray-publish", "gray-promote" or
- * "gray-abort". */
+/* "publish", "delete", "rollback", "gray-publish", "gray-promote",
+ * "gray-abort", "gray-step", "gray-pause" or "gray-resume". */
 const char *store_op_name(store_op op);
 
 /*
@@ -132,9 +184,10 @@ const char *store_op_name(store_op op);
  * store_history_release() (one) or store_history_free() (an array).
  *
  * Every change takes a history version of its own, gray changes included,
- * as deletes always did: a gray-publish or gray-abort entry takes the next
- * history version (its content is the rule's) while the config's main
- * version stays, so main versions may skip the numbers of gray entries.
+ * as deletes always did: a gray-publish, gray-abort, gray-step, gray-pause
+ * or gray-resume entry takes the next history version (its content is the
+ * rule's) while the config's main version stays, so main versions may skip
+ * the numbers of gray entries.
  * A gray-promote entry is the new main version itself.
  */
 typedef struct store_history {
@@ -145,6 +198,12 @@ typedef struct store_history {
 	char *author, *message, *source_ip;
 	char *gray_rule;  /* gray ops: the rule's name; else "" */
 	char *gray_match; /* gray ops: the rule's match (canonical JSON); else "" */
+	/* Rollout entries (gray-step, -pause, -resume, the gray-abort of a rollout,
+	 * and the gray-publish of a rule with a plan): the rollout after the change,
+	 * {"state":"running","step":1,"percent":12.5,"steps":[5,12.5,100],
+	 * "reason":""}; a gray-promote by store_gray_rollout: its summary as given;
+	 * else "". Never NULL. */
+	char *rollout;
 	int64_t created_ms;
 	char *content; /* NULL in lists; len bytes + NUL from store_history_get() */
 	size_t len;
@@ -222,9 +281,10 @@ typedef enum store_change_kind {
 	STORE_CHANGE_META,    /* metadata only (description): same version and content, so
 			       * no watcher's answer can change */
 	STORE_CHANGE_GRAY,    /* the gray rule set changed (a rule created, replaced or
-			       * aborted): same main version and content; an instance's
-			       * effective content may differ (compare previous->gray and
-			       * config->gray with store_gray_effective) */
+			       * aborted, or its rollout moved: op gray-step, gray-pause,
+			       * gray-resume or gray-abort): same main version and content;
+			       * an instance's effective content may differ (compare
+			       * previous->gray and config->gray with store_gray_effective) */
 } store_change_kind;
 
 typedef struct store_change {
@@ -372,6 +432,10 @@ typedef struct store_gray_spec {
 	store_gray_match match;
 	const char *salt; /* a new rule's salt (what a preview used); NULL: a fresh
 			   * one. A replace takes NULL or the rule's own. */
+	/* The rule's rollout plan, NULL for none (copied by the _async form). With
+	 * a plan, match.percent must be NULL (the percent is the current step's)
+	 * and the other match fields may all be left out. */
+	const store_rollout_plan *rollout;
 } store_gray_spec;
 
 /*
@@ -388,6 +452,18 @@ typedef struct store_gray_spec {
  * HC_ERR_NOT_FOUND: no such namespace or config. HC_ERR_PRECONDITION.
  */
 hc_err store_gray_put(store *st, const store_write *w, const store_gray_spec *g, store_result *res);
+/*
+ * Rollouts (g->rollout not NULL) in store_gray_put: a new rule starts
+ * RUNNING at step 0 with step_ms = now and next_ms = now + interval, "now"
+ * being the wall clock (clock_wall_ms) when the write runs. A replace with
+ * identical content, format, priority, match and plan is a no-op, whatever
+ * step the rollout is at; any other replace with a plan starts again at
+ * step 0 from now, RUNNING if it was running or had no plan, PAUSED if it
+ * was paused, ABORTED (matching nothing, its reason kept) if it was aborted.
+ * A replace without a plan drops the rule's plan. The rule's gray-publish
+ * history entry carries the rollout's JSON (store_history.rollout).
+ */
+
 /* Aborts rule `rule`: it is removed and its instances get the main content
  * again (history op gray-abort, with the rule's content). w->if_match is
  * the rule's md5. res: md5 and version are the main version's.
@@ -409,6 +485,67 @@ void store_gray_delete_async(store *st, const store_write *w, const char *rule, 
 			     void *cls);
 void store_gray_promote_async(store *st, const store_write *w, const char *rule, store_done_fn done,
 			      void *cls);
+
+typedef enum store_rollout_action {
+	STORE_ROLLOUT_STEP,    /* to step to_step (current < to_step < nsteps): the percent
+				* becomes steps[to_step], step_ms now; op gray-step */
+	STORE_ROLLOUT_PAUSE,   /* RUNNING -> PAUSED; op gray-pause */
+	STORE_ROLLOUT_RESUME,  /* PAUSED -> RUNNING at the same step, step_ms now; ABORTED ->
+				* RUNNING at step 0 (reason cleared, matching again); op
+				* gray-resume */
+	STORE_ROLLOUT_ABORT,   /* RUNNING or PAUSED -> ABORTED with reason; the rule stays,
+				* matching no instance; op gray-abort */
+	STORE_ROLLOUT_PROMOTE, /* as store_gray_promote (the rule removed, its content the
+				* next main version, op gray-promote); the entry's rollout
+				* column gets summary */
+} store_rollout_action;
+
+/* One move of a rollout. Strings are borrowed for the call (the _async
+ * call: until its done runs); *m itself is copied. */
+typedef struct store_rollout_move {
+	store_rollout_action action;
+	int to_step;	     /* STEP only */
+	int expect_step;     /* -1: any; else the rollout must be at this step */
+	int expect_state;    /* 0: any; else the rollout must be in this state */
+	const char *reason;  /* ABORT: why (required; cut to STORE_ROLLOUT_REASON_MAX bytes) */
+	const char *summary; /* PROMOTE: a JSON object as text, stored verbatim in
+			      * history.rollout; NULL: "" */
+} store_rollout_move;
+
+/*
+ * Moves the rollout of rule `rule`, decided inside the batch transaction
+ * like the other gray writes. STEP and PROMOTE apply to a RUNNING or PAUSED
+ * rollout (a paused one stays paused after a STEP); STEP, PAUSE, RESUME and
+ * ABORT never change the rule's content or md5. Every move is one revision,
+ * one history entry (the rule's name, its match after the move, its content
+ * and md5, w->message or, for an ABORT without one, the reason, and the
+ * rollout's JSON), an audit entry when w->audit_role is set, and one change
+ * on the feed: STORE_CHANGE_GRAY with op gray-step, gray-pause, gray-resume
+ * or gray-abort and previous/config holding the old and new rule sets, or
+ * for PROMOTE STORE_CHANGE_CONTENT with op gray-promote. res: md5 the
+ * rule's (PROMOTE: the new main version's), version the config's main
+ * version, revision that of the move.
+ * HC_ERR_NOT_FOUND: no such config or rule. HC_ERR_CONFLICT (detail says
+ * why): the rule has no rollout, or the move does not apply to its state
+ * (pause when not running, resume when running, step, pause or promote
+ * when aborted, abort when aborted, to_step out of range).
+ * HC_ERR_PRECONDITION: expect_step, expect_state or w->if_match (the rule's
+ * md5) does not hold. HC_ERR_INVALID: an ABORT without a reason, an
+ * unknown action. Nothing changes on an error.
+ */
+hc_err store_gray_rollout(store *st, const store_write *w, const char *rule,
+			  const store_rollout_move *m, store_result *res);
+/* The asynchronous form, as store_publish_async; *m is copied, its strings
+ * are not. */
+void store_gray_rollout_async(store *st, const store_write *w, const char *rule,
+			      const store_rollout_move *m, store_done_fn done, void *cls);
+/* Calls fn for every rule (of every config) whose rollout is RUNNING, from
+ * memory (no SQL), under the index lock: fn must be quick and must not call
+ * into the store. key and r are borrowed for the call (take a reference to
+ * keep r). Any thread. */
+void store_gray_rollouts(store *st,
+			 void (*fn)(void *ctx, const cfgkey *key, const store_gray_rule *r),
+			 void *ctx);
 
 /* The config's rule set from memory, no SQL: *out gets a reference (drop it
  * with store_gray_set_unref), NULL when the config has no rules.
@@ -468,9 +605,9 @@ hc_err store_namespace_delete(store *st, const char *id);
  * newest keep_versions (>= 1) entries of their config, at most max_rows per
  * call, so a caller can prune in small transactions. The newest entry of a
  * config (its current version, or its delete) is never pruned. Gray rule
- * entries (gray-publish, gray-abort) count apart: the newest keep_versions of
- * those are kept too, and never push a main entry out. *deleted gets the
- * number removed. */
+ * entries (gray-publish, gray-abort and the rollout moves) count apart: the
+ * newest keep_versions of those are kept too, and never push a main entry
+ * out. *deleted gets the number removed. */
 hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int64_t max_rows,
 		   int64_t *deleted);
 

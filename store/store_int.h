@@ -50,6 +50,7 @@ typedef enum st_id {
 	ST_GRAY_SALT,
 	ST_GRAY_UPSERT,
 	ST_GRAY_DELETE,
+	ST_GRAY_MATCH,
 	/* store_list: 8 filter combinations, each as a page query and a count */
 	ST_LIST_FIRST,
 	ST_LIST_LAST = ST_LIST_FIRST + 15,
@@ -75,6 +76,7 @@ typedef enum st_job_kind {
 	JOB_GRAY_PUT,
 	JOB_GRAY_DELETE,
 	JOB_GRAY_PROMOTE,
+	JOB_GRAY_ROLLOUT,
 } st_job_kind;
 
 /* One queued write. A synchronous one lives on its caller's stack: the writer
@@ -84,8 +86,10 @@ typedef enum st_job_kind {
 typedef struct st_job {
 	st_job_kind kind;
 	const store_write *w;
-	int64_t version;   /* rollback: the version to restore */
-	store_gray_spec g; /* gray jobs: the rule (name only for delete and promote) */
+	int64_t version;	 /* rollback: the version to restore */
+	store_gray_spec g;	 /* gray jobs: the rule (name only for delete, promote, rollout) */
+	store_rollout_plan plan; /* put: the copy of *g.rollout that g.rollout points to */
+	store_rollout_move move; /* rollout: the move (its strings borrowed) */
 	store_result *res;
 	st_change ch;
 	store_history h; /* rollback: the entry restored */
@@ -154,6 +158,9 @@ struct store {
 	char reason[STORE_DETAIL_MAX];
 	int full; /* the disk filled up: only deletes run until space is back */
 };
+
+/* The number of store_op values: store_op_name() knows each below it. */
+#define ST_OP_COUNT (STORE_OP_GRAY_RESUME + 1)
 
 /* The columns st_config_from_row() reads, in order; content, when wanted, follows. */
 #define ST_CONFIG_COLS                                                                             \
@@ -258,25 +265,31 @@ hc_err st_job_begin(store *st, const store_write *w, st_change *ch, store_result
 hc_err st_next_version(store *st, const cfgkey *key, int64_t *version);
 /* Counts one more change in the database and reads back the new revision. */
 hc_err st_bump_revision(store *st, int64_t *revision);
-/* Inserts a history entry for t; rule_name and rule_match (a gray entry's)
- * NULL for "". */
+/* The gray columns of a history entry: the rule's name, its match and the
+ * rollout's JSON (or a promote's summary); NULL fields (or a NULL note)
+ * are "". */
+typedef struct st_gray_note {
+	const char *rule, *match, *rollout;
+} st_gray_note;
+/* Inserts a history entry for t; gn is a gray entry's note, NULL for none. */
 hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
-			 const store_config *t, const char *rule_name, const char *rule_match);
+			 const store_config *t, const st_gray_note *gn);
 /* Validates content as format when the caller did not (see store_write). */
 hc_err st_check_content(const store_write *w, const char *format, const char *content, size_t len,
 			store_result *res);
 /* content becomes the config's next main version (op), with no no-op check;
- * format NULL keeps the current one, description NULL too; rule_name and
- * rule_match (NULL for "") go to the history entry. The new snapshot keeps
- * the current rules, which the caller may replace before it is installed. */
+ * format NULL keeps the current one, description NULL too; gn (NULL: none)
+ * goes to the history entry. The new snapshot keeps the current rules,
+ * which the caller may replace before it is installed. */
 hc_err st_new_version(store *st, const store_write *w, store_op op, const char *content, size_t len,
-		      const char *format, const char *description, const char *rule_name,
-		      const char *rule_match, st_change *ch, store_result *res);
+		      const char *format, const char *description, const st_gray_note *gn,
+		      st_change *ch, store_result *res);
 
 /* The gray write bodies (store_gray.c). */
 hc_err st_gray_put_body(store *st, st_job *j);
 hc_err st_gray_delete_body(store *st, st_job *j);
 hc_err st_gray_promote_body(store *st, st_job *j);
+hc_err st_gray_rollout_body(store *st, st_job *j);
 /* The rules of key as the transaction sees them (*out NULL when none),
  * reusing the compiled rules of the index's snapshot that did not change.
  * Caller holds db_lock. */

@@ -25,6 +25,7 @@ void store_history_release(store_history *h)
 	free(h->source_ip);
 	free(h->gray_rule);
 	free(h->gray_match);
+	free(h->rollout);
 	free(h->content);
 	memset(h, 0, sizeof(*h));
 }
@@ -379,22 +380,15 @@ fail:
 
 #define HISTORY_COLS                                                                               \
 	"version, revision, op, md5, format, author, message, source_ip, created_ms, gray_rule, "  \
-	"gray_match"
+	"gray_match, rollout"
 
 static store_op op_from_name(const char *name)
 {
-	if (!strcmp(name, "publish"))
-		return STORE_OP_PUBLISH;
-	if (!strcmp(name, "delete"))
-		return STORE_OP_DELETE;
-	if (!strcmp(name, "rollback"))
-		return STORE_OP_ROLLBACK;
-	if (!strcmp(name, "gray-publish"))
-		return STORE_OP_GRAY_PUBLISH;
-	if (!strcmp(name, "gray-promote"))
-		return STORE_OP_GRAY_PROMOTE;
-	if (!strcmp(name, "gray-abort"))
-		return STORE_OP_GRAY_ABORT;
+	int op;
+
+	for (op = 0; op < ST_OP_COUNT; op++)
+		if (!strcmp(name, store_op_name((store_op)op)))
+			return (store_op)op;
 	hc_log("history entry with unknown op '%s' read as publish", name);
 	return STORE_OP_PUBLISH;
 }
@@ -413,12 +407,13 @@ static void history_from_row(sqlite3_stmt *s, int with_content, store_history *h
 	h->created_ms = sqlite3_column_int64(s, 8);
 	h->gray_rule = xstrdup(st_col_text(s, 9));
 	h->gray_match = xstrdup(st_col_text(s, 10));
+	h->rollout = xstrdup(st_col_text(s, 11));
 	h->content = NULL;
 	h->len = 0;
 	if (with_content) {
 		/* Blob then bytes, as SQLite asks; a zero-length blob comes back NULL. */
-		const void *blob = sqlite3_column_blob(s, 11);
-		h->len = (size_t)sqlite3_column_bytes(s, 11);
+		const void *blob = sqlite3_column_blob(s, 12);
+		h->len = (size_t)sqlite3_column_bytes(s, 12);
 		h->content = xmemdupz(blob ? blob : "", h->len);
 	}
 }
@@ -540,7 +535,7 @@ fail:
 /*
  * Ranks each config's entries newest first and deletes old ones past
  * keep_versions, oldest id first. Main entries and gray rule entries
- * (gray-publish, gray-abort) are ranked apart, so a burst of rule changes
+ * (gray-publish, gray-abort and the rollout moves) are ranked apart, so a burst of rule changes
  * never prunes the entry of the current main version. Only configs with an entry older than the
  * cutoff are ranked (found through the created_ms index), so a call on a big
  * history that has little to prune stays cheap. One DELETE statement is one
@@ -564,7 +559,8 @@ hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int6
 		      " SELECT id FROM ("
 		      "  SELECT id, created_ms, ROW_NUMBER() OVER ("
 		      "   PARTITION BY namespace, grp, data_id,"
-		      "    op IN ('gray-publish', 'gray-abort') ORDER BY version DESC) AS rn"
+		      "    op IN ('gray-publish', 'gray-abort', 'gray-step', 'gray-pause',"
+		      "     'gray-resume') ORDER BY version DESC) AS rn"
 		      "  FROM history WHERE (namespace, grp, data_id) IN ("
 		      "   SELECT namespace, grp, data_id FROM history WHERE created_ms < ?1))"
 		      " WHERE rn > ?2 AND created_ms < ?1 ORDER BY id LIMIT ?3)",

@@ -196,20 +196,24 @@ hc_err st_bump_revision(store *st, int64_t *revision)
 }
 
 hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
-			 const store_config *t, const char *rule_name, const char *rule_match)
+			 const store_config *t, const st_gray_note *gn)
 {
+	static const st_gray_note none = {NULL, NULL, NULL};
 	sqlite3_stmt *s;
 	hc_err err;
 	int rc;
 
-	err =
-	    st_stmt(st, ST_HIST_INSERT,
-		    "INSERT INTO history (namespace, grp, data_id, version, revision, op, content,"
-		    " md5, format, author, message, source_ip, created_ms, gray_rule, gray_match)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-		    &s);
+	err = st_stmt(
+	    st, ST_HIST_INSERT,
+	    "INSERT INTO history (namespace, grp, data_id, version, revision, op, content,"
+	    " md5, format, author, message, source_ip, created_ms, gray_rule, gray_match,"
+	    " rollout)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	    &s);
 	if (err)
 		return err;
+	if (!gn)
+		gn = &none;
 	rc = st_bind_key(s, key);
 	st_bind_int(s, 4, t->version, &rc);
 	st_bind_int(s, 5, t->revision, &rc);
@@ -221,8 +225,9 @@ hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, sto
 	st_bind_text(s, 11, w->message, &rc);
 	st_bind_text(s, 12, w->source_ip, &rc);
 	st_bind_int(s, 13, w->now_ms, &rc);
-	st_bind_text(s, 14, rule_name, &rc);
-	st_bind_text(s, 15, rule_match, &rc);
+	st_bind_text(s, 14, gn->rule, &rc);
+	st_bind_text(s, 15, gn->match, &rc);
+	st_bind_text(s, 16, gn->rollout, &rc);
 	return st_run_bound(st, s, rc);
 }
 
@@ -310,8 +315,8 @@ static hc_err describe_tx(store *st, const char *description, st_change *ch, sto
 }
 
 hc_err st_new_version(store *st, const store_write *w, store_op op, const char *content, size_t len,
-		      const char *format, const char *description, const char *rule_name,
-		      const char *rule_match, st_change *ch, store_result *res)
+		      const char *format, const char *description, const st_gray_note *gn,
+		      st_change *ch, store_result *res)
 {
 	const store_config *cur = ch->cur;
 	store_config t;
@@ -338,7 +343,7 @@ hc_err st_new_version(store *st, const store_write *w, store_op op, const char *
 	if (!err)
 		err = st_bump_revision(st, &t.revision);
 	if (!err)
-		err = st_insert_history(st, w, &ch->key, op, &t, rule_name, rule_match);
+		err = st_insert_history(st, w, &ch->key, op, &t, gn);
 	if (!err)
 		err = upsert_config(st, &ch->key, &t);
 	if (err)
@@ -383,7 +388,7 @@ static hc_err publish_tx(store *st, const store_write *w, store_op op, const cha
 	err = st_check_content(w, format, content, len, res);
 	if (err)
 		return err;
-	return st_new_version(st, w, op, content, len, format, description, NULL, NULL, ch, res);
+	return st_new_version(st, w, op, content, len, format, description, NULL, ch, res);
 }
 
 static hc_err publish_body(store *st, st_job *j)
@@ -441,7 +446,7 @@ static hc_err delete_body(store *st, st_job *j)
 	if (!err)
 		err = st_bump_revision(st, &t.revision);
 	if (!err)
-		err = st_insert_history(st, w, &ch->key, STORE_OP_DELETE, &t, NULL, NULL);
+		err = st_insert_history(st, w, &ch->key, STORE_OP_DELETE, &t, NULL);
 	if (!err)
 		err = run_keyed(
 		    st, ST_CONFIG_DELETE,
@@ -482,7 +487,8 @@ static hc_err rollback_body(store *st, st_job *j)
 			      (long long)j->version, j->ch.key.s);
 		return HC_ERR_CONFLICT;
 	}
-	if (j->h.op == STORE_OP_GRAY_PUBLISH || j->h.op == STORE_OP_GRAY_ABORT) {
+	if (j->h.op != STORE_OP_PUBLISH && j->h.op != STORE_OP_ROLLBACK &&
+	    j->h.op != STORE_OP_GRAY_PROMOTE) {
 		/* Its content was a rule's, never a main version. */
 		st_set_detail(j->res,
 			      "version %lld of %s is a gray rule entry (%s of rule '%s'), not a "
@@ -518,7 +524,8 @@ static hc_err audit_change(store *st, const st_job *j)
 	a.target = target;
 	a.old_md5 = j->ch.cur ? j->ch.cur->md5 : "";
 	a.new_md5 = j->ch.next ? j->ch.next->md5 : "";
-	if (j->kind == JOB_GRAY_PUT || j->kind == JOB_GRAY_DELETE) {
+	if (j->kind == JOB_GRAY_PUT || j->kind == JOB_GRAY_DELETE ||
+	    (j->kind == JOB_GRAY_ROLLOUT && j->ch.kind == STORE_CHANGE_GRAY)) {
 		/* The rule's content is what changed, not the main one. */
 		const store_gray_rule *o = store_gray_find(j->ch.cur->gray, j->g.name);
 		const store_gray_rule *n =
@@ -528,6 +535,8 @@ static hc_err audit_change(store *st, const st_job *j)
 	}
 	a.source_ip = (char *)(w->source_ip ? w->source_ip : "");
 	a.detail = (char *)(w->message ? w->message : "");
+	if (j->kind == JOB_GRAY_ROLLOUT && j->move.action == STORE_ROLLOUT_ABORT && !*a.detail)
+		a.detail = (char *)j->move.reason;
 	return st_audit_insert(st, &a);
 }
 
@@ -539,14 +548,23 @@ static hc_err exec_cached(store *st, st_id id, const char *sql)
 	return err ? err : st_run(st, s);
 }
 
+/* 1 for the writes that go through while the disk is full: those that free
+ * space, and those that stop a rollout (they take little, and an operator
+ * stopping a bad config must not wait for space). */
+static int runs_when_full(const st_job *j)
+{
+	return j->kind == JOB_DELETE || j->kind == JOB_GRAY_DELETE ||
+	       (j->kind == JOB_GRAY_ROLLOUT &&
+		(j->move.action == STORE_ROLLOUT_ABORT || j->move.action == STORE_ROLLOUT_PAUSE));
+}
+
 /* Runs one job inside the batch's transaction, in a savepoint of its own.
  * Returns an error only when the batch itself can no longer commit. */
 static hc_err run_job(store *st, st_job *j)
 {
 	hc_err err;
 
-	if (j->kind != JOB_DELETE && j->kind != JOB_GRAY_DELETE &&
-	    st_health_full(st, j->res->detail)) {
+	if (!runs_when_full(j) && st_health_full(st, j->res->detail)) {
 		/* Refused on its own account: the space left is for deletes. */
 		j->err = HC_ERR_NO_SPACE;
 		j->refused = 1;
@@ -573,6 +591,9 @@ static hc_err run_job(store *st, st_job *j)
 		break;
 	case JOB_GRAY_PROMOTE:
 		j->err = st_gray_promote_body(st, j);
+		break;
+	case JOB_GRAY_ROLLOUT:
+		j->err = st_gray_rollout_body(st, j);
 		break;
 	}
 	if (!j->err && !j->ch.noop && j->w->audit_role)
@@ -755,7 +776,7 @@ static void enqueue(store *st, st_job *j)
 /* Checks what can be checked before queueing and builds the job's key;
  * fills res on failure. */
 static hc_err precheck(st_job_kind kind, const store_write *w, const store_gray_spec *g,
-		       cfgkey *key, store_result *res)
+		       const store_rollout_move *m, cfgkey *key, store_result *res)
 {
 	int puts = kind == JOB_PUBLISH || kind == JOB_GRAY_PUT;
 
@@ -782,6 +803,10 @@ static hc_err precheck(st_job_kind kind, const store_write *w, const store_gray_
 			      CFGKEY_NAME_MAX);
 		return HC_ERR_INVALID;
 	}
+	if (kind == JOB_GRAY_ROLLOUT && !m) {
+		st_set_detail(res, "no rollout move given");
+		return HC_ERR_INVALID;
+	}
 	if (!puts)
 		return HC_OK;
 	if (!w->content && w->len) {
@@ -795,9 +820,23 @@ static hc_err precheck(st_job_kind kind, const store_write *w, const store_gray_
 	return HC_OK;
 }
 
-/* g: gray jobs' rule, else NULL. */
+/* Copies the gray parts of a job in: the spec (and the plan it points to,
+ * which the job then owns a copy of) and the rollout move. */
+static void job_gray(st_job *j, const store_gray_spec *g, const store_rollout_move *m)
+{
+	if (g)
+		j->g = *g;
+	if (g && g->rollout) {
+		j->plan = *g->rollout;
+		j->g.rollout = &j->plan;
+	}
+	if (m)
+		j->move = *m;
+}
+
+/* g: gray jobs' rule, else NULL; m: a rollout job's move, else NULL. */
 static hc_err write_job(store *st, st_job_kind kind, const store_write *w, int64_t version,
-			const store_gray_spec *g, store_result *res)
+			const store_gray_spec *g, const store_rollout_move *m, store_result *res)
 {
 	store_result ignored;
 	st_job j;
@@ -807,7 +846,7 @@ static hc_err write_job(store *st, st_job_kind kind, const store_write *w, int64
 	if (!res)
 		res = &ignored;
 	memset(res, 0, sizeof(*res));
-	err = precheck(kind, w, g, &j.ch.key, res);
+	err = precheck(kind, w, g, m, &j.ch.key, res);
 	if (err) {
 		job_release(&j);
 		return err;
@@ -815,8 +854,7 @@ static hc_err write_job(store *st, st_job_kind kind, const store_write *w, int64
 	j.kind = kind;
 	j.w = w;
 	j.version = version;
-	if (g)
-		j.g = *g;
+	job_gray(&j, g, m);
 	j.res = res;
 	enqueue(st, &j); /* returns holding q_lock */
 	while (!j.done)
@@ -827,12 +865,13 @@ static hc_err write_job(store *st, st_job_kind kind, const store_write *w, int64
 }
 
 static void write_async(store *st, st_job_kind kind, const store_write *w, int64_t version,
-			const store_gray_spec *g, store_done_fn done, void *cls)
+			const store_gray_spec *g, const store_rollout_move *m, store_done_fn done,
+			void *cls)
 {
 	st_job *j = xcalloc(1, sizeof(*j));
 	hc_err err;
 
-	err = precheck(kind, w, g, &j->ch.key, &j->res_own);
+	err = precheck(kind, w, g, m, &j->ch.key, &j->res_own);
 	if (err) {
 		done(cls, err, &j->res_own);
 		job_release(j);
@@ -843,8 +882,7 @@ static void write_async(store *st, st_job_kind kind, const store_write *w, int64
 	j->w_copy = *w;
 	j->w = &j->w_copy;
 	j->version = version;
-	if (g)
-		j->g = *g;
+	job_gray(j, g, m);
 	j->res = &j->res_own;
 	j->done_fn = done;
 	j->done_cls = cls;
@@ -854,33 +892,33 @@ static void write_async(store *st, st_job_kind kind, const store_write *w, int64
 
 hc_err store_publish(store *st, const store_write *w, store_result *res)
 {
-	return write_job(st, JOB_PUBLISH, w, 0, NULL, res);
+	return write_job(st, JOB_PUBLISH, w, 0, NULL, NULL, res);
 }
 
 hc_err store_delete(store *st, const store_write *w, store_result *res)
 {
-	return write_job(st, JOB_DELETE, w, 0, NULL, res);
+	return write_job(st, JOB_DELETE, w, 0, NULL, NULL, res);
 }
 
 hc_err store_rollback(store *st, const store_write *w, int64_t version, store_result *res)
 {
-	return write_job(st, JOB_ROLLBACK, w, version, NULL, res);
+	return write_job(st, JOB_ROLLBACK, w, version, NULL, NULL, res);
 }
 
 void store_publish_async(store *st, const store_write *w, store_done_fn done, void *cls)
 {
-	write_async(st, JOB_PUBLISH, w, 0, NULL, done, cls);
+	write_async(st, JOB_PUBLISH, w, 0, NULL, NULL, done, cls);
 }
 
 void store_delete_async(store *st, const store_write *w, store_done_fn done, void *cls)
 {
-	write_async(st, JOB_DELETE, w, 0, NULL, done, cls);
+	write_async(st, JOB_DELETE, w, 0, NULL, NULL, done, cls);
 }
 
 void store_rollback_async(store *st, const store_write *w, int64_t version, store_done_fn done,
 			  void *cls)
 {
-	write_async(st, JOB_ROLLBACK, w, version, NULL, done, cls);
+	write_async(st, JOB_ROLLBACK, w, version, NULL, NULL, done, cls);
 }
 
 static store_gray_spec named(const char *rule)
@@ -894,27 +932,27 @@ static store_gray_spec named(const char *rule)
 
 hc_err store_gray_put(store *st, const store_write *w, const store_gray_spec *g, store_result *res)
 {
-	return write_job(st, JOB_GRAY_PUT, w, 0, g, res);
+	return write_job(st, JOB_GRAY_PUT, w, 0, g, NULL, res);
 }
 
 hc_err store_gray_delete(store *st, const store_write *w, const char *rule, store_result *res)
 {
 	store_gray_spec g = named(rule);
 
-	return write_job(st, JOB_GRAY_DELETE, w, 0, &g, res);
+	return write_job(st, JOB_GRAY_DELETE, w, 0, &g, NULL, res);
 }
 
 hc_err store_gray_promote(store *st, const store_write *w, const char *rule, store_result *res)
 {
 	store_gray_spec g = named(rule);
 
-	return write_job(st, JOB_GRAY_PROMOTE, w, 0, &g, res);
+	return write_job(st, JOB_GRAY_PROMOTE, w, 0, &g, NULL, res);
 }
 
 void store_gray_put_async(store *st, const store_write *w, const store_gray_spec *g,
 			  store_done_fn done, void *cls)
 {
-	write_async(st, JOB_GRAY_PUT, w, 0, g, done, cls);
+	write_async(st, JOB_GRAY_PUT, w, 0, g, NULL, done, cls);
 }
 
 void store_gray_delete_async(store *st, const store_write *w, const char *rule, store_done_fn done,
@@ -922,7 +960,7 @@ void store_gray_delete_async(store *st, const store_write *w, const char *rule, 
 {
 	store_gray_spec g = named(rule);
 
-	write_async(st, JOB_GRAY_DELETE, w, 0, &g, done, cls);
+	write_async(st, JOB_GRAY_DELETE, w, 0, &g, NULL, done, cls);
 }
 
 void store_gray_promote_async(store *st, const store_write *w, const char *rule, store_done_fn done,
@@ -930,7 +968,23 @@ void store_gray_promote_async(store *st, const store_write *w, const char *rule,
 {
 	store_gray_spec g = named(rule);
 
-	write_async(st, JOB_GRAY_PROMOTE, w, 0, &g, done, cls);
+	write_async(st, JOB_GRAY_PROMOTE, w, 0, &g, NULL, done, cls);
+}
+
+hc_err store_gray_rollout(store *st, const store_write *w, const char *rule,
+			  const store_rollout_move *m, store_result *res)
+{
+	store_gray_spec g = named(rule);
+
+	return write_job(st, JOB_GRAY_ROLLOUT, w, 0, &g, m, res);
+}
+
+void store_gray_rollout_async(store *st, const store_write *w, const char *rule,
+			      const store_rollout_move *m, store_done_fn done, void *cls)
+{
+	store_gray_spec g = named(rule);
+
+	write_async(st, JOB_GRAY_ROLLOUT, w, 0, &g, m, done, cls);
 }
 
 /* ---- the change feed ---- */
