@@ -5,7 +5,8 @@
  * count their own failures for the main thread to check.
  *
  * The test_gray_* tests cover gray rules: their writes, reads, feed
- * announcements, effective content, faults and reopening.
+ * announcements, effective content, faults and reopening; the test_rollout_*
+ * tests their rollout plans (store_gray_rollout and the plan of a put).
  *
  * <sqlite3.h> is included for one thing only: test_schema_too_new sets
  * PRAGMA user_version behind the store's back, as a newer hotconf would have.
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "harness.h"
 #include "md5.h"
 #include "store.h"
@@ -1376,6 +1378,16 @@ static int outcome_count(outcomes *o)
 	return n;
 }
 
+/* Waits (bounded) until n async writes have called back; 1 when they have. */
+static int wait_outcomes(outcomes *o, int n)
+{
+	int i;
+
+	for (i = 0; i < 20000 && outcome_count(o) < n; i++)
+		nap();
+	return outcome_count(o) == n;
+}
+
 /* Queues three writes as one batch (a=v2, b new, a delete of c), with the
  * fault armed at point, and checks that all three fail with want and that
  * nothing changed: contents, history, revision, the feed. */
@@ -1404,9 +1416,7 @@ static void check_failed_batch(store_fault_point point, int after, const fault_c
 	store_delete_async(fx.st, &ws[2], on_outcome, &o);
 	store_fault_arm(fx.st, point, fc->kind, after, 1);
 	store_fault_hold(fx.st, 0);
-	for (i = 0; i < 20000 && outcome_count(&o) < 3; i++)
-		nap();
-	REQUIRE(outcome_count(&o) == 3);
+	REQUIRE(wait_outcomes(&o, 3));
 	for (i = 0; i < 3; i++) {
 		CHECK_EQ_INT(o.err[i], fc->want);
 		CHECK(strstr(o.detail[i], "not committed") != NULL);
@@ -2265,18 +2275,28 @@ static void test_gray_fault(void)
 	fx_close(&fx);
 }
 
+/* The newest ten audit entries into *v (the caller frees them); their count. */
+static size_t audit_newest(store *st, store_audit **v)
+{
+	store_audit_query q;
+	int64_t total = 0;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.limit = 10;
+	CHECK_EQ_INT(store_audit_list(st, &q, v, &n, &total), HC_OK);
+	return n;
+}
+
 static void test_gray_async_audit(void)
 {
 	outcomes o = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {{0}}};
 	store_gray_spec g = gspec("canary", 1, "env=canary", NULL);
-	store_audit_query q;
 	store_audit *v = NULL;
 	store_write w1, w2, w3;
 	fixture fx;
 	store_result r;
 	size_t n = 0;
-	int64_t total = 0;
-	int i;
 
 	REQUIRE(fx_open(&fx));
 	CHECK_EQ_INT(put(fx.st, "app", "main", "text", 1000, &r), HC_OK);
@@ -2294,18 +2314,14 @@ static void test_gray_async_audit(void)
 	store_gray_promote_async(fx.st, &w2, "canary", on_outcome, &o);
 	store_gray_delete_async(fx.st, &w3, "canary", on_outcome, &o);
 	store_fault_hold(fx.st, 0);
-	for (i = 0; i < 20000 && outcome_count(&o) < 3; i++)
-		nap();
-	REQUIRE(outcome_count(&o) == 3);
+	REQUIRE(wait_outcomes(&o, 3));
 	CHECK_EQ_INT(o.err[0], HC_OK);
 	CHECK_EQ_INT(o.err[1], HC_OK);
 	CHECK_EQ_INT(o.err[2], HC_ERR_NOT_FOUND);
 	check_content(fx.st, "app", "g1", "text", 3);
 	CHECK_EQ_INT(grules(fx.st, "app"), 0);
 
-	memset(&q, 0, sizeof(q));
-	q.limit = 10;
-	CHECK_EQ_INT(store_audit_list(fx.st, &q, &v, &n, &total), HC_OK);
+	n = audit_newest(fx.st, &v);
 	REQUIRE(n == 2);
 	CHECK_EQ_STR(v[1].action, "gray-publish");
 	CHECK_EQ_STR(v[1].target, "DEFAULT_GROUP/app/gray/canary");
@@ -2432,6 +2448,903 @@ static void test_audit_prune(void)
 	fx_close(&fx);
 }
 
+/* ---- rollout plans on gray rules (issue 10) ----
+ *
+ * Percents 0 and 100 make the instances' side certain: at 0 no instance is
+ * in a rule, at 100 every one is. For 50 the test computes each instance's
+ * bucket with gray_bucket() and the rule's salt, as the store must.
+ */
+
+#define RO_NINST 64
+
+/* Instances "i0".."i63", labelled env=canary, made by ro_open. */
+static gray_inst *ro_inst[RO_NINST];
+
+static int ro_open(fixture *fx)
+{
+	char id[16];
+	int i;
+
+	for (i = 0; i < RO_NINST; i++) {
+		snprintf(id, sizeof(id), "i%d", i);
+		ro_inst[i] = inst(id, "10.0.0.1", "env=canary");
+	}
+	return fx_open(fx);
+}
+
+static void ro_close(fixture *fx)
+{
+	int i;
+
+	fx_close(fx);
+	for (i = 0; i < RO_NINST; i++) {
+		gray_inst_free(ro_inst[i]);
+		ro_inst[i] = NULL;
+	}
+}
+
+static void ro_reopen(fixture *fx)
+{
+	store_close(fx->st);
+	fx->st = NULL;
+	CHECK_EQ_INT(store_open(fx->path, &fx->st), HC_OK);
+}
+
+static store_write ro_wr(const char *data_id, const char *content)
+{
+	store_write w;
+
+	memset(&w, 0, sizeof(w));
+	w.ns = "public";
+	w.group = "DEFAULT_GROUP";
+	w.data_id = data_id;
+	w.content = content;
+	w.len = content ? strlen(content) : 0;
+	w.now_ms = 1000;
+	return w;
+}
+
+static hc_err ro_publish(store *st, const char *data_id, const char *content)
+{
+	store_write w = ro_wr(data_id, content);
+	store_result r;
+
+	return store_publish(st, &w, &r);
+}
+
+/* A plan of n steps (hundredths), a minute apart, at most 2% rejected. */
+static store_rollout_plan ro_plan(int n, const int *steps)
+{
+	store_rollout_plan p;
+
+	memset(&p, 0, sizeof(p));
+	p.nsteps = n;
+	memcpy(p.steps, steps, (size_t)n * sizeof(*steps));
+	p.interval_ms = 60000;
+	p.max_rejected_is_pct = 1;
+	p.max_rejected = 200;
+	p.min_reports = 3;
+	return p;
+}
+
+/* Puts rule name with plan p (NULL: none) and labels (NULL: none). */
+static hc_err ro_gput(store *st, const char *data_id, const char *name, const char *content,
+		      const char *labels, const store_rollout_plan *p, store_result *res)
+{
+	store_write w = ro_wr(data_id, content);
+	store_gray_spec g;
+
+	memset(&g, 0, sizeof(g));
+	g.name = name;
+	g.priority = 1;
+	g.match.labels = labels;
+	g.rollout = p;
+	return store_gray_put(st, &w, &g, res);
+}
+
+/* Opens a store (ro_open) with config app ("main") and its rule canary
+ * ("gray", no other match) on a plan of steps[0..n). */
+static int ro_start(fixture *fx, int n, const int *steps)
+{
+	store_rollout_plan p = ro_plan(n, steps);
+	store_result r;
+
+	return ro_open(fx) && ro_publish(fx->st, "app", "main") == HC_OK &&
+	       ro_gput(fx->st, "app", "canary", "gray", NULL, &p, &r) == HC_OK;
+}
+
+static const int ro_steps3[] = {0, 5000, 10000}, ro_steps2[] = {0, 10000};
+
+static store_rollout_move ro_mv(store_rollout_action action)
+{
+	store_rollout_move m;
+
+	memset(&m, 0, sizeof(m));
+	m.action = action;
+	m.expect_step = -1;
+	return m;
+}
+
+static hc_err ro_move(store *st, const char *data_id, const char *rule, const store_rollout_move *m,
+		      store_result *res)
+{
+	store_write w = ro_wr(data_id, NULL);
+
+	return store_gray_rollout(st, &w, rule, m, res);
+}
+
+static hc_err ro_step(store *st, const char *data_id, const char *rule, int to)
+{
+	store_rollout_move m = ro_mv(STORE_ROLLOUT_STEP);
+	store_result r;
+
+	m.to_step = to;
+	return ro_move(st, data_id, rule, &m, &r);
+}
+
+static hc_err ro_simple(store *st, const char *data_id, const char *rule, store_rollout_action a)
+{
+	store_rollout_move m = ro_mv(a);
+	store_result r;
+
+	m.reason = "too many rejections";
+	return ro_move(st, data_id, rule, &m, &r);
+}
+
+/* A copy of a rule's fields, its rollout's included, or found 0. */
+typedef struct ro_seen {
+	int found, has_rollout, compiled;
+	char content[32], md5[33], match[128], salt[64];
+	int64_t revision;
+	store_rollout ro;
+	char reason[600];
+} ro_seen;
+
+static ro_seen ro_get(store *st, const char *data_id, const char *name)
+{
+	cfgkey k = CFGKEY_INIT;
+	store_gray_rule *r = NULL;
+	ro_seen s;
+
+	memset(&s, 0, sizeof(s));
+	cfgkey_init(&k, "public", "DEFAULT_GROUP", data_id);
+	if (store_gray_get(st, &k, name, &r) == HC_OK) {
+		s.found = 1;
+		s.compiled = r->compiled != NULL;
+		snprintf(s.content, sizeof(s.content), "%s", r->content);
+		snprintf(s.md5, sizeof(s.md5), "%s", r->md5);
+		snprintf(s.match, sizeof(s.match), "%s", r->match);
+		snprintf(s.salt, sizeof(s.salt), "%s", r->salt);
+		s.revision = r->revision;
+		if (r->rollout) {
+			s.has_rollout = 1;
+			s.ro = *r->rollout;
+			snprintf(s.reason, sizeof(s.reason), "%s", r->rollout->reason);
+			s.ro.reason = NULL;
+		}
+	}
+	store_gray_rule_unref(r);
+	cfgkey_release(&k);
+	return s;
+}
+
+/* How many of the fixture's instances get rule content (not main). */
+static int ro_in_rule(fixture *fx, const char *data_id)
+{
+	store_config *c = NULL;
+	store_effective e;
+	int i, n = 0;
+
+	if (store_get(fx->st, "public", "DEFAULT_GROUP", data_id, &c) != HC_OK)
+		return -1;
+	for (i = 0; i < RO_NINST; i++) {
+		store_gray_effective(c, ro_inst[i], &e);
+		n += e.rule != NULL;
+	}
+	store_config_unref(c);
+	return n;
+}
+
+/* The newest history entry's op, rollout column and message. */
+typedef struct ro_entry {
+	char op[16], rollout[256], message[64], rule[32], match[128];
+} ro_entry;
+
+static ro_entry ro_newest(store *st, const char *data_id)
+{
+	store_history *h = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	ro_entry e;
+
+	memset(&e, 0, sizeof(e));
+	if (store_history_list(st, "public", "DEFAULT_GROUP", data_id, 0, 1, &h, &n, &total) ==
+		HC_OK &&
+	    n == 1) {
+		snprintf(e.op, sizeof(e.op), "%s", store_op_name(h[0].op));
+		snprintf(e.rollout, sizeof(e.rollout), "%s", h[0].rollout);
+		snprintf(e.message, sizeof(e.message), "%s", h[0].message);
+		snprintf(e.rule, sizeof(e.rule), "%s", h[0].gray_rule);
+		snprintf(e.match, sizeof(e.match), "%s", h[0].gray_match);
+	}
+	store_history_free(h, n);
+	return e;
+}
+
+static void test_rollout_put(void)
+{
+	static const int steps[] = {5, 1250, 2500, 10000};
+	store_rollout_plan p = ro_plan(4, steps);
+	fixture fx;
+	store_result r;
+	int64_t before, after;
+	ro_seen s;
+	ro_entry e;
+
+	REQUIRE(ro_open(&fx));
+	CHECK_EQ_INT(ro_publish(fx.st, "app", "main"), HC_OK);
+	before = clock_wall_ms();
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "gray", NULL, &p, &r), HC_OK);
+	after = clock_wall_ms();
+	CHECK_EQ_INT(r.created, 1);
+	CHECK_EQ_INT(r.changed, 1);
+	s = ro_get(fx.st, "app", "canary");
+	REQUIRE(s.has_rollout);
+	CHECK_EQ_INT(s.ro.state, STORE_ROLLOUT_RUNNING);
+	CHECK_EQ_INT(s.ro.step, 0);
+	CHECK(s.ro.step_ms >= before && s.ro.step_ms <= after);
+	CHECK_EQ_INT(s.ro.next_ms - s.ro.step_ms, 60000);
+	CHECK_EQ_INT(s.ro.plan.nsteps, 4);
+	CHECK_EQ_INT(s.ro.plan.steps[3], 10000);
+	CHECK_EQ_INT(s.ro.plan.max_rejected, 200);
+	CHECK_EQ_INT(s.ro.plan.min_reports, 3);
+	CHECK_EQ_STR(s.reason, "");
+	CHECK(s.compiled);
+	CHECK_EQ_STR(s.match, "{\"percent\":0.05}");
+	e = ro_newest(fx.st, "app");
+	CHECK_EQ_STR(e.op, "gray-publish");
+	CHECK_EQ_STR(e.match, "{\"percent\":0.05}");
+	CHECK_EQ_STR(e.rollout, "{\"state\":\"running\",\"step\":0,\"percent\":0.05,"
+				"\"steps\":[0.05,12.5,25,100],\"reason\":\"\"}");
+	/* Other match fields stay, the percent goes last. */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "labelled", "gray", "env=canary", &p, &r), HC_OK);
+	CHECK_EQ_STR(ro_get(fx.st, "app", "labelled").match,
+		     "{\"labels\":\"env=canary\",\"percent\":0.05}");
+	/* A rule without a plan has none, and its entry no rollout. */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "plain", "gray", "env=canary", NULL, &r), HC_OK);
+	CHECK(!ro_get(fx.st, "app", "plain").has_rollout);
+	CHECK_EQ_STR(ro_newest(fx.st, "app").rollout, "");
+	ro_close(&fx);
+}
+
+static void ro_check_refused(store *st, const store_rollout_plan *p, const char *percent,
+			     const char *field)
+{
+	store_write w = ro_wr("app", "gray");
+	store_gray_spec g;
+	store_result r;
+	int64_t rev = store_revision(st);
+
+	memset(&g, 0, sizeof(g));
+	g.name = "canary";
+	g.match.percent = percent;
+	g.rollout = p;
+	CHECK_EQ_INT(store_gray_put(st, &w, &g, &r), HC_ERR_INVALID);
+	if (strncmp(r.detail, field, strlen(field)) != 0)
+		fprintf(stderr, "detail '%s' does not start with '%s'\n", r.detail, field);
+	CHECK(!strncmp(r.detail, field, strlen(field)));
+	CHECK_EQ_INT(store_revision(st), rev);
+}
+
+static void test_rollout_put_invalid(void)
+{
+	static const int ok[] = {100, 500}, down[] = {100, 500, 500}, big[] = {10001};
+	static const int neg[] = {-1, 5};
+	store_rollout_plan p;
+	fixture fx;
+	int i;
+
+	REQUIRE(ro_open(&fx));
+	CHECK_EQ_INT(ro_publish(fx.st, "app", "main"), HC_OK);
+	p = ro_plan(2, ok);
+	ro_check_refused(fx.st, &p, "5", "match.percent: a rule with a rollout");
+	p = ro_plan(3, down);
+	ro_check_refused(fx.st, &p, NULL, "rollout.steps[2]");
+	p = ro_plan(1, big);
+	ro_check_refused(fx.st, &p, NULL, "rollout.steps[0]");
+	p = ro_plan(2, neg);
+	ro_check_refused(fx.st, &p, NULL, "rollout.steps[0]");
+	p = ro_plan(0, ok);
+	ro_check_refused(fx.st, &p, NULL, "rollout.steps:");
+	p = ro_plan(2, ok);
+	p.nsteps = STORE_ROLLOUT_MAX_STEPS + 1;
+	ro_check_refused(fx.st, &p, NULL, "rollout.steps:");
+	p = ro_plan(2, ok);
+	p.interval_ms = 0;
+	ro_check_refused(fx.st, &p, NULL, "rollout.interval");
+	p = ro_plan(2, ok);
+	p.max_rejected = 10001;
+	ro_check_refused(fx.st, &p, NULL, "rollout.maxRejected");
+	p.max_rejected_is_pct = 0; /* a count may be any size */
+	p.min_reports = -1;
+	ro_check_refused(fx.st, &p, NULL, "rollout.minReports");
+	CHECK(!ro_get(fx.st, "app", "canary").found);
+	/* 16 steps is the most, and fine. */
+	memset(&p, 0, sizeof(p));
+	p.nsteps = STORE_ROLLOUT_MAX_STEPS;
+	p.interval_ms = 1;
+	for (i = 0; i < p.nsteps; i++)
+		p.steps[i] = i * 100;
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "gray", NULL, &p, NULL), HC_OK);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.plan.nsteps, STORE_ROLLOUT_MAX_STEPS);
+	ro_close(&fx);
+}
+
+static void test_rollout_step(void)
+{
+	store_rollout_move m;
+	fixture fx;
+	store_result r;
+	ro_seen a, b;
+	int64_t rev;
+	int i, want;
+
+	REQUIRE(ro_start(&fx, 3, ro_steps3));
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), 0);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	b = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(b.ro.step, 1);
+	CHECK_EQ_INT(b.ro.state, STORE_ROLLOUT_RUNNING);
+	CHECK(b.ro.step_ms >= a.ro.step_ms);
+	CHECK_EQ_INT(b.ro.next_ms - b.ro.step_ms, 60000);
+	CHECK_EQ_STR(b.match, "{\"percent\":50}");
+	CHECK_EQ_STR(b.md5, a.md5);
+	CHECK_EQ_STR(b.content, "gray");
+	CHECK_EQ_STR(b.salt, a.salt);
+	for (i = 0, want = 0; i < RO_NINST; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "i%d", i);
+		want += gray_bucket(b.salt, id) < 5000;
+	}
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), want);
+	CHECK_EQ_STR(ro_newest(fx.st, "app").op, "gray-step");
+	CHECK_EQ_STR(ro_newest(fx.st, "app").match, "{\"percent\":50}");
+	CHECK_EQ_STR(ro_newest(fx.st, "app").rollout,
+		     "{\"state\":\"running\",\"step\":1,\"percent\":50,\"steps\":[0,50,100],"
+		     "\"reason\":\"\"}");
+
+	/* Not back, not to where it is, not past the plan. */
+	rev = store_revision(fx.st);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 0), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 3), HC_ERR_CONFLICT);
+	/* A stale expectation changes nothing. */
+	m = ro_mv(STORE_ROLLOUT_STEP);
+	m.to_step = 2;
+	m.expect_step = 0;
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_ERR_PRECONDITION);
+	CHECK(strstr(r.detail, "at step 1, not 0") != NULL);
+	m.expect_step = 1;
+	m.expect_state = STORE_ROLLOUT_PAUSED;
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(store_revision(fx.st), rev);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.step, 1);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").revision, b.revision);
+	CHECK_EQ_STR(ro_newest(fx.st, "app").op, "gray-step");
+
+	/* If-Match is the rule's md5. */
+	{
+		store_write w = ro_wr("app", NULL);
+		m.expect_state = STORE_ROLLOUT_RUNNING;
+		w.if_match = "0123456789abcdef0123456789abcdef";
+		CHECK_EQ_INT(store_gray_rollout(fx.st, &w, "canary", &m, &r), HC_ERR_PRECONDITION);
+		w.if_match = a.md5;
+		CHECK_EQ_INT(store_gray_rollout(fx.st, &w, "canary", &m, &r), HC_OK);
+		CHECK_EQ_INT(r.revision, rev + 1);
+		CHECK_EQ_INT(r.version, 1);
+		CHECK_EQ_STR(r.md5, a.md5);
+		CHECK_EQ_INT(r.changed, 1);
+	}
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+
+	/* Missing things. */
+	CHECK_EQ_INT(ro_step(fx.st, "app", "nope", 1), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(ro_step(fx.st, "absent", "canary", 1), HC_ERR_NOT_FOUND);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "plain", "gray", "env=x", NULL, &r), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "plain", 1), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", NULL, &r), HC_ERR_INVALID);
+	ro_close(&fx);
+}
+
+static void test_rollout_pause_resume(void)
+{
+	fixture fx;
+	ro_seen a, b;
+
+	REQUIRE(ro_start(&fx, 3, ro_steps3));
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_OK);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(a.ro.state, STORE_ROLLOUT_PAUSED);
+	CHECK(a.compiled);
+	CHECK_EQ_STR(ro_newest(fx.st, "app").op, "gray-pause");
+	CHECK(strstr(ro_newest(fx.st, "app").rollout, "\"state\":\"paused\"") != NULL);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_ERR_CONFLICT);
+	/* /advance may step a paused rollout; it stays paused. */
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 2), HC_OK);
+	b = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(b.ro.state, STORE_ROLLOUT_PAUSED);
+	CHECK_EQ_INT(b.ro.step, 2);
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(a.ro.state, STORE_ROLLOUT_RUNNING);
+	CHECK_EQ_INT(a.ro.step, 2);
+	CHECK(a.ro.step_ms >= b.ro.step_ms);
+	CHECK_EQ_INT(a.ro.next_ms - a.ro.step_ms, 60000);
+	CHECK_EQ_STR(a.md5, b.md5);
+	CHECK_EQ_STR(ro_newest(fx.st, "app").op, "gray-resume");
+	ro_close(&fx);
+}
+
+static void test_rollout_abort_resume(void)
+{
+	store_rollout_move m;
+	char longer[700];
+	fixture fx;
+	store_result r;
+	store_gray_set *set = NULL;
+	cfgkey k = CFGKEY_INIT;
+	ro_seen a;
+	ro_entry e;
+
+	REQUIRE(ro_start(&fx, 2, ro_steps2));
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+	m = ro_mv(STORE_ROLLOUT_ABORT);
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_ERR_INVALID); /* no reason */
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+	m.reason = "3 of 40 instances rejected it (7.5% > 2%)";
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_OK);
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), 0);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK(a.found);
+	CHECK(!a.compiled);
+	CHECK_EQ_INT(a.ro.state, STORE_ROLLOUT_ABORTED);
+	CHECK_EQ_INT(a.ro.step, 1);
+	CHECK_EQ_STR(a.reason, m.reason);
+	CHECK_EQ_STR(a.content, "gray");
+	/* Still listed, with the others. */
+	cfgkey_init(&k, "public", "DEFAULT_GROUP", "app");
+	CHECK_EQ_INT(store_gray_list(fx.st, &k, &set), HC_OK);
+	CHECK(set && set->n == 1 && set->compiled[0] == NULL);
+	store_gray_set_unref(set);
+	cfgkey_release(&k);
+	e = ro_newest(fx.st, "app");
+	CHECK_EQ_STR(e.op, "gray-abort");
+	CHECK_EQ_STR(e.message, m.reason); /* no message: the reason */
+	CHECK_EQ_STR(e.rule, "canary");
+	CHECK_EQ_STR(e.rollout, "{\"state\":\"aborted\",\"step\":1,\"percent\":100,"
+				"\"steps\":[0,100],\"reason\":\"3 of 40 instances rejected it "
+				"(7.5% > 2%)\"}");
+	/* Nothing but a resume (or a replace, or a delete) moves it now. */
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_ABORT), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PROMOTE), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(a.ro.state, STORE_ROLLOUT_RUNNING);
+	CHECK_EQ_INT(a.ro.step, 0);
+	CHECK_EQ_STR(a.reason, "");
+	CHECK(a.compiled);
+	CHECK_EQ_STR(a.match, "{\"percent\":0}");
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+
+	/* A long reason is cut at 512 bytes, never inside a character. */
+	memset(longer, 'x', sizeof(longer));
+	memcpy(longer + 511, "\xc3\xa9", 2); /* é across the cut */
+	longer[sizeof(longer) - 1] = '\0';
+	m.reason = longer;
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_OK);
+	CHECK_EQ_INT(strlen(ro_get(fx.st, "app", "canary").reason), 511);
+	ro_close(&fx);
+}
+
+static void test_rollout_replace(void)
+{
+	static const int steps[] = {0, 5000, 10000}, other[] = {0, 10000};
+	store_rollout_plan p = ro_plan(3, steps), q = ro_plan(2, other);
+	fixture fx;
+	store_result r;
+	ro_seen a;
+
+	REQUIRE(ro_open(&fx));
+	CHECK_EQ_INT(ro_publish(fx.st, "app", "main"), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g1", "env=canary", &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	/* The same rule and plan: a no-op, wherever the rollout is. */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g1", "env=canary", &p, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 0);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.step, 1);
+	/* Another plan, or another match, starts over. */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g1", "env=canary", &q, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(a.ro.step, 0);
+	CHECK_EQ_INT(a.ro.plan.nsteps, 2);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g1", "env=other", &q, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.step, 0);
+	/* New content while paused: step 0, still paused. */
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g2", "env=other", &q, &r), HC_OK);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(a.ro.state, STORE_ROLLOUT_PAUSED);
+	CHECK_EQ_INT(a.ro.step, 0);
+	CHECK_EQ_STR(a.content, "g2");
+	/* New content while aborted: still aborted, matching nothing, reason kept. */
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_ABORT), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g3", "env=other", &q, &r), HC_OK);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK_EQ_INT(a.ro.state, STORE_ROLLOUT_ABORTED);
+	CHECK_EQ_INT(a.ro.step, 0);
+	CHECK_EQ_STR(a.reason, "too many rejections");
+	CHECK(!a.compiled);
+	CHECK_EQ_STR(a.content, "g3");
+	CHECK(strstr(ro_newest(fx.st, "app").rollout, "\"state\":\"aborted\"") != NULL);
+	/* A replace without a plan drops it; the match is as given. */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g3", "env=canary", NULL, &r), HC_OK);
+	a = ro_get(fx.st, "app", "canary");
+	CHECK(!a.has_rollout);
+	CHECK(a.compiled);
+	CHECK_EQ_STR(a.match, "{\"labels\":\"env=canary\"}");
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+	/* And a plan on a rule that had none starts it running. */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g3", "env=canary", &q, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.state, STORE_ROLLOUT_RUNNING);
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), 0);
+	ro_close(&fx);
+}
+
+static void test_rollout_promote(void)
+{
+	static const int steps[] = {1000, 10000};
+	static const char summary[] = "{\"steps\":2,\"applied\":40,\"rejected\":0}";
+	store_rollout_plan p = ro_plan(2, steps);
+	store_rollout_move m = ro_mv(STORE_ROLLOUT_PROMOTE);
+	store_config *c = NULL;
+	store_history h;
+	fixture fx;
+	store_result r;
+	char md5[33];
+	ro_entry e;
+
+	REQUIRE(ro_start(&fx, 2, steps));
+	m.expect_step = 1; /* the server promotes after the last step */
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	m.summary = summary;
+	CHECK_EQ_INT(ro_move(fx.st, "app", "canary", &m, &r), HC_OK);
+	md5_hex("gray", 4, md5);
+	CHECK_EQ_STR(r.md5, md5);
+	CHECK_EQ_INT(r.version, 4); /* main 1, gray-publish 2, gray-step 3 */
+	CHECK(!ro_get(fx.st, "app", "canary").found);
+	REQUIRE(store_get(fx.st, "public", "DEFAULT_GROUP", "app", &c) == HC_OK);
+	CHECK_EQ_STR(c->content, "gray");
+	CHECK_EQ_INT(c->version, 4);
+	CHECK(c->gray == NULL);
+	store_config_unref(c);
+	e = ro_newest(fx.st, "app");
+	CHECK_EQ_STR(e.op, "gray-promote");
+	CHECK_EQ_STR(e.rule, "canary");
+	CHECK_EQ_STR(e.rollout, summary);
+	CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 4, &h), HC_OK);
+	CHECK_EQ_STR(h.rollout, summary);
+	CHECK_EQ_STR(h.content, "gray");
+	store_history_release(&h);
+	/* A rollout entry is no main version to roll back to. */
+	{
+		store_write w = ro_wr("app", NULL);
+		CHECK_EQ_INT(store_rollback(fx.st, &w, 3, &r), HC_ERR_CONFLICT);
+		CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 3, &h),
+			     HC_OK);
+		CHECK(strstr(h.rollout, "\"step\":1") != NULL);
+		store_history_release(&h);
+	}
+	/* A plain promote of a rule with a plan works too, summary "". */
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "g2", NULL, &p, &r), HC_OK);
+	{
+		store_write w = ro_wr("app", NULL);
+		CHECK_EQ_INT(store_gray_promote(fx.st, &w, "canary", &r), HC_OK);
+	}
+	CHECK_EQ_STR(ro_newest(fx.st, "app").rollout, "");
+	ro_close(&fx);
+}
+
+static void test_rollout_history(void)
+{
+	static const char *const want[] = {"gray-resume", "gray-abort", "gray-resume",
+					   "gray-pause",  "gray-step",	"gray-publish",
+					   "publish"};
+	store_history *h = NULL;
+	fixture fx;
+	size_t n = 0, i;
+	int64_t total = 0;
+
+	REQUIRE(ro_start(&fx, 3, ro_steps3));
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_ABORT), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "app", 0, 20, &h, &n, &total),
+	    HC_OK);
+	REQUIRE(n == sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < n; i++) {
+		CHECK_EQ_STR(store_op_name(h[i].op), want[i]);
+		CHECK_EQ_STR(h[i].gray_rule, i + 1 < n ? "canary" : "");
+	}
+	CHECK_EQ_STR(h[0].rollout, "{\"state\":\"running\",\"step\":0,\"percent\":0,"
+				   "\"steps\":[0,50,100],\"reason\":\"\"}");
+	CHECK_EQ_STR(h[0].gray_match, "{\"percent\":0}");
+	CHECK(strstr(h[1].rollout, "\"state\":\"aborted\",\"step\":1,\"percent\":50") != NULL);
+	CHECK(strstr(h[2].rollout, "\"state\":\"running\",\"step\":1") != NULL);
+	CHECK(strstr(h[3].rollout, "\"state\":\"paused\",\"step\":1") != NULL);
+	CHECK_EQ_STR(h[4].gray_match, "{\"percent\":50}");
+	CHECK_EQ_STR(h[6].rollout, "");
+	for (i = 0; i < n; i++)
+		CHECK(h[i].rollout != NULL);
+	store_history_free(h, n);
+	ro_close(&fx);
+}
+
+/* ---- the feed ---- */
+
+/* The feed of rollout moves: gray changes with the new ops, whose snapshots
+ * tell which instances' content changed; a promote as a content change. */
+static void test_rollout_feed(void)
+{
+	static const store_op ops[] = {STORE_OP_GRAY_STEP,   STORE_OP_GRAY_PAUSE,
+				       STORE_OP_GRAY_RESUME, STORE_OP_GRAY_ABORT,
+				       STORE_OP_GRAY_RESUME, STORE_OP_GRAY_PROMOTE};
+	static const char prev_gray[] = "011100", new_gray[] = "111001"; /* '1': "gray" */
+	char m_main[33], m_gray[33];
+	gray_feed f;
+	fixture fx;
+	int i;
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	md5_hex("main", 4, m_main);
+	md5_hex("gray", 4, m_gray);
+	REQUIRE(ro_start(&fx, 2, ro_steps2));
+	f.probe = ro_inst[7];
+	store_subscribe(fx.st, on_gray_feed, NULL, &f);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_ERR_CONFLICT); /* silent */
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_ABORT), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_RESUME), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PROMOTE), HC_OK);
+	pthread_mutex_lock(&f.mu);
+	CHECK_EQ_INT(f.n, 6);
+	for (i = 0; i < 6 && i < f.n; i++) {
+		CHECK_EQ_INT(f.kind[i], i == 5 ? STORE_CHANGE_CONTENT : STORE_CHANGE_GRAY);
+		CHECK_EQ_STR(store_op_name(f.op[i]), store_op_name(ops[i]));
+		CHECK_EQ_STR(f.rule[i], "canary");
+		CHECK_EQ_INT(f.prev_rules[i], 1);
+		CHECK_EQ_INT(f.new_rules[i], i == 5 ? 0 : 1);
+		CHECK_EQ_STR(f.prev_eff[i], prev_gray[i] == '1' ? m_gray : m_main);
+		CHECK_EQ_STR(f.new_eff[i], new_gray[i] == '1' ? m_gray : m_main);
+	}
+	pthread_mutex_unlock(&f.mu);
+	ro_close(&fx);
+	pthread_mutex_destroy(&f.mu);
+}
+
+/* ---- durability, the running list, async and audit ---- */
+
+static void test_rollout_reopen(void)
+{
+	static const int steps[] = {0, 5000, 10000};
+	store_rollout_plan p = ro_plan(3, steps);
+	fixture fx;
+	store_result r;
+	ro_seen a1, b1, c1, a2, b2, c2;
+	int in1;
+
+	REQUIRE(ro_open(&fx));
+	CHECK_EQ_INT(ro_publish(fx.st, "app", "main"), HC_OK);
+	CHECK_EQ_INT(ro_publish(fx.st, "b", "main"), HC_OK);
+	CHECK_EQ_INT(ro_publish(fx.st, "c", "main"), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "canary", "gray", "env=canary", &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 1), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "b", "paused", "gray", NULL, &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "b", "paused", 2), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "b", "paused", STORE_ROLLOUT_PAUSE), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "c", "aborted", "gray", NULL, &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "c", "aborted", 2), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "c", "aborted", STORE_ROLLOUT_ABORT), HC_OK);
+	a1 = ro_get(fx.st, "app", "canary");
+	b1 = ro_get(fx.st, "b", "paused");
+	c1 = ro_get(fx.st, "c", "aborted");
+	in1 = ro_in_rule(&fx, "app");
+	CHECK(in1 > 0 && in1 < RO_NINST); /* 50%, of 64: none or all would be odd */
+	ro_reopen(&fx);
+	REQUIRE(fx.st);
+	a2 = ro_get(fx.st, "app", "canary");
+	b2 = ro_get(fx.st, "b", "paused");
+	c2 = ro_get(fx.st, "c", "aborted");
+	CHECK(a2.has_rollout && b2.has_rollout && c2.has_rollout);
+	CHECK_EQ_INT(a2.ro.state, STORE_ROLLOUT_RUNNING);
+	CHECK_EQ_INT(a2.ro.step, 1);
+	CHECK_EQ_INT(a2.ro.step_ms, a1.ro.step_ms);
+	CHECK_EQ_INT(a2.ro.next_ms, a1.ro.next_ms);
+	CHECK_EQ_INT(a2.ro.plan.interval_ms, 60000);
+	CHECK_EQ_INT(a2.ro.plan.max_rejected_is_pct, 1);
+	CHECK_EQ_INT(a2.ro.plan.max_rejected, 200);
+	CHECK_EQ_INT(a2.ro.plan.min_reports, 3);
+	CHECK_EQ_INT(a2.ro.plan.nsteps, 3);
+	CHECK_EQ_INT(a2.ro.plan.steps[1], 5000);
+	CHECK_EQ_STR(a2.salt, a1.salt);
+	CHECK_EQ_STR(a2.match, "{\"labels\":\"env=canary\",\"percent\":50}");
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), in1); /* the same instances */
+	CHECK_EQ_INT(b2.ro.state, STORE_ROLLOUT_PAUSED);
+	CHECK_EQ_INT(b2.ro.step, 2);
+	CHECK_EQ_INT(b2.ro.next_ms, b1.ro.next_ms);
+	CHECK_EQ_INT(ro_in_rule(&fx, "b"), RO_NINST);
+	CHECK_EQ_INT(c2.ro.state, STORE_ROLLOUT_ABORTED);
+	CHECK_EQ_INT(c2.ro.step, 2);
+	CHECK_EQ_STR(c2.reason, c1.reason);
+	CHECK_EQ_STR(c2.reason, "too many rejections");
+	CHECK(!c2.compiled);
+	CHECK_EQ_INT(ro_in_rule(&fx, "c"), 0);
+	/* It goes on from there, and a write reloads the same state. */
+	CHECK_EQ_INT(ro_step(fx.st, "app", "canary", 2), HC_OK);
+	CHECK_EQ_INT(ro_in_rule(&fx, "app"), RO_NINST);
+	CHECK_EQ_INT(ro_simple(fx.st, "c", "aborted", STORE_ROLLOUT_RESUME), HC_OK);
+	CHECK_EQ_INT(ro_get(fx.st, "c", "aborted").ro.step, 0);
+	ro_close(&fx);
+}
+
+typedef struct ro_listed {
+	int n;
+	char what[8][96];
+} ro_listed;
+
+static void ro_on_rollout(void *ctx, const cfgkey *key, const store_gray_rule *r)
+{
+	ro_listed *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->what[l->n], sizeof(l->what[0]), "%s %s %d", key->s, r->name,
+			 r->rollout->step);
+	l->n++;
+}
+
+static int ro_listed_has(const ro_listed *l, const char *what)
+{
+	int i;
+
+	for (i = 0; i < l->n && i < 8; i++)
+		if (!strcmp(l->what[i], what))
+			return 1;
+	return 0;
+}
+
+static void test_rollout_list(void)
+{
+	static const int steps[] = {0, 5000, 10000};
+	store_rollout_plan p = ro_plan(3, steps);
+	fixture fx;
+	store_result r;
+	ro_listed l;
+
+	REQUIRE(ro_open(&fx));
+	memset(&l, 0, sizeof(l));
+	store_gray_rollouts(fx.st, ro_on_rollout, &l);
+	CHECK_EQ_INT(l.n, 0);
+	CHECK_EQ_INT(ro_publish(fx.st, "app", "main"), HC_OK);
+	CHECK_EQ_INT(ro_publish(fx.st, "other", "main"), HC_OK);
+	CHECK_EQ_INT(ro_publish(fx.st, "none", "main"), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "run1", "g", NULL, &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "paused", "g", NULL, &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "aborted", "g", NULL, &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "app", "plain", "g", "env=x", NULL, &r), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "other", "run2", "g", NULL, &p, &r), HC_OK);
+	CHECK_EQ_INT(ro_gput(fx.st, "none", "plain", "g", "env=x", NULL, &r), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "paused", STORE_ROLLOUT_PAUSE), HC_OK);
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "aborted", STORE_ROLLOUT_ABORT), HC_OK);
+	CHECK_EQ_INT(ro_step(fx.st, "other", "run2", 2), HC_OK);
+	store_gray_rollouts(fx.st, ro_on_rollout, &l);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK(ro_listed_has(&l, "public/DEFAULT_GROUP/app run1 0"));
+	CHECK(ro_listed_has(&l, "public/DEFAULT_GROUP/other run2 2"));
+	/* Resumed, it is listed again; after a reopen too. */
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "paused", STORE_ROLLOUT_RESUME), HC_OK);
+	ro_reopen(&fx);
+	REQUIRE(fx.st);
+	memset(&l, 0, sizeof(l));
+	store_gray_rollouts(fx.st, ro_on_rollout, &l);
+	CHECK_EQ_INT(l.n, 3);
+	CHECK(ro_listed_has(&l, "public/DEFAULT_GROUP/app paused 0"));
+	ro_close(&fx);
+}
+
+/* Queued in one batch: a put with a plan whose struct is gone by then (the
+ * store copies it), a step, and a stale step that fails alone; and each
+ * move audited. */
+static void test_rollout_async_audit(void)
+{
+	static const int steps[] = {0, 5000, 10000};
+	outcomes o = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {{0}}};
+	store_rollout_move m1 = ro_mv(STORE_ROLLOUT_STEP), m2;
+	store_write w1 = ro_wr("app", "gray"), w2 = ro_wr("app", NULL);
+	store_audit *v = NULL;
+	store_gray_spec g;
+	fixture fx;
+	size_t n = 0;
+	int64_t rev;
+
+	REQUIRE(ro_open(&fx));
+	CHECK_EQ_INT(ro_publish(fx.st, "app", "main"), HC_OK);
+	memset(&g, 0, sizeof(g));
+	g.name = "canary";
+	w1.author = w2.author = "rollout";
+	w1.audit_role = w2.audit_role = "system";
+	rev = store_revision(fx.st);
+	store_fault_hold(fx.st, 1);
+	{
+		store_rollout_plan p = ro_plan(3, steps);
+		g.rollout = &p;
+		store_gray_put_async(fx.st, &w1, &g, on_outcome, &o);
+		memset(&p, 0xff, sizeof(p)); /* what the store copied is what counts */
+	}
+	m1.to_step = 1;
+	m1.expect_step = 0;
+	m2 = m1;
+	store_gray_rollout_async(fx.st, &w2, "canary", &m1, on_outcome, &o);
+	store_gray_rollout_async(fx.st, &w2, "canary", &m2, on_outcome, &o);
+	store_fault_hold(fx.st, 0);
+	REQUIRE(wait_outcomes(&o, 3));
+	CHECK_EQ_INT(o.err[0], HC_OK);
+	CHECK_EQ_INT(o.err[1], HC_OK);
+	CHECK_EQ_INT(o.err[2], HC_ERR_PRECONDITION);
+	CHECK_EQ_INT(store_revision(fx.st), rev + 2);
+	CHECK(strstr(o.detail[2], "at step 1, not 0") != NULL);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.step, 1);
+	CHECK_EQ_INT(ro_get(fx.st, "app", "canary").ro.plan.nsteps, 3);
+
+	CHECK_EQ_INT(ro_simple(fx.st, "app", "canary", STORE_ROLLOUT_PAUSE), HC_OK); /* no role */
+	w2.message = NULL;
+	m1 = ro_mv(STORE_ROLLOUT_ABORT);
+	m1.reason = "5 rejected";
+	{
+		store_result r;
+		CHECK_EQ_INT(store_gray_rollout(fx.st, &w2, "canary", &m1, &r), HC_OK);
+	}
+	n = audit_newest(fx.st, &v);
+	REQUIRE(n == 3);
+	CHECK_EQ_STR(v[0].action, "gray-abort");
+	CHECK_EQ_STR(v[0].detail, "5 rejected");
+	CHECK_EQ_STR(v[0].target, "DEFAULT_GROUP/app/gray/canary");
+	CHECK_EQ_STR(v[0].old_md5, v[0].new_md5); /* the content did not change */
+	CHECK_EQ_STR(v[1].action, "gray-step");
+	CHECK_EQ_STR(v[1].role, "system");
+	CHECK_EQ_STR(v[2].action, "gray-publish");
+	store_audits_free(v, n);
+	ro_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
@@ -2476,5 +3389,17 @@ int main(void)
 	RUN(test_gray_fault);
 	RUN(test_gray_async_audit);
 	RUN(test_gray_prune);
+	RUN(test_rollout_put);
+	RUN(test_rollout_put_invalid);
+	RUN(test_rollout_step);
+	RUN(test_rollout_pause_resume);
+	RUN(test_rollout_abort_resume);
+	RUN(test_rollout_replace);
+	RUN(test_rollout_promote);
+	RUN(test_rollout_history);
+	RUN(test_rollout_feed);
+	RUN(test_rollout_reopen);
+	RUN(test_rollout_list);
+	RUN(test_rollout_async_audit);
 	return hc_test_report();
 }
