@@ -34,6 +34,7 @@ static void usage(FILE *to)
 	    "DURATION]\n"
 	    "                     [--tls-cert FILE --tls-key FILE]\n"
 	    "                     [--max-listeners N] [--listener-grace DURATION]\n"
+	    "                     [--rollout-min-interval DURATION]\n"
 	    "       hotconf version\n"
 	    "\n"
 	    "  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
@@ -62,6 +63,8 @@ static void usage(FILE *to)
 	    "  --max-listeners       instances x configs the listeners view remembers, the\n"
 	    "                        least recently seen forgotten first; 0: none (100000)\n"
 	    "  --listener-grace      an instance not seen for its wait and this is gone (60s)\n"
+	    "  --rollout-min-interval the shortest step interval a rollout plan may ask (1s;\n"
+	    "                        tests set it lower)\n"
 	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
@@ -180,6 +183,9 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			cfg->max_listeners = (size_t)n;
 		} else if (!strcmp(f, "--listener-grace")) {
 			if (dur_flag(f, v, &cfg->listener_grace_ms))
+				return -1;
+		} else if (!strcmp(f, "--rollout-min-interval")) {
+			if (dur_flag(f, v, &cfg->rollout_min_interval_ms))
 				return -1;
 		} else if (!strcmp(f, "--tls-cert")) {
 			cfg->tls_cert = v;

@@ -401,6 +401,10 @@ static void json_history(sbuf *out, const store_history *h)
 		/* The store's canonical JSON of the match, as an object. */
 		sbuf_addf(out, ",\"grayMatch\":%s", h->gray_match[0] ? h->gray_match : "null");
 	}
+	/* A rollout's state after the change (a step, pause, resume, abort), or
+	 * a promote's summary: the store's JSON, as an object. */
+	if (h->rollout && h->rollout[0])
+		sbuf_addf(out, ",\"rollout\":%s", h->rollout);
 	sbuf_addch(out, ',');
 	srv_json_time(out, "createdAt", h->created_ms);
 	if (h->content) {

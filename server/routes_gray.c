@@ -35,6 +35,7 @@ struct srv_gray {
 	cJSON *doc;
 	const char **ips;
 	char percent[16];
+	store_rollout_plan plan; /* spec.rollout points here when the body has one */
 	store_gray_spec spec;
 };
 
@@ -65,21 +66,21 @@ static hc_err check_request(srv_req *r, sbuf *why)
  * printing it with two and reading that back gives the same double (12.5
  * and 0.01 do, 1.234 does not).
  */
-static hc_err percent_text(const cJSON *p, char out[16], sbuf *why)
+static hc_err percent_text(const cJSON *p, const char *what, char out[16], sbuf *why)
 {
 	double v = p->valuedouble;
 	char *end;
 	size_t n;
 
 	if (!cJSON_IsNumber(p) || !(v >= 0 && v <= 100)) {
-		sbuf_addstr(why, "match.percent must be a number from 0 to 100");
+		sbuf_addf(why, "%s must be a number from 0 to 100", what);
 		return HC_ERR_INVALID;
 	}
 	if (v == 0)
 		v = 0; /* -0 prints a sign */
 	snprintf(out, 16, "%.2f", v);
 	if (strtod(out, &end) != v) {
-		sbuf_addf(why, "match.percent %.17g has more than two decimals", v);
+		sbuf_addf(why, "%s %.17g has more than two decimals", what, v);
 		return HC_ERR_INVALID;
 	}
 	n = strlen(out);
@@ -92,7 +93,7 @@ static hc_err percent_text(const cJSON *p, char out[16], sbuf *why)
 
 /* match -> g->spec.match; every field is checked for its JSON type here, and
  * its grammar by the store (gray_rule_compile names the field and position). */
-static hc_err parse_match(struct srv_gray *g, const cJSON *m, sbuf *why)
+static hc_err parse_match(struct srv_gray *g, const cJSON *m, int with_rollout, sbuf *why)
 {
 	store_gray_match *out = &g->spec.match;
 	const cJSON *f;
@@ -102,7 +103,7 @@ static hc_err parse_match(struct srv_gray *g, const cJSON *m, sbuf *why)
 		sbuf_addstr(why, "match must be an object with ips, labels and/or percent");
 		return HC_ERR_INVALID;
 	}
-	if (!m->child) {
+	if (!m->child && !with_rollout) {
 		sbuf_addstr(why, "match is empty: give at least one of ips, labels, percent");
 		return HC_ERR_INVALID;
 	}
@@ -139,7 +140,12 @@ static hc_err parse_match(struct srv_gray *g, const cJSON *m, sbuf *why)
 			}
 			out->labels = f->valuestring;
 		} else if (!strcmp(f->string, "percent")) {
-			if (percent_text(f, g->percent, why))
+			if (with_rollout) {
+				sbuf_addstr(why, "match.percent: a rule with a rollout takes its "
+						 "percent from rollout.steps");
+				return HC_ERR_INVALID;
+			}
+			if (percent_text(f, "match.percent", g->percent, why))
 				return HC_ERR_INVALID;
 			out->percent = g->percent;
 		} else {
@@ -148,6 +154,132 @@ static hc_err parse_match(struct srv_gray *g, const cJSON *m, sbuf *why)
 			return HC_ERR_INVALID;
 		}
 	}
+	return HC_OK;
+}
+
+/* "2%" (hundredths of a percent) or "3" / 3 (a count) -> the plan. */
+static hc_err parse_max_rejected(const cJSON *f, store_rollout_plan *p, sbuf *why)
+{
+	const char *t = cJSON_IsString(f) ? f->valuestring : NULL;
+	char num[32], pc[16];
+	cJSON *n;
+	size_t len;
+	hc_err err;
+	int64_t v;
+
+	if (cJSON_IsNumber(f) && f->valuedouble >= 0 && f->valuedouble <= 1e9 &&
+	    f->valuedouble == (double)(int64_t)f->valuedouble) {
+		p->max_rejected_is_pct = 0;
+		p->max_rejected = (int64_t)f->valuedouble;
+		return HC_OK;
+	}
+	len = t ? strlen(t) : 0;
+	if (len && len < sizeof(num) && t[len - 1] == '%') {
+		memcpy(num, t, len - 1);
+		num[len - 1] = '\0';
+		n = cJSON_Parse(num);
+		err = n && cJSON_IsNumber(n) && strspn(num, "0123456789.") == len - 1
+			  ? percent_text(n, "rollout.maxRejected", pc, why)
+			  : HC_ERR_INVALID;
+		if (!err) {
+			p->max_rejected_is_pct = 1;
+			p->max_rejected = (int64_t)(n->valuedouble * 100 + 0.5);
+		}
+		cJSON_Delete(n);
+		if (!err)
+			return HC_OK;
+		if (why->len)
+			return err;
+	} else if (t && *t && strspn(t, "0123456789") == len && len < 10 && !val_int(t, &v)) {
+		p->max_rejected_is_pct = 0;
+		p->max_rejected = v;
+		return HC_OK;
+	}
+	sbuf_addstr(why, "rollout.maxRejected must be a percent (\"2%\") or a count of "
+			 "instances (3)");
+	return HC_ERR_INVALID;
+}
+
+/* rollout {"steps","interval","maxRejected","minReports"} -> g->plan. */
+static hc_err parse_rollout(srv_req *r, struct srv_gray *g, const cJSON *ro, sbuf *why)
+{
+	store_rollout_plan *p = &g->plan;
+	const cJSON *f, *st;
+	uint64_t ms = 300000;
+	char pc[16], where[32];
+	int i = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->min_reports = 1;
+	if (!cJSON_IsObject(ro)) {
+		sbuf_addstr(why, "rollout must be an object {\"steps\", \"interval\", "
+				 "\"maxRejected\", \"minReports\"}");
+		return HC_ERR_INVALID;
+	}
+	cJSON_ArrayForEach(f, ro)
+	{
+		if (!strcmp(f->string, "steps")) {
+			if (!cJSON_IsArray(f) || cJSON_GetArraySize(f) < 1 ||
+			    cJSON_GetArraySize(f) > STORE_ROLLOUT_MAX_STEPS) {
+				sbuf_addf(why, "rollout.steps must be an array of 1 to %d percents",
+					  STORE_ROLLOUT_MAX_STEPS);
+				return HC_ERR_INVALID;
+			}
+			i = 0;
+			cJSON_ArrayForEach(st, f)
+			{
+				snprintf(where, sizeof(where), "rollout.steps[%d]", i);
+				if (percent_text(st, where, pc, why))
+					return HC_ERR_INVALID;
+				p->steps[i] = (int)(st->valuedouble * 100 + 0.5);
+				if (i && p->steps[i] <= p->steps[i - 1]) {
+					sbuf_addf(
+					    why,
+					    "rollout.steps must increase: %s is not above the "
+					    "step before it",
+					    where);
+					return HC_ERR_INVALID;
+				}
+				i++;
+			}
+			p->nsteps = i;
+		} else if (!strcmp(f->string, "interval")) {
+			if (!cJSON_IsString(f) || val_duration(f->valuestring, &ms, why)) {
+				sbuf_reset(why);
+				sbuf_addstr(why,
+					    "rollout.interval must be a duration like \"10m\", "
+					    "\"30s\" or \"500ms\"");
+				return HC_ERR_INVALID;
+			}
+		} else if (!strcmp(f->string, "maxRejected")) {
+			if (parse_max_rejected(f, p, why))
+				return HC_ERR_INVALID;
+		} else if (!strcmp(f->string, "minReports")) {
+			if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > 1e9 ||
+			    f->valuedouble != (double)(int64_t)f->valuedouble) {
+				sbuf_addstr(why, "rollout.minReports must be a whole number >= 0");
+				return HC_ERR_INVALID;
+			}
+			p->min_reports = (int64_t)f->valuedouble;
+		} else {
+			sbuf_addf(why,
+				  "rollout.%.64s is not a field: use steps, interval, maxRejected "
+				  "or minReports",
+				  f->string);
+			return HC_ERR_INVALID;
+		}
+	}
+	if (!p->nsteps) {
+		sbuf_addstr(why, "rollout.steps is required: the percents to go through");
+		return HC_ERR_INVALID;
+	}
+	if (ms < r->s->cfg.rollout_min_interval_ms) {
+		sbuf_addf(why, "rollout.interval must be at least %" PRIu64 " ms",
+			  r->s->cfg.rollout_min_interval_ms);
+		return HC_ERR_INVALID;
+	}
+	p->interval_ms = (int64_t)ms;
+	g->spec.rollout = p;
 	return HC_OK;
 }
 
@@ -164,7 +296,7 @@ static int salt_ok(const char *s)
 static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sbuf *why)
 {
 	struct srv_gray *g = xcalloc(1, sizeof(*g));
-	const cJSON *f, *doc;
+	const cJSON *f, *doc, *ro;
 	int has_content = 0, has_match = 0;
 
 	*out = g;
@@ -177,9 +309,14 @@ static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sb
 			    "\"message\", \"match\"}");
 		return HC_ERR_INVALID;
 	}
+	ro = cJSON_GetObjectItemCaseSensitive(doc, "rollout");
+	if (ro && !cJSON_IsNull(ro) && parse_rollout(r, g, ro, why))
+		return HC_ERR_INVALID;
 	cJSON_ArrayForEach(f, doc)
 	{
-		if (!strcmp(f->string, "priority")) {
+		if (!strcmp(f->string, "rollout")) {
+			continue; /* parsed above: match depends on it */
+		} else if (!strcmp(f->string, "priority")) {
 			if (!cJSON_IsNumber(f) || f->valuedouble < -PRIORITY_MAX ||
 			    f->valuedouble > PRIORITY_MAX ||
 			    f->valuedouble != (double)(int)f->valuedouble) {
@@ -205,7 +342,7 @@ static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sb
 				return HC_ERR_INVALID;
 			}
 		} else if (!strcmp(f->string, "match")) {
-			if (parse_match(g, f, why))
+			if (parse_match(g, f, g->spec.rollout != NULL, why))
 				return HC_ERR_INVALID;
 			has_match = 1;
 		} else if (!strcmp(f->string, "salt")) {
@@ -220,11 +357,13 @@ static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sb
 		} else {
 			sbuf_addf(why,
 				  "%.64s is not a field of a gray rule: use priority, content, "
-				  "format, message, match or salt",
+				  "format, message, match, rollout or salt",
 				  f->string);
 			return HC_ERR_INVALID;
 		}
 	}
+	if (g->spec.rollout)
+		has_match = 1; /* the rollout's percent is its match */
 	if ((need_content && !has_content) || !has_match) {
 		sbuf_addf(why, "%s is required", has_match ? "content" : "match");
 		return HC_ERR_INVALID;
@@ -282,7 +421,13 @@ static void check_then_put(srv_req *r)
 	sbuf_release(&why);
 }
 
-typedef enum gray_write { GRAY_PUT, GRAY_PUT_CHECKED, GRAY_DELETE, GRAY_PROMOTE } gray_write;
+typedef enum gray_write {
+	GRAY_PUT,
+	GRAY_PUT_CHECKED,
+	GRAY_DELETE,
+	GRAY_PROMOTE,
+	GRAY_ROLLOUT
+} gray_write;
 
 /* Suspends the connection and hands the write to the store (or the
  * checker); srv_on_write_done resumes it, and the handler then answers from
@@ -308,6 +453,10 @@ static enum MHD_Result queue_gray(srv_req *r, gray_write kind)
 	case GRAY_PROMOTE:
 		store_gray_promote_async(s->st, &r->wr->w, RULE(r), srv_on_write_done, r);
 		break;
+	case GRAY_ROLLOUT:
+		store_gray_rollout_async(s->st, &r->wr->w, RULE(r), &r->wr->move, srv_on_write_done,
+					 r);
+		break;
 	}
 	return MHD_YES;
 }
@@ -327,6 +476,7 @@ static enum MHD_Result reply_done(srv_req *r)
 	if (r->wr->err)
 		return srv_reply_err(r, r->wr->err, "%s",
 				     res->detail[0] ? res->detail : hc_err_code(r->wr->err));
+	srv_rollout_poke(r->s); /* a plan may have started, moved or stopped */
 	sbuf_addstr(&body, "{\"rule\":");
 	sbuf_add_json_str(&body, RULE(r), strlen(RULE(r)));
 	sbuf_addf(&body,
@@ -407,10 +557,35 @@ enum MHD_Result srv_h_gray_delete(srv_req *r)
 	return ret;
 }
 
+/* The optional body {"message"} of a promote or a rollout move (?message=
+ * does as well) into r->wr; it must outlive the body, as the write completes
+ * later. On a bad body queues the 400 into *ret and returns -1. */
+static int take_message(srv_req *r, enum MHD_Result *ret)
+{
+	cJSON *doc = NULL, *msg = NULL;
+
+	if (r->body.len) {
+		doc = srv_json_body(r);
+		msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
+		if (!cJSON_IsObject(doc) || (msg && !cJSON_IsString(msg))) {
+			cJSON_Delete(doc);
+			*ret = srv_reply_err(r, HC_ERR_INVALID,
+					     "body must be empty or {\"message\": <string>}");
+			return -1;
+		}
+	}
+	if (msg)
+		r->wr->message = xstrdup(msg->valuestring);
+	else if (srv_arg(r, "message"))
+		r->wr->message = xstrdup(srv_arg(r, "message"));
+	r->wr->w.message = r->wr->message;
+	cJSON_Delete(doc);
+	return 0;
+}
+
 enum MHD_Result srv_h_gray_promote(srv_req *r)
 {
 	sbuf why = SBUF_INIT(1024);
-	cJSON *doc = NULL, *msg = NULL;
 	enum MHD_Result ret;
 	hc_err err;
 
@@ -418,34 +593,19 @@ enum MHD_Result srv_h_gray_promote(srv_req *r)
 		return reply_done(r);
 	if ((err = check_request(r, &why))) {
 		ret = srv_reply_why(r, err, &why);
-		goto out;
+	} else {
+		srv_write_init(r);
+		if (!take_message(r, &ret))
+			ret = queue_gray(r, GRAY_PROMOTE);
 	}
-	/* An optional body {"message"}; ?message= does as well. */
-	if (r->body.len) {
-		doc = srv_json_body(r);
-		msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
-		if (!cJSON_IsObject(doc) || (msg && !cJSON_IsString(msg))) {
-			ret = srv_reply_err(r, HC_ERR_INVALID,
-					    "body must be empty or {\"message\": <string>}");
-			goto out;
-		}
-	}
-	srv_write_init(r);
-	/* The message must outlive the parsed body: the write completes later. */
-	if (msg)
-		r->wr->message = xstrdup(msg->valuestring);
-	else if (srv_arg(r, "message"))
-		r->wr->message = xstrdup(srv_arg(r, "message"));
-	r->wr->w.message = r->wr->message;
-	ret = queue_gray(r, GRAY_PROMOTE);
-out:
-	cJSON_Delete(doc);
 	sbuf_release(&why);
 	return ret;
 }
 
-/* One rule as JSON; with_content adds its content. */
-static void json_rule(sbuf *out, const store_gray_rule *g, int with_content)
+/* One rule as JSON; with_content adds its content. c is the config's
+ * snapshot, for a rollout's live counts. */
+static void json_rule(srv_req *r, const store_config *c, sbuf *out, const store_gray_rule *g,
+		      int with_content)
 {
 	sbuf_addstr(out, "{\"name\":");
 	sbuf_add_json_str(out, g->name, strlen(g->name));
@@ -460,6 +620,11 @@ static void json_rule(sbuf *out, const store_gray_rule *g, int with_content)
 	srv_json_time(out, "createdAt", g->created_ms);
 	sbuf_addch(out, ',');
 	srv_json_time(out, "updatedAt", g->updated_ms);
+	sbuf_addstr(out, ",\"rollout\":");
+	if (c)
+		srv_rollout_json(r->s, r->key.s, c, g, out);
+	else
+		sbuf_addstr(out, "null");
 	if (with_content) {
 		sbuf_addstr(out, ",\"content\":");
 		sbuf_add_json_str(out, g->content, g->len);
@@ -471,6 +636,7 @@ enum MHD_Result srv_h_gray_list(srv_req *r)
 {
 	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
 	store_gray_set *set = NULL;
+	store_config *c = NULL;
 	enum MHD_Result ret;
 	size_t i;
 	hc_err err;
@@ -483,15 +649,17 @@ enum MHD_Result srv_h_gray_list(srv_req *r)
 		ret = srv_reply_err(r, err, "config %s not found", r->key.s);
 		goto out;
 	}
+	store_get_key(r->s->st, &r->key, &c);
 	sbuf_addstr(&body, "{\"rules\":[");
 	for (i = 0; set && i < set->n; i++) {
 		if (i)
 			sbuf_addch(&body, ',');
-		json_rule(&body, set->rules[i], 0);
+		json_rule(r, c, &body, set->rules[i], 0);
 	}
 	sbuf_addstr(&body, "]}\n");
 	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 out:
+	store_config_unref(c);
 	store_gray_set_unref(set);
 	sbuf_release(&body);
 	sbuf_release(&why);
@@ -502,6 +670,7 @@ enum MHD_Result srv_h_gray_get(srv_req *r)
 {
 	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
 	store_gray_rule *g = NULL;
+	store_config *c = NULL;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char etag[40];
@@ -517,7 +686,8 @@ enum MHD_Result srv_h_gray_get(srv_req *r)
 		ret = srv_reply_err(r, err, "%s has no gray rule '%s'", r->key.s, RULE(r));
 		goto out;
 	}
-	json_rule(&body, g, 1);
+	store_get_key(r->s->st, &r->key, &c);
+	json_rule(r, c, &body, g, 1);
 	sbuf_addch(&body, '\n');
 	data = sbuf_detach(&body, &len);
 	resp = srv_response(len, data, free, data);
@@ -528,10 +698,85 @@ enum MHD_Result srv_h_gray_get(srv_req *r)
 	}
 	ret = srv_queue(r, MHD_HTTP_OK, resp);
 out:
+	store_config_unref(c);
 	store_gray_rule_unref(g);
 	sbuf_release(&body);
 	sbuf_release(&why);
 	return ret;
+}
+
+/* ---- a rollout's operator moves: pause, resume, advance ---- */
+
+/* Queues action on the rule's rollout; /advance decides its move from the
+ * rollout as it stands (a step, or a promote after the last). */
+static enum MHD_Result rollout_move(srv_req *r, store_rollout_action action)
+{
+	sbuf why = SBUF_INIT(1024), summary = SBUF_INIT(1024);
+	store_config *c = NULL;
+	const store_gray_rule *g;
+	enum MHD_Result ret;
+	char message[256];
+	hc_err err;
+
+	if (r->wr && r->wr->done)
+		return reply_done(r);
+	if ((err = check_request(r, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	srv_write_init(r);
+	if (take_message(r, &ret))
+		goto out;
+	r->wr->move.action = action;
+	r->wr->move.expect_step = -1;
+	if (action == STORE_ROLLOUT_STEP) {
+		srv_rollout_tally t;
+		if (store_get_key(r->s->st, &r->key, &c) ||
+		    !(g = store_gray_find(c->gray, RULE(r)))) {
+			ret = srv_reply_err(r, HC_ERR_NOT_FOUND, "%s has no gray rule '%s'",
+					    r->key.s, RULE(r));
+			goto out;
+		}
+		if (!g->rollout || g->rollout->state == STORE_ROLLOUT_ABORTED) {
+			ret = srv_reply_err(r, HC_ERR_CONFLICT,
+					    g->rollout
+						? "rule '%s' has an aborted rollout: resume it "
+						  "first"
+						: "rule '%s' has no rollout plan",
+					    RULE(r));
+			goto out;
+		}
+		srv_rollout_count(r->s, r->key.s, c, g, &t);
+		srv_rollout_next(g, &t, &r->wr->move, &summary, message, sizeof(message));
+		if (summary.len)
+			r->wr->summary = sbuf_detach(&summary, NULL);
+		r->wr->move.summary = r->wr->summary;
+		if (!r->wr->message) {
+			r->wr->message = xstrdup(message);
+			r->wr->w.message = r->wr->message;
+		}
+	}
+	ret = queue_gray(r, GRAY_ROLLOUT);
+out:
+	store_config_unref(c);
+	sbuf_release(&summary);
+	sbuf_release(&why);
+	return ret;
+}
+
+enum MHD_Result srv_h_gray_pause(srv_req *r)
+{
+	return rollout_move(r, STORE_ROLLOUT_PAUSE);
+}
+
+enum MHD_Result srv_h_gray_resume(srv_req *r)
+{
+	return rollout_move(r, STORE_ROLLOUT_RESUME);
+}
+
+enum MHD_Result srv_h_gray_advance(srv_req *r)
+{
+	return rollout_move(r, STORE_ROLLOUT_STEP);
 }
 
 /* ---- preview: which current listeners a rule takes ---- */

@@ -52,6 +52,7 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->session_ttl_ms = 12LL * 3600 * 1000;
 	cfg->max_listeners = 100000;
 	cfg->listener_grace_ms = 60000;
+	cfg->rollout_min_interval_ms = 1000;
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -283,6 +284,7 @@ static void req_free(srv_req *r)
 	gray_inst_free(r->inst);
 	if (r->wr) {
 		free(r->wr->message);
+		free(r->wr->summary);
 		srv_gray_free(r->wr->gray);
 	}
 	free(r->wr);
@@ -771,7 +773,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		goto fail;
 	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
 	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
-	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)))
+	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)) ||
+	    (err = srv_rollout_start(s)))
 		goto fail;
 	rc = pthread_create(&s->prune_thread, NULL, prune_main, s);
 	if (rc) {
@@ -881,6 +884,7 @@ void srv_stop(srv *s)
 	srv_check_stop(s);  /* idle: every write was waited for */
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	srv_rollout_stop(s); /* its writes wake watchers: before the watch thread stops */
 	srv_timer_stop(s);
 	if (s->prune_started) {
 		pthread_mutex_lock(&s->prune_mu);

@@ -45,8 +45,9 @@ typedef struct srv_config {
 	int64_t session_ttl_ms;		 /* how long a login lasts */
 	const char *tls_cert;		 /* PEM files: serve HTTPS */
 	const char *tls_key;
-	size_t max_listeners;	    /* entries of the listeners view; 0: none kept */
-	uint64_t listener_grace_ms; /* an instance not seen for its wait and this is gone */
+	size_t max_listeners;		  /* entries of the listeners view; 0: none kept */
+	uint64_t listener_grace_ms;	  /* an instance not seen for its wait and this is gone */
+	uint64_t rollout_min_interval_ms; /* the shortest step interval a plan may ask */
 } srv_config;
 
 typedef struct srv srv;

@@ -57,15 +57,16 @@ struct srv {
 
 	pthread_mutex_t mu; /* guards the hub, held_fd, held_bytes */
 	watch_hub *hub;
-	hmap *held_fd;		/* a held watch's socket (int bytes) -> its srv_req */
-	hmap *held_bytes;	/* client address -> what its held watches cost, in bytes */
-	size_t held_total;	/* the sum over held_bytes */
-	atomic_int stopping;	/* set once by srv_stop: nothing may suspend from then on */
-	pthread_mutex_t reg_mu; /* guards reg; taken alone */
-	watch_reg *reg;		/* who holds which config (NULL: --max-listeners 0) */
-	struct door *door;	/* accepts connections (door.c) */
-	struct auth *auth;	/* accounts and credentials (auth.c) */
-	sbuf tls_cert, tls_key; /* PEM, when serving HTTPS */
+	hmap *held_fd;		     /* a held watch's socket (int bytes) -> its srv_req */
+	hmap *held_bytes;	     /* client address -> what its held watches cost, in bytes */
+	size_t held_total;	     /* the sum over held_bytes */
+	atomic_int stopping;	     /* set once by srv_stop: nothing may suspend from then on */
+	pthread_mutex_t reg_mu;	     /* guards reg; taken alone */
+	watch_reg *reg;		     /* who holds which config (NULL: --max-listeners 0) */
+	struct srv_rollout *rollout; /* the rollout thread (rollout.c) */
+	struct door *door;	     /* accepts connections (door.c) */
+	struct auth *auth;	     /* accounts and credentials (auth.c) */
+	sbuf tls_cert, tls_key;	     /* PEM, when serving HTTPS */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
 	 * and is never held across a hub call, so a publisher queueing a notice
@@ -167,9 +168,11 @@ typedef struct srv_write {
 	store_write w; /* what was queued; its pointers live as long as the request */
 	char if_match[33];
 	char checked_format[STORE_FORMAT_MAX];
-	int check_first;       /* validate on the checker thread before writing */
-	char *message;	       /* owned copy, when the body held it */
-	struct srv_gray *gray; /* a gray rule write's parsed body (routes_gray.c) */
+	int check_first;	 /* validate on the checker thread before writing */
+	char *message;		 /* owned copy, when the body held it */
+	struct srv_gray *gray;	 /* a gray rule write's parsed body (routes_gray.c) */
+	store_rollout_move move; /* a rollout write (pause, resume, advance) */
+	char *summary;		 /* owned: move.summary, for a promote by /advance */
 	srv_write_kind kind;
 	int done;
 	hc_err err;
@@ -367,8 +370,30 @@ int srv_listener_reported(const srv_listener *l, const char *md5, int status);
  * registry can verify is recorded; the others are dropped (counted in
  * hotconf_reports_total{result="dropped"}). */
 void srv_listen_item_reports(srv_req *r);
-/* New apply reports came in: the rollout thread looks again (rollout.c). */
+/* ---- rollout.c: the thread that walks rollout plans ---- */
+
+hc_err srv_rollout_start(srv *s);
+/* Stops and joins the thread (before the store closes). NULL-safe. */
+void srv_rollout_stop(srv *s);
+/* New apply reports or a rule write: the rollout thread looks again. */
 void srv_rollout_poke(srv *s);
+/* Where a rollout stands among the live listeners of key. */
+typedef struct srv_rollout_tally {
+	size_t members;		/* instances whose effective content is the rule's */
+	size_t applied;		/* of them, those that reported applied on its md5 */
+	size_t rejected;	/* ...and rejected */
+	char first_reason[600]; /* "instance: message" of a rejection */
+} srv_rollout_tally;
+void srv_rollout_count(srv *s, const char *key, const store_config *c, const store_gray_rule *g,
+		       srv_rollout_tally *out);
+/* The move that takes g's rollout on: its next step, or a promote after
+ * the last (summary gets the history's JSON, m->summary points into it).
+ * message[cap] gets the history message. */
+void srv_rollout_next(const store_gray_rule *g, const srv_rollout_tally *t, store_rollout_move *m,
+		      sbuf *summary, char *message, size_t cap);
+/* "rollout":... of a rule (null without a plan), with the live counts. */
+void srv_rollout_json(srv *s, const char *key, const store_config *c, const store_gray_rule *g,
+		      sbuf *out);
 /* The live listeners of key, or (key NULL) every config identity holds,
  * sorted by identity then config; *out is the caller's (srv_listen_free). */
 size_t srv_listen_collect(srv *s, const char *key, const char *identity, srv_listener **out);
@@ -414,6 +439,9 @@ enum MHD_Result srv_h_gray_put(srv_req *r);
 enum MHD_Result srv_h_gray_delete(srv_req *r);
 enum MHD_Result srv_h_gray_promote(srv_req *r);
 enum MHD_Result srv_h_gray_preview(srv_req *r);
+enum MHD_Result srv_h_gray_pause(srv_req *r);
+enum MHD_Result srv_h_gray_resume(srv_req *r);
+enum MHD_Result srv_h_gray_advance(srv_req *r);
 enum MHD_Result srv_h_listeners(srv_req *r);
 enum MHD_Result srv_h_instance(srv_req *r);
 enum MHD_Result srv_h_reports(srv_req *r);

@@ -145,13 +145,15 @@ hc_err val_duration(const char *s, uint64_t *ms, sbuf *why)
 		mul = 1000;
 	else if (!strcmp(p, "m"))
 		mul = 60000;
+	else if (!strcmp(p, "h"))
+		mul = 3600000;
 	else
 		goto fail;
 	/* Compare by division first: v * mul itself may not fit. */
 	*ms = v > VAL_DURATION_MAX_MS / mul ? VAL_DURATION_MAX_MS : v * mul;
 	return HC_OK;
 fail:
-	sbuf_addf(why, "wait '%.40s' is invalid: use a number with ms, s or m (e.g. 30s)", s);
+	sbuf_addf(why, "wait '%.40s' is invalid: use a number with ms, s, m or h (e.g. 30s)", s);
 	return HC_ERR_INVALID;
 }
 

@@ -31,8 +31,8 @@ hc_err val_namen(const char *what, const char *s, size_t n, sbuf *why);
 int val_name_ok(const char *s);
 hc_err val_name(const char *what, const char *s, sbuf *why);
 
-/* Parses "250ms", "30s", "2m" or "30" (seconds) into *ms: digits, then an
- * optional ms, s or m, nothing else. A duration longer than
+/* Parses "250ms", "30s", "2m", "1h" or "30" (seconds) into *ms: digits, then
+ * an optional ms, s, m or h, nothing else. A duration longer than
  * VAL_DURATION_MAX_MS (however many digits) gives VAL_DURATION_MAX_MS: it
  * saturates, it never wraps. */
 hc_err val_duration(const char *s, uint64_t *ms, sbuf *why);

@@ -116,7 +116,9 @@ static hc_err report_fields(const cJSON *e, const char *where, const char *md5, 
 		sbuf_addf(why, "%s.status '%.40s' is invalid: use applied or rejected", where, st);
 		return HC_ERR_INVALID;
 	}
-	if (!md5_hex_ok(md5)) {
+	/* A watch item may report on "" (a config it saw deleted): the server
+	 * then drops the report, as there is nothing to have applied. */
+	if (!md5_hex_ok(md5) && (need || *md5)) {
 		sbuf_addf(why, "%s.md5 must be the 32 hex digits of the content reported on",
 			  where);
 		return HC_ERR_INVALID;

@@ -197,8 +197,9 @@ static void rollout_json(const store_rollout *ro, sbuf *out)
 	int i;
 
 	pct_text(ro->plan.steps[ro->step], pct);
+	/* step counts from 1, as the API shows it */
 	sbuf_addf(out, "{\"state\":\"%s\",\"step\":%d,\"percent\":%s,\"steps\":[",
-		  store_rollout_state_name(ro->state), ro->step, pct);
+		  store_rollout_state_name(ro->state), ro->step + 1, pct);
 	for (i = 0; i < ro->plan.nsteps; i++) {
 		pct_text(ro->plan.steps[i], pct);
 		sbuf_addf(out, "%s%s", i ? "," : "", pct);

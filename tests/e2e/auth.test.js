@@ -126,6 +126,13 @@ function rows(srv) {
 		await ok(srv, 'PUT', cfgPath(NS, G, p, '/gray/r'), GRAY_RULE, 201);
 		return p;
 	};
+	// A rule with a rollout plan, paused when asked (so that resume applies).
+	const mkPlan = async (p, paused) => {
+		await mk(p);
+		await ok(srv, 'PUT', cfgPath(NS, G, p, '/gray/r'), { content: 'v: 2\n', rollout: { steps: [10, 50], interval: '60m' } }, 201);
+		if (paused) await ok(srv, 'POST', cfgPath(NS, G, p, '/gray/r/pause'), undefined, 200);
+		return p;
+	};
 	return [
 		['GET /healthz', () => ['GET', '/healthz'], cells(200, EVERYONE, { open: true })],
 		['GET /metrics', () => ['GET', '/metrics'], cells(200, EVERYONE)],
@@ -198,6 +205,21 @@ function rows(srv) {
 		[
 			'POST /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/promote',
 			async (who) => ['POST', cfgPath(NS, G, await mkRule(`gp-${who}`), '/gray/r/promote')],
+			cells(200, WRITE),
+		],
+		[
+			'POST /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/pause',
+			async (who) => ['POST', cfgPath(NS, G, await mkPlan(`rp-${who}`, false), '/gray/r/pause')],
+			cells(200, WRITE),
+		],
+		[
+			'POST /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/resume',
+			async (who) => ['POST', cfgPath(NS, G, await mkPlan(`rr-${who}`, true), '/gray/r/resume')],
+			cells(200, WRITE),
+		],
+		[
+			'POST /api/v1/configs/{ns}/{group}/{dataId}/gray/{rule}/advance',
+			async (who) => ['POST', cfgPath(NS, G, await mkPlan(`ra-${who}`, false), '/gray/r/advance')],
 			cells(200, WRITE),
 		],
 		[

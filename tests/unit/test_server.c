@@ -97,7 +97,9 @@ static void test_duration(void)
 	CHECK_EQ_INT(val_duration("abc", &ms, &why), HC_ERR_INVALID);
 	CHECK_EQ_INT(val_duration("", &ms, &why), HC_ERR_INVALID);
 	CHECK_EQ_INT(val_duration("-1s", &ms, &why), HC_ERR_INVALID);
-	CHECK_EQ_INT(val_duration("10h", &ms, &why), HC_ERR_INVALID);
+	CHECK_EQ_INT(val_duration("2h", &ms, &why), HC_OK);
+	CHECK_EQ_INT(ms, 7200000);
+	CHECK_EQ_INT(val_duration("10d", &ms, &why), HC_ERR_INVALID);
 	CHECK(strstr(why.buf, "wait") != NULL);
 	CHECK_EQ_INT(val_duration("1.5s", &ms, &why), HC_ERR_INVALID);
 	CHECK_EQ_INT(val_duration(" 1s", &ms, &why), HC_ERR_INVALID);

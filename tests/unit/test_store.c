@@ -2704,7 +2704,7 @@ static void test_rollout_put(void)
 	e = ro_newest(fx.st, "app");
 	CHECK_EQ_STR(e.op, "gray-publish");
 	CHECK_EQ_STR(e.match, "{\"percent\":0.05}");
-	CHECK_EQ_STR(e.rollout, "{\"state\":\"running\",\"step\":0,\"percent\":0.05,"
+	CHECK_EQ_STR(e.rollout, "{\"state\":\"running\",\"step\":1,\"percent\":0.05,"
 				"\"steps\":[0.05,12.5,25,100],\"reason\":\"\"}");
 	/* Other match fields stay, the percent goes last. */
 	CHECK_EQ_INT(ro_gput(fx.st, "app", "labelled", "gray", "env=canary", &p, &r), HC_OK);
@@ -2811,7 +2811,7 @@ static void test_rollout_step(void)
 	CHECK_EQ_STR(ro_newest(fx.st, "app").op, "gray-step");
 	CHECK_EQ_STR(ro_newest(fx.st, "app").match, "{\"percent\":50}");
 	CHECK_EQ_STR(ro_newest(fx.st, "app").rollout,
-		     "{\"state\":\"running\",\"step\":1,\"percent\":50,\"steps\":[0,50,100],"
+		     "{\"state\":\"running\",\"step\":2,\"percent\":50,\"steps\":[0,50,100],"
 		     "\"reason\":\"\"}");
 
 	/* Not back, not to where it is, not past the plan. */
@@ -2925,7 +2925,7 @@ static void test_rollout_abort_resume(void)
 	CHECK_EQ_STR(e.op, "gray-abort");
 	CHECK_EQ_STR(e.message, m.reason); /* no message: the reason */
 	CHECK_EQ_STR(e.rule, "canary");
-	CHECK_EQ_STR(e.rollout, "{\"state\":\"aborted\",\"step\":1,\"percent\":100,"
+	CHECK_EQ_STR(e.rollout, "{\"state\":\"aborted\",\"step\":2,\"percent\":100,"
 				"\"steps\":[0,100],\"reason\":\"3 of 40 instances rejected it "
 				"(7.5% > 2%)\"}");
 	/* Nothing but a resume (or a replace, or a delete) moves it now. */
@@ -3055,7 +3055,7 @@ static void test_rollout_promote(void)
 		CHECK_EQ_INT(store_rollback(fx.st, &w, 3, &r), HC_ERR_CONFLICT);
 		CHECK_EQ_INT(store_history_get(fx.st, "public", "DEFAULT_GROUP", "app", 3, &h),
 			     HC_OK);
-		CHECK(strstr(h.rollout, "\"step\":1") != NULL);
+		CHECK(strstr(h.rollout, "\"step\":2") != NULL);
 		store_history_release(&h);
 	}
 	/* A plain promote of a rule with a plan works too, summary "". */
@@ -3092,12 +3092,12 @@ static void test_rollout_history(void)
 		CHECK_EQ_STR(store_op_name(h[i].op), want[i]);
 		CHECK_EQ_STR(h[i].gray_rule, i + 1 < n ? "canary" : "");
 	}
-	CHECK_EQ_STR(h[0].rollout, "{\"state\":\"running\",\"step\":0,\"percent\":0,"
+	CHECK_EQ_STR(h[0].rollout, "{\"state\":\"running\",\"step\":1,\"percent\":0,"
 				   "\"steps\":[0,50,100],\"reason\":\"\"}");
 	CHECK_EQ_STR(h[0].gray_match, "{\"percent\":0}");
-	CHECK(strstr(h[1].rollout, "\"state\":\"aborted\",\"step\":1,\"percent\":50") != NULL);
-	CHECK(strstr(h[2].rollout, "\"state\":\"running\",\"step\":1") != NULL);
-	CHECK(strstr(h[3].rollout, "\"state\":\"paused\",\"step\":1") != NULL);
+	CHECK(strstr(h[1].rollout, "\"state\":\"aborted\",\"step\":2,\"percent\":50") != NULL);
+	CHECK(strstr(h[2].rollout, "\"state\":\"running\",\"step\":2") != NULL);
+	CHECK(strstr(h[3].rollout, "\"state\":\"paused\",\"step\":2") != NULL);
 	CHECK_EQ_STR(h[4].gray_match, "{\"percent\":50}");
 	CHECK_EQ_STR(h[6].rollout, "");
 	for (i = 0; i < n; i++)

@@ -812,6 +812,68 @@ static void test_reg_unknown_version(void)
 	watch_reg_free(reg);
 }
 
+/* Apply reports: on what it was served (or would be now), checked before
+ * recorded, rate-limited per entry, repeats free. */
+static void test_reg_reports(void)
+{
+	watch_reg *reg = watch_reg_new(100, 60000);
+	watch_listener l = lsn("i1", "10.0.0.1", "m1", 3, "", 1000, 0);
+	seen_list s;
+	int i, limited = -1;
+
+	watch_reg_seen(reg, "k", &l, 0);
+	CHECK_EQ_INT(
+	    watch_reg_report(reg, "k", "i2", "m1", NULL, WATCH_REPORT_APPLIED, NULL, 1000, 1),
+	    WATCH_REPORT_UNKNOWN);
+	CHECK_EQ_INT(
+	    watch_reg_report(reg, "other", "i1", "m1", "m1", WATCH_REPORT_APPLIED, NULL, 1000, 1),
+	    WATCH_REPORT_UNKNOWN);
+	CHECK_EQ_INT(
+	    watch_reg_report(reg, "k", "i1", "m2", NULL, WATCH_REPORT_APPLIED, NULL, 1000, 1),
+	    WATCH_REPORT_NOT_SERVED);
+	/* What it would be served now counts as served. */
+	CHECK_EQ_INT(
+	    watch_reg_report(reg, "k", "i1", "m2", "m2", WATCH_REPORT_REJECTED, "bad", 1000, 0),
+	    WATCH_REPORT_OK);
+	memset(&s, 0, sizeof(s));
+	watch_reg_config(reg, "k", 1000, collect, &s);
+	REQUIRE(s.n == 1);
+	CHECK_EQ_INT(s.l[0].report, 0); /* apply 0 only checked */
+	CHECK_EQ_INT(watch_reg_report(reg, "k", "i1", "m1", NULL, WATCH_REPORT_REJECTED, "bad port",
+				      1000, 1),
+		     WATCH_REPORT_OK);
+	memset(&s, 0, sizeof(s));
+	watch_reg_config(reg, "k", 1000, collect, &s);
+	REQUIRE(s.n == 1);
+	CHECK_EQ_INT(s.l[0].report, WATCH_REPORT_REJECTED);
+	/* A claim of an md5 it was never served leaves the version unknown:
+	 * then only the effective md5 may be reported on. */
+	l = lsn("i1", "10.0.0.1", "zz", -1, NULL, 1000, 0);
+	watch_reg_seen(reg, "k", &l, 0);
+	CHECK_EQ_INT(
+	    watch_reg_report(reg, "k", "i1", "zz", NULL, WATCH_REPORT_APPLIED, NULL, 1000, 1),
+	    WATCH_REPORT_NOT_SERVED);
+	l = lsn("i1", "10.0.0.1", "m1", 3, "", 1000, 0);
+	watch_reg_seen(reg, "k", &l, 0);
+	/* Flapping at one instant: the burst, then refused; a repeat is free. */
+	for (i = 0; i < 2 * WATCH_REPORT_BURST && limited < 0; i++)
+		if (watch_reg_report(reg, "k", "i1", "m1", NULL,
+				     i % 2 ? WATCH_REPORT_REJECTED : WATCH_REPORT_APPLIED, NULL,
+				     2000, 1) == WATCH_REPORT_LIMITED)
+			limited = i;
+	CHECK(limited > 0 && limited <= WATCH_REPORT_BURST);
+	CHECK_EQ_INT(watch_reg_report(reg, "k", "i1", "m1", NULL,
+				      limited % 2 ? WATCH_REPORT_APPLIED : WATCH_REPORT_REJECTED,
+				      NULL, 2000, 1),
+		     WATCH_REPORT_OK);
+	/* A fifth of a second later there is room for one more change. */
+	CHECK_EQ_INT(watch_reg_report(reg, "k", "i1", "m1", NULL,
+				      limited % 2 ? WATCH_REPORT_REJECTED : WATCH_REPORT_APPLIED,
+				      NULL, 2000 + 1000 / WATCH_REPORT_PER_SEC, 1),
+		     WATCH_REPORT_OK);
+	watch_reg_free(reg);
+}
+
 /* Live while watched, or for hold + grace after it was seen. */
 static void test_reg_expiry(void)
 {
@@ -1155,6 +1217,7 @@ int main(void)
 	RUN(test_gray_many_keys_and_readd);
 	RUN(test_reg_records_and_updates);
 	RUN(test_reg_unknown_version);
+	RUN(test_reg_reports);
 	RUN(test_reg_expiry);
 	RUN(test_reg_lru);
 	return hc_test_report();
