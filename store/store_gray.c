@@ -1,8 +1,8 @@
 /*
  * store_gray.c: gray release rules. Their snapshots (a refcounted rule set
  * per config, hung on the config's snapshot), the gray_rules table, the
- * bodies of the gray writes (put, abort, promote, and the rollout moves),
- * and the reads.
+ * bodies of the gray writes (put, abort, promote; the rollout moves are
+ * store_rollout.c's, on the helpers store_int.h shares), and the reads.
  *
  * A rule with a rollout plan keeps the plan and where it stands in the
  * rollout_* columns of its row (no JSON: the steps are comma separated
@@ -40,175 +40,6 @@
 	"rollout_min_reports, rollout_state, rollout_step, rollout_step_ms, rollout_next_ms, "     \
 	"rollout_reason"
 
-/* ---- rollouts ---- */
-
-static const char *const state_names[] = {
-    [STORE_ROLLOUT_RUNNING] = "running",
-    [STORE_ROLLOUT_PAUSED] = "paused",
-    [STORE_ROLLOUT_ABORTED] = "aborted",
-};
-
-const char *store_rollout_state_name(store_rollout_state s)
-{
-	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) && state_names[s]
-		   ? state_names[s]
-		   : "";
-}
-
-/* The state named name, or 0. */
-static store_rollout_state state_from_name(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
-		if (state_names[i] && !strcmp(state_names[i], name))
-			return (store_rollout_state)i;
-	return 0;
-}
-
-static void rollout_free(store_rollout *ro)
-{
-	if (!ro)
-		return;
-	free(ro->reason);
-	free(ro);
-}
-
-/* A copy of ro whose reason is reason (copied; NULL keeps ro's). */
-static store_rollout *rollout_dup(const store_rollout *ro, const char *reason)
-{
-	store_rollout *c = xmalloc(sizeof(*c));
-
-	*c = *ro;
-	c->reason = xstrdup(reason ? reason : ro->reason);
-	return c;
-}
-
-/* Starts the current step now (the wall clock, read inside the write). */
-static void rollout_restart(store_rollout *ro)
-{
-	ro->step_ms = clock_wall_ms();
-	ro->next_ms = ro->step_ms + ro->plan.interval_ms;
-}
-
-/* hundredths of a percent as the canonical text percent_canon makes:
- * 2500 "25", 1250 "12.5", 5 "0.05". */
-static void pct_text(int h, char out[16])
-{
-	if (h % 100 == 0)
-		snprintf(out, 16, "%d", h / 100);
-	else if (h % 10 == 0)
-		snprintf(out, 16, "%d.%d", h / 100, h % 100 / 10);
-	else
-		snprintf(out, 16, "%d.%02d", h / 100, h % 100);
-}
-
-static hc_err plan_check(const store_rollout_plan *p, store_result *res)
-{
-	int i;
-
-	if (p->nsteps < 1 || p->nsteps > STORE_ROLLOUT_MAX_STEPS) {
-		st_set_detail(res, "rollout.steps: a plan has 1 to %d steps, not %d",
-			      STORE_ROLLOUT_MAX_STEPS, p->nsteps);
-		return HC_ERR_INVALID;
-	}
-	for (i = 0; i < p->nsteps; i++) {
-		if (p->steps[i] < 0 || p->steps[i] > GRAY_BUCKETS) {
-			st_set_detail(res, "rollout.steps[%d]: a step is a percent from 0 to 100",
-				      i);
-			return HC_ERR_INVALID;
-		}
-		if (i && p->steps[i] <= p->steps[i - 1]) {
-			st_set_detail(res,
-				      "rollout.steps[%d]: steps must be strictly increasing, and "
-				      "this one is not above the one before it",
-				      i);
-			return HC_ERR_INVALID;
-		}
-	}
-	if (p->interval_ms < 1) {
-		st_set_detail(res, "rollout.interval: must be at least 1 ms");
-		return HC_ERR_INVALID;
-	}
-	if (p->max_rejected_is_pct != 0 && p->max_rejected_is_pct != 1) {
-		st_set_detail(res, "rollout.maxRejected: must be a percent or a count");
-		return HC_ERR_INVALID;
-	}
-	if (p->max_rejected < 0 || (p->max_rejected_is_pct && p->max_rejected > GRAY_BUCKETS)) {
-		st_set_detail(res, "rollout.maxRejected: must be %s",
-			      p->max_rejected_is_pct ? "a percent from 0 to 100"
-						     : "a count of 0 or more");
-		return HC_ERR_INVALID;
-	}
-	if (p->min_reports < 0) {
-		st_set_detail(res, "rollout.minReports: must be 0 or more");
-		return HC_ERR_INVALID;
-	}
-	return HC_OK;
-}
-
-static int same_plan(const store_rollout_plan *a, const store_rollout_plan *b)
-{
-	return a->nsteps == b->nsteps &&
-	       !memcmp(a->steps, b->steps, (size_t)a->nsteps * sizeof(a->steps[0])) &&
-	       a->interval_ms == b->interval_ms &&
-	       a->max_rejected_is_pct == b->max_rejected_is_pct &&
-	       a->max_rejected == b->max_rejected && a->min_reports == b->min_reports;
-}
-
-/* The steps column: "100,500,2500". */
-static void steps_text(const store_rollout_plan *p, sbuf *out)
-{
-	int i;
-
-	for (i = 0; i < p->nsteps; i++)
-		sbuf_addf(out, "%s%d", i ? "," : "", p->steps[i]);
-}
-
-/* Parses the steps column into p; 0 on success, -1 when it is not 1 to
- * STORE_ROLLOUT_MAX_STEPS comma-separated numbers. */
-static int steps_parse(const char *text, store_rollout_plan *p)
-{
-	const char *q = text;
-	char *end;
-	long v;
-
-	p->nsteps = 0;
-	for (;;) {
-		if (p->nsteps == STORE_ROLLOUT_MAX_STEPS || *q < '0' || *q > '9')
-			return -1;
-		v = strtol(q, &end, 10);
-		if (v > GRAY_BUCKETS)
-			return -1;
-		p->steps[p->nsteps++] = (int)v;
-		if (!*end)
-			return 0;
-		if (*end != ',')
-			return -1;
-		q = end + 1;
-	}
-}
-
-/* The JSON of a history entry's rollout column:
- * {"state":"running","step":1,"percent":12.5,"steps":[5,12.5,100],"reason":""} */
-static void rollout_json(const store_rollout *ro, sbuf *out)
-{
-	char pct[16];
-	int i;
-
-	pct_text(ro->plan.steps[ro->step], pct);
-	/* step counts from 1, as the API shows it */
-	sbuf_addf(out, "{\"state\":\"%s\",\"step\":%d,\"percent\":%s,\"steps\":[",
-		  store_rollout_state_name(ro->state), ro->step + 1, pct);
-	for (i = 0; i < ro->plan.nsteps; i++) {
-		pct_text(ro->plan.steps[i], pct);
-		sbuf_addf(out, "%s%s", i ? "," : "", pct);
-	}
-	sbuf_addstr(out, "],\"reason\":");
-	sbuf_add_json_str(out, ro->reason, strlen(ro->reason));
-	sbuf_addch(out, '}');
-}
-
 /* ---- rules and sets ---- */
 
 store_gray_rule *store_gray_rule_ref(store_gray_rule *r)
@@ -228,7 +59,7 @@ void store_gray_rule_unref(store_gray_rule *r)
 	free(r->author);
 	free(r->message);
 	gray_rule_free(r->compiled);
-	rollout_free(r->rollout);
+	st_rollout_free(r->rollout);
 	free(r);
 }
 
@@ -287,7 +118,7 @@ static store_gray_set *set_make(store_gray_rule **rules, size_t n)
 
 /* old with rule r (its reference is handed over) in place of the rule of
  * the same name, or after the others when it is new: a new set. */
-static store_gray_set *set_with(const store_gray_set *old, store_gray_rule *r)
+store_gray_set *st_gray_set_with(const store_gray_set *old, store_gray_rule *r)
 {
 	store_gray_rule **v = xcalloc((old ? old->n : 0) + 1, sizeof(*v));
 	store_gray_set *g;
@@ -387,8 +218,8 @@ static void match_text(const store_gray_match *m, sbuf *json, sbuf *ips_text, sb
  * Compiles a stored match: ips_text one address or range per line (NULL:
  * ips left out). json, when not NULL, gets its canonical JSON (match_text).
  */
-static hc_err compile_stored(const char *ips_text, const char *labels, const char *percent,
-			     const char *salt, gray_rule **out, sbuf *json, sbuf *why)
+hc_err st_gray_compile(const char *ips_text, const char *labels, const char *percent,
+		       const char *salt, gray_rule **out, sbuf *json, sbuf *why)
 {
 	sbuf ips_again = SBUF_INIT(SBUF_NOMAX), pct_again = SBUF_INIT(SBUF_NOMAX);
 	store_gray_match m;
@@ -465,15 +296,15 @@ static store_rollout *rollout_from_row(sqlite3_stmt *s, int b, const char *key, 
 	ro.plan.max_rejected = sqlite3_column_int64(s, b + 18);
 	ro.plan.max_rejected_is_pct = (int)sqlite3_column_int64(s, b + 19);
 	ro.plan.min_reports = sqlite3_column_int64(s, b + 20);
-	ro.state = state_from_name(st_col_text(s, b + 21));
+	ro.state = st_rollout_state_parse(st_col_text(s, b + 21));
 	ro.step = (int)sqlite3_column_int64(s, b + 22);
 	ro.step_ms = sqlite3_column_int64(s, b + 23);
 	ro.next_ms = sqlite3_column_int64(s, b + 24);
-	if (steps_parse(st_col_text(s, b + 16), &ro.plan))
+	if (st_rollout_steps_parse(st_col_text(s, b + 16), &ro.plan))
 		st_set_detail(&res, "rollout_steps '%.64s' is not a list of steps",
 			      st_col_text(s, b + 16));
 	if (!res.detail[0])
-		plan_check(&ro.plan, &res); /* res.detail says why, if it fails */
+		st_rollout_plan_check(&ro.plan, &res); /* res.detail says why, if it fails */
 	if (!res.detail[0] && !ro.state)
 		st_set_detail(&res, "rollout_state '%.16s' is unknown", st_col_text(s, b + 21));
 	if (!res.detail[0] && (ro.step < 0 || ro.step >= ro.plan.nsteps))
@@ -485,7 +316,7 @@ static store_rollout *rollout_from_row(sqlite3_stmt *s, int b, const char *key, 
 		*bad = 1;
 		return NULL;
 	}
-	return rollout_dup(&ro, st_col_text(s, b + 25));
+	return st_rollout_dup(&ro, st_col_text(s, b + 25));
 }
 
 /* A new rule (refs 1) from the row's columns b.. (GRAY_COLS); key names its
@@ -514,8 +345,8 @@ static store_gray_rule *rule_from_row(sqlite3_stmt *s, int b, const char *key)
 	r->created_ms = sqlite3_column_int64(s, b + 14);
 	r->updated_ms = sqlite3_column_int64(s, b + 15);
 	r->rollout = rollout_from_row(s, b, key, r->name, &bad);
-	if (compile_stored(col_text_or_null(s, b + 8), col_text_or_null(s, b + 9),
-			   col_text_or_null(s, b + 10), r->salt, &r->compiled, NULL, &why))
+	if (st_gray_compile(col_text_or_null(s, b + 8), col_text_or_null(s, b + 9),
+			    col_text_or_null(s, b + 10), r->salt, &r->compiled, NULL, &why))
 		/* Kept, listed and removable, but it selects nobody: its
 		 * instances get what they would without it. */
 		hc_log("gray rule '%s' of %s no longer compiles (%s); it matches no instance "
@@ -706,7 +537,7 @@ static void bind_rollout(sqlite3_stmt *s, int i, const store_rollout *ro, sbuf *
 	const store_rollout_plan *p = ro ? &ro->plan : NULL;
 
 	if (ro)
-		steps_text(p, steps);
+		st_rollout_steps_text(p, steps);
 	bind_text_or_null(s, i, ro ? steps->buf : NULL, rc);
 	bind_int_or_null(s, i + 1, ro != NULL, p ? p->interval_ms : 0, rc);
 	bind_int_or_null(s, i + 2, ro != NULL, p ? p->max_rejected : 0, rc);
@@ -721,8 +552,8 @@ static void bind_rollout(sqlite3_stmt *s, int i, const store_rollout *ro, sbuf *
 
 /* The row of rule r; ips, labels and percent are the columns it compiles
  * from (NULL: left out). A replace keeps salt, created_rev and created_ms. */
-static hc_err upsert_rule(store *st, const cfgkey *key, const store_gray_rule *r, const char *ips,
-			  const char *labels, const char *percent)
+hc_err st_gray_upsert(store *st, const cfgkey *key, const store_gray_rule *r, const char *ips,
+		      const char *labels, const char *percent)
 {
 	sbuf steps = SBUF_INIT(SBUF_NOMAX);
 	sqlite3_stmt *s;
@@ -783,8 +614,8 @@ static hc_err upsert_rule(store *st, const cfgkey *key, const store_gray_rule *r
 
 /* Statement id (sql) with ?1..?3 bound to key and ?4 to the rule's name,
  * ready to step (the caller st_done()s it); *out NULL on failure. */
-static hc_err rule_stmt(store *st, st_id id, const char *sql, const cfgkey *key, const char *name,
-			sqlite3_stmt **out)
+hc_err st_gray_rule_stmt(store *st, st_id id, const char *sql, const cfgkey *key, const char *name,
+			 sqlite3_stmt **out)
 {
 	sqlite3_stmt *s;
 	hc_err err;
@@ -809,17 +640,17 @@ static hc_err delete_rule(store *st, const cfgkey *key, const char *name)
 	sqlite3_stmt *s;
 	hc_err err;
 
-	err = rule_stmt(st, ST_GRAY_DELETE,
-			"DELETE FROM gray_rules"
-			" WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3 AND name = ?4",
-			key, name, &s);
+	err = st_gray_rule_stmt(st, ST_GRAY_DELETE,
+				"DELETE FROM gray_rules"
+				" WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3 AND name = ?4",
+				key, name, &s);
 	return err ? err : st_run(st, s);
 }
 
 /* The history entry of a rule change: a history version of its own, the
  * rule's content, name and match, and rollout (NULL: "") in its column. */
-static hc_err rule_history(store *st, const store_write *w, const st_change *ch, store_op op,
-			   const store_gray_rule *r, int64_t revision, const char *rollout)
+hc_err st_gray_history(store *st, const store_write *w, const st_change *ch, store_op op,
+		       const store_gray_rule *r, int64_t revision, const char *rollout)
 {
 	st_gray_note gn = {r->name, r->match, rollout};
 	store_config t = *ch->cur;
@@ -836,7 +667,7 @@ static hc_err rule_history(store *st, const store_write *w, const st_change *ch,
 
 /* After a rule change: the next snapshot is the current main version with
  * gray (its reference is handed over) as its rules. */
-static void rules_changed(st_change *ch, store_gray_set *gray, store_op op, int64_t revision)
+void st_gray_changed(st_change *ch, store_gray_set *gray, store_op op, int64_t revision)
 {
 	store_config t = *ch->cur;
 
@@ -849,7 +680,7 @@ static void rules_changed(st_change *ch, store_gray_set *gray, store_op op, int6
 }
 
 /* The result of a rule change that leaves main as it is. */
-static void rule_result(st_job *j, const store_gray_rule *r, int64_t revision)
+void st_gray_result(st_job *j, const store_gray_rule *r, int64_t revision)
 {
 	j->res->version = j->ch.cur->version;
 	j->res->revision = revision;
@@ -926,9 +757,9 @@ static int put_is_noop(const store_gray_rule *old, const store_gray_rule *r,
 		return 0;
 	if (!r->rollout)
 		return !strcmp(old->match, r->match);
-	if (!same_plan(&old->rollout->plan, &r->rollout->plan))
+	if (!st_rollout_same_plan(&old->rollout->plan, &r->rollout->plan))
 		return 0;
-	pct_text(old->rollout->plan.steps[old->rollout->step], text);
+	st_rollout_pct(old->rollout->plan.steps[old->rollout->step], text);
 	at.percent = text;
 	match_text(&at, &json, &ips, &pct);
 	same = !strcmp(json.buf, old->match);
@@ -954,15 +785,15 @@ static hc_err put_rollout(const st_job *j, const store_gray_rule *old, store_rol
 				      "from rollout.steps");
 		return HC_ERR_INVALID;
 	}
-	err = plan_check(j->g.rollout, j->res);
+	err = st_rollout_plan_check(j->g.rollout, j->res);
 	if (err)
 		return err;
 	memset(&ro, 0, sizeof(ro));
 	ro.plan = *j->g.rollout;
 	/* A paused or aborted rollout stays so: a new content is no go-ahead. */
 	ro.state = was ? was->state : STORE_ROLLOUT_RUNNING;
-	rollout_restart(&ro);
-	*out = rollout_dup(&ro, was && was->state == STORE_ROLLOUT_ABORTED ? was->reason : "");
+	st_rollout_restart(&ro);
+	*out = st_rollout_dup(&ro, was && was->state == STORE_ROLLOUT_ABORTED ? was->reason : "");
 	return HC_OK;
 }
 
@@ -998,7 +829,7 @@ static hc_err put_rule(store *st, st_job *j, const store_gray_rule *old, store_g
 	if (err)
 		return err;
 	if (ro) {
-		pct_text(ro->plan.steps[ro->step], pct);
+		st_rollout_pct(ro->plan.steps[ro->step], pct);
 		m.percent = pct;
 	}
 	if (old)
@@ -1006,7 +837,7 @@ static hc_err put_rule(store *st, st_job *j, const store_gray_rule *old, store_g
 	else if (j->g.salt)
 		salt = xstrdup(j->g.salt);
 	else if ((err = new_salt(st, &salt))) {
-		rollout_free(ro);
+		st_rollout_free(ro);
 		return err;
 	}
 	err = rule_build(w, &j->g, &m, format, salt, ro, out, ips, percent, j->res);
@@ -1056,17 +887,17 @@ hc_err st_gray_put_body(store *st, st_job *j)
 	r->created_rev = old ? old->created_rev : revision;
 	r->created_ms = old ? old->created_ms : j->w->now_ms;
 	if (r->rollout)
-		rollout_json(r->rollout, &json);
-	err = upsert_rule(st, &ch->key, r, m->has_ips ? ips.buf : NULL, m->labels,
-			  m->percent || r->rollout ? percent.buf : NULL);
+		st_rollout_json(r->rollout, &json);
+	err = st_gray_upsert(st, &ch->key, r, m->has_ips ? ips.buf : NULL, m->labels,
+			     m->percent || r->rollout ? percent.buf : NULL);
 	if (!err)
-		err = rule_history(st, j->w, ch, STORE_OP_GRAY_PUBLISH, r, revision,
-				   r->rollout ? json.buf : NULL);
+		err = st_gray_history(st, j->w, ch, STORE_OP_GRAY_PUBLISH, r, revision,
+				      r->rollout ? json.buf : NULL);
 	if (err)
 		goto out;
-	rule_result(j, r, revision);
+	st_gray_result(j, r, revision);
 	j->res->created = !old;
-	rules_changed(ch, set_with(ch->cur->gray, r), STORE_OP_GRAY_PUBLISH, revision);
+	st_gray_changed(ch, st_gray_set_with(ch->cur->gray, r), STORE_OP_GRAY_PUBLISH, revision);
 	r = NULL; /* the set holds it */
 out:
 	store_gray_rule_unref(r);
@@ -1078,7 +909,7 @@ out:
 
 /* The rule a delete, promote or rollout names, checked; *out borrows it
  * from cur. */
-static hc_err named_rule(store *st, st_job *j, const store_gray_rule **out)
+hc_err st_gray_named(store *st, st_job *j, const store_gray_rule **out)
 {
 	hc_err err = st_job_begin(st, j->w, &j->ch, j->res);
 
@@ -1102,26 +933,26 @@ hc_err st_gray_delete_body(store *st, st_job *j)
 	int64_t revision;
 	hc_err err;
 
-	err = named_rule(st, j, &r);
+	err = st_gray_named(st, j, &r);
 	if (!err)
 		err = st_bump_revision(st, &revision);
 	if (!err)
 		err = delete_rule(st, &ch->key, r->name);
 	if (!err)
-		err = rule_history(st, j->w, ch, STORE_OP_GRAY_ABORT, r, revision, NULL);
+		err = st_gray_history(st, j->w, ch, STORE_OP_GRAY_ABORT, r, revision, NULL);
 	if (err)
 		return err;
 	j->res->version = ch->cur->version;
 	j->res->revision = revision;
 	memcpy(j->res->md5, ch->cur->md5, sizeof(j->res->md5));
 	j->res->changed = 1;
-	rules_changed(ch, set_without(ch->cur->gray, r->name), STORE_OP_GRAY_ABORT, revision);
+	st_gray_changed(ch, set_without(ch->cur->gray, r->name), STORE_OP_GRAY_ABORT, revision);
 	return HC_OK;
 }
 
 /* Rule r's content becomes the next main version and r goes; summary (NULL:
  * "") goes to the history entry's rollout column. */
-static hc_err promote(store *st, st_job *j, const store_gray_rule *r, const char *summary)
+hc_err st_gray_promote_rule(store *st, st_job *j, const store_gray_rule *r, const char *summary)
 {
 	st_gray_note gn = {r->name, r->match, summary};
 	st_change *ch = &j->ch;
@@ -1143,254 +974,11 @@ static hc_err promote(store *st, st_job *j, const store_gray_rule *r, const char
 hc_err st_gray_promote_body(store *st, st_job *j)
 {
 	const store_gray_rule *r;
-	hc_err err = named_rule(st, j, &r);
+	hc_err err = st_gray_named(st, j, &r);
 
-	return err ? err : promote(st, j, r, NULL);
+	return err ? err : st_gray_promote_rule(st, j, r, NULL);
 }
 
-/* ---- rollout moves ---- */
-
-/* HC_OK when move m of job j applies to rule r's rollout, else the error
- * with the reason in res. */
-static hc_err move_check(const st_job *j, const store_gray_rule *r)
-{
-	const store_rollout_move *m = &j->move;
-	const store_rollout *ro = r->rollout;
-	const char *name = r->name, *key = j->ch.key.s, *state;
-
-	if (!ro) {
-		st_set_detail(j->res, "gray rule '%s' of %s has no rollout plan", name, key);
-		return HC_ERR_CONFLICT;
-	}
-	state = store_rollout_state_name(ro->state);
-	if (m->expect_state && m->expect_state != (int)ro->state) {
-		st_set_detail(j->res, "the rollout of gray rule '%s' of %s is %s, not %s", name,
-			      key, state, store_rollout_state_name(m->expect_state));
-		return HC_ERR_PRECONDITION;
-	}
-	if (m->expect_step >= 0 && m->expect_step != ro->step) {
-		st_set_detail(j->res, "the rollout of gray rule '%s' of %s is at step %d, not %d",
-			      name, key, ro->step, m->expect_step);
-		return HC_ERR_PRECONDITION;
-	}
-	switch (m->action) {
-	case STORE_ROLLOUT_STEP:
-	case STORE_ROLLOUT_PROMOTE:
-	case STORE_ROLLOUT_ABORT:
-		if (ro->state == STORE_ROLLOUT_ABORTED) {
-			st_set_detail(j->res, "the rollout of gray rule '%s' of %s is %saborted%s",
-				      name, key, m->action == STORE_ROLLOUT_ABORT ? "already " : "",
-				      m->action == STORE_ROLLOUT_ABORT ? "" : "; resume it first");
-			return HC_ERR_CONFLICT;
-		}
-		if (m->action == STORE_ROLLOUT_STEP &&
-		    (m->to_step <= ro->step || m->to_step >= ro->plan.nsteps)) {
-			st_set_detail(
-			    j->res,
-			    "the rollout of gray rule '%s' of %s is at step %d of 0-%d, so "
-			    "it cannot step to %d",
-			    name, key, ro->step, ro->plan.nsteps - 1, m->to_step);
-			return HC_ERR_CONFLICT;
-		}
-		if (m->action == STORE_ROLLOUT_ABORT && (!m->reason || !*m->reason)) {
-			st_set_detail(j->res, "reason: an abort needs a reason");
-			return HC_ERR_INVALID;
-		}
-		return HC_OK;
-	case STORE_ROLLOUT_PAUSE:
-		if (ro->state == STORE_ROLLOUT_RUNNING)
-			return HC_OK;
-		st_set_detail(j->res,
-			      "the rollout of gray rule '%s' of %s is %s; only a running one can "
-			      "be paused",
-			      name, key, state);
-		return HC_ERR_CONFLICT;
-	case STORE_ROLLOUT_RESUME:
-		if (ro->state != STORE_ROLLOUT_RUNNING)
-			return HC_OK;
-		st_set_detail(j->res, "the rollout of gray rule '%s' of %s is already running",
-			      name, key);
-		return HC_ERR_CONFLICT;
-	}
-	st_set_detail(j->res, "unknown rollout action %d", (int)m->action);
-	return HC_ERR_INVALID;
-}
-
-/* reason cut to STORE_ROLLOUT_REASON_MAX bytes, never inside a UTF-8
- * character. */
-static void reason_cut(const char *reason, char out[STORE_ROLLOUT_REASON_MAX + 1])
-{
-	size_t n = strlen(reason);
-
-	if (n > STORE_ROLLOUT_REASON_MAX) {
-		n = STORE_ROLLOUT_REASON_MAX;
-		while (n && ((unsigned char)reason[n] & 0xC0) == 0x80)
-			n--;
-	}
-	memcpy(out, reason, n);
-	out[n] = '\0';
-}
-
-/* The rollout after move m (not a promote), which move_check passed; *op
- * gets the history op. */
-static store_rollout *rollout_moved(const store_rollout *ro, const store_rollout_move *m,
-				    store_op *op)
-{
-	char reason[STORE_ROLLOUT_REASON_MAX + 1];
-	store_rollout *n;
-
-	if (m->action == STORE_ROLLOUT_ABORT) {
-		reason_cut(m->reason, reason);
-		n = rollout_dup(ro, reason);
-		n->state = STORE_ROLLOUT_ABORTED;
-		*op = STORE_OP_GRAY_ABORT;
-		return n;
-	}
-	/* From aborted, a resume starts over: step 0, no reason. */
-	n = rollout_dup(ro, ro->state == STORE_ROLLOUT_ABORTED ? "" : NULL);
-	if (m->action == STORE_ROLLOUT_PAUSE) {
-		n->state = STORE_ROLLOUT_PAUSED;
-		*op = STORE_OP_GRAY_PAUSE;
-		return n;
-	}
-	if (m->action == STORE_ROLLOUT_STEP) {
-		n->step = m->to_step;
-		*op = STORE_OP_GRAY_STEP;
-	} else {
-		if (ro->state == STORE_ROLLOUT_ABORTED)
-			n->step = 0;
-		n->state = STORE_ROLLOUT_RUNNING;
-		*op = STORE_OP_GRAY_RESUME;
-	}
-	rollout_restart(n);
-	return n;
-}
-
-/* The match_ips and match_labels columns of rule name (NULL when SQL NULL);
- * the caller frees both. */
-static hc_err match_columns(store *st, const cfgkey *key, const char *name, char **ips,
-			    char **labels)
-{
-	sqlite3_stmt *s;
-	hc_err err;
-	int row = 0;
-
-	*ips = *labels = NULL;
-	err = rule_stmt(st, ST_GRAY_MATCH,
-			"SELECT match_ips, match_labels FROM gray_rules"
-			" WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3 AND name = ?4",
-			key, name, &s);
-	if (err)
-		return err;
-	err = st_step(st, s, &row);
-	if (!err && !row) {
-		hc_log("gray rule '%s' of %s is in its snapshot but has no row", name, key->s);
-		err = HC_ERR_INTERNAL;
-	}
-	if (!err && sqlite3_column_type(s, 0) != SQLITE_NULL)
-		*ips = xstrdup(st_col_text(s, 0));
-	if (!err && sqlite3_column_type(s, 1) != SQLITE_NULL)
-		*labels = xstrdup(st_col_text(s, 1));
-	st_done(s);
-	return err;
-}
-
-/* A copy of rule old (refs 1) with rollout ro (handed over), its match
- * compiled again from ips and labels (its columns) with the percent of
- * ro's step, which pct gets; none of it when ro is aborted. */
-static hc_err rule_moved(const st_job *j, const store_gray_rule *old, store_rollout *ro,
-			 const char *ips, const char *labels, char pct[16], store_gray_rule **out)
-{
-	store_gray_rule *r = xcalloc(1, sizeof(*r));
-	sbuf why = SBUF_INIT(STORE_DETAIL_MAX), json = SBUF_INIT(SBUF_NOMAX);
-	hc_err err;
-
-	r->refs = 1;
-	r->rollout = ro;
-	r->salt = xstrdup(old->salt);
-	pct_text(ro->plan.steps[ro->step], pct);
-	err = compile_stored(ips, labels, pct, r->salt, &r->compiled, &json, &why);
-	if (err) {
-		st_set_detail(j->res, "gray rule '%s' of %s no longer compiles (%s); replace it",
-			      old->name, j->ch.key.s, why.buf);
-		err = HC_ERR_CONFLICT;
-		store_gray_rule_unref(r);
-		r = NULL;
-		goto out;
-	}
-	if (ro->state == STORE_ROLLOUT_ABORTED) {
-		gray_rule_free(r->compiled);
-		r->compiled = NULL;
-	}
-	r->match = sbuf_detach(&json, NULL);
-	r->name = xstrdup(old->name);
-	r->priority = old->priority;
-	r->created_rev = old->created_rev;
-	r->content = xmemdupz(old->content, old->len);
-	r->len = old->len;
-	memcpy(r->md5, old->md5, sizeof(r->md5));
-	memcpy(r->format, old->format, sizeof(r->format));
-	r->author = xstrdup(old->author);
-	r->message = xstrdup(old->message);
-	r->created_ms = old->created_ms;
-	r->updated_ms = j->w->now_ms;
-out:
-	sbuf_release(&why);
-	sbuf_release(&json);
-	*out = r;
-	return err;
-}
-
-hc_err st_gray_rollout_body(store *st, st_job *j)
-{
-	const store_rollout_move *m = &j->move;
-	sbuf json = SBUF_INIT(SBUF_NOMAX);
-	const store_gray_rule *old;
-	store_gray_rule *r = NULL;
-	store_write w = *j->w;
-	st_change *ch = &j->ch;
-	char *ips = NULL, *labels = NULL, pct[16];
-	store_op op = STORE_OP_GRAY_STEP;
-	int64_t revision;
-	hc_err err;
-
-	err = named_rule(st, j, &old);
-	if (!err)
-		err = move_check(j, old);
-	if (err)
-		goto out;
-	if (m->action == STORE_ROLLOUT_PROMOTE) {
-		err = promote(st, j, old, m->summary);
-		goto out;
-	}
-	err = match_columns(st, &ch->key, old->name, &ips, &labels);
-	if (!err)
-		err = rule_moved(j, old, rollout_moved(old->rollout, m, &op), ips, labels, pct, &r);
-	if (!err)
-		err = st_bump_revision(st, &revision);
-	if (err)
-		goto out;
-	r->revision = revision;
-	rollout_json(r->rollout, &json);
-	if (op == STORE_OP_GRAY_ABORT && (!w.message || !*w.message))
-		w.message = r->rollout->reason; /* the entry says why */
-	err = upsert_rule(st, &ch->key, r, ips, labels, pct);
-	if (!err)
-		err = rule_history(st, &w, ch, op, r, revision, json.buf);
-	if (err)
-		goto out;
-	rule_result(j, r, revision);
-	rules_changed(ch, set_with(ch->cur->gray, r), op, revision);
-	r = NULL; /* the set holds it */
-out:
-	store_gray_rule_unref(r);
-	free(ips);
-	free(labels);
-	sbuf_release(&json);
-	return err;
-}
-
-/* ---- reads ---- */
 /* ---- reads ---- */
 
 hc_err store_gray_list(store *st, const cfgkey *key, store_gray_set **out)
@@ -1435,45 +1023,4 @@ void store_gray_effective(const store_config *c, const gray_inst *inst, store_ef
 	out->md5 = c->md5;
 	out->format = c->format;
 	out->rule = NULL;
-}
-
-typedef struct rollouts_walk {
-	void (*fn)(void *ctx, const cfgkey *key, const store_gray_rule *r);
-	void *ctx;
-} rollouts_walk;
-
-static void walk_config(void *ctx, const void *key, size_t klen, void *val)
-{
-	const rollouts_walk *wk = ctx;
-	const store_config *c = val;
-	char text[CFGKEY_MAX + 1];
-	cfgkey k;
-	size_t i;
-
-	if (!c->gray || klen > CFGKEY_MAX)
-		return;
-	/* The index's key is the cfgkey string, without its NUL: a key on the
-	 * stack, so the walk allocates nothing under the lock. */
-	memcpy(text, key, klen);
-	text[klen] = '\0';
-	k.s = text;
-	k.len = (uint16_t)klen;
-	k.ns_len = (uint8_t)strlen(c->ns);
-	k.group_len = (uint8_t)strlen(c->group);
-	for (i = 0; i < c->gray->n; i++) {
-		const store_gray_rule *r = c->gray->rules[i];
-		if (r->rollout && r->rollout->state == STORE_ROLLOUT_RUNNING)
-			wk->fn(wk->ctx, &k, r);
-	}
-}
-
-void store_gray_rollouts(store *st,
-			 void (*fn)(void *ctx, const cfgkey *key, const store_gray_rule *r),
-			 void *ctx)
-{
-	rollouts_walk wk = {fn, ctx};
-
-	pthread_mutex_lock(&st->index_lock);
-	hmap_foreach(st->index, walk_config, &wk);
-	pthread_mutex_unlock(&st->index_lock);
 }

@@ -297,6 +297,34 @@ hc_err st_gray_load(store *st, const cfgkey *key, store_gray_set **out);
 /* At open: attaches to each snapshot in the index the rules of its config. */
 hc_err st_gray_load_all(store *st);
 
+/* store_gray.c's rule rows and sets, shared with store_rollout.c (writer
+ * thread, db_lock held, as the gray write bodies). */
+hc_err st_gray_compile(const char *ips_text, const char *labels, const char *percent,
+		       const char *salt, gray_rule **out, sbuf *json, sbuf *why);
+store_gray_set *st_gray_set_with(const store_gray_set *old, store_gray_rule *r);
+hc_err st_gray_upsert(store *st, const cfgkey *key, const store_gray_rule *r, const char *ips,
+		      const char *labels, const char *percent);
+hc_err st_gray_rule_stmt(store *st, st_id id, const char *sql, const cfgkey *key, const char *name,
+			 sqlite3_stmt **out);
+hc_err st_gray_history(store *st, const store_write *w, const st_change *ch, store_op op,
+		       const store_gray_rule *r, int64_t revision, const char *rollout);
+void st_gray_changed(st_change *ch, store_gray_set *gray, store_op op, int64_t revision);
+void st_gray_result(st_job *j, const store_gray_rule *r, int64_t revision);
+hc_err st_gray_named(store *st, st_job *j, const store_gray_rule **out);
+hc_err st_gray_promote_rule(store *st, st_job *j, const store_gray_rule *r, const char *summary);
+
+/* store_rollout.c: a rollout as a value (see there for each). */
+store_rollout_state st_rollout_state_parse(const char *name);
+void st_rollout_free(store_rollout *ro);
+store_rollout *st_rollout_dup(const store_rollout *ro, const char *reason);
+void st_rollout_restart(store_rollout *ro);
+void st_rollout_pct(int hundredths, char out[16]);
+hc_err st_rollout_plan_check(const store_rollout_plan *p, store_result *res);
+int st_rollout_same_plan(const store_rollout_plan *a, const store_rollout_plan *b);
+void st_rollout_steps_text(const store_rollout_plan *p, sbuf *out);
+int st_rollout_steps_parse(const char *text, store_rollout_plan *p);
+void st_rollout_json(const store_rollout *ro, sbuf *out);
+
 /* *exists gets 1 when namespace id exists. Caller holds db_lock. */
 hc_err st_namespace_exists(store *st, const char *id, int *exists);
 /* Loads one history entry with its content into *out, which the caller

@@ -30,7 +30,7 @@ const rulePath = (id, rule, suffix = '') => cfgPath(NS, G, id, `/gray/${rule}${s
  * a short pause, as a client would.
  */
 function fleet(srv, id, policy) {
-	const insts = Array.from({ length: N }, (_, i) => ({ i, md5: '', content: null, reports: 0, errors: [] }));
+	const insts = Array.from({ length: N }, (_, i) => ({ i, md5: '', content: null, answers: 0, reports: 0, errors: [] }));
 	const ctrl = new AbortController();
 	let stopped = false;
 	const headers = (x) => ({
@@ -53,6 +53,7 @@ function fleet(srv, id, policy) {
 				}
 				x.md5 = res.headers.get('etag').replace(/"/g, '');
 				x.content = body;
+				x.answers++;
 				const { status, message } = policy(x.i, body);
 				const rep = await fetch(`${srv.url}/api/v1/reports`, {
 					method: 'POST',
@@ -145,6 +146,9 @@ test('a plan goes through every step and promotes when all apply', async (t) => 
 	assert.equal(promote.rollout.rejected, 0);
 	assert.ok(promote.rollout.applied >= 3, `applied ${promote.rollout.applied}`);
 	for (const x of f.insts) assert.deepEqual(x.errors, [], `${name(x.i)} saw no error`);
+	// Each step woke only the instances it moved into the rule, and the
+	// promote none (they all held its content): main, then GRAY, once each.
+	for (const x of f.insts) assert.equal(x.answers, 2, `${name(x.i)} was answered twice`);
 });
 
 test('rejections over maxRejected at step 1 abort: every instance goes back to main', async (t) => {
