@@ -2,8 +2,7 @@
  * hcload.c: the command line of hcload, the load generator behind
  * bench/run.sh. It parses flags, refuses any target outside 127.0.0.0/8,
  * raises its own open-file limit, runs one scenario (watchers.c, publish.c,
- * gray.c)
- * and prints human lines plus one machine-readable line per result:
+ * gray.c, reports.c) and prints human lines plus one machine-readable line per result:
  *
  *   RESULT scenario=park-10k target=hotconf metric=wake_last_ms value=12.3 unit=ms better=low
  *
@@ -45,6 +44,10 @@ static void usage(FILE *to)
 	    "             --ref-watchers on PREFIX1; per --rounds: publish PREFIX1 (the\n"
 	    "             reference), a 10%% gray rule on PREFIX0, its abort, the rule again\n"
 	    "             and its promote, each answering exactly the predicted instances\n"
+	    "  reports    --watchers instances hold a many-config watch on PREFIX0; per\n"
+	    "             --rounds two publishes, re-armed plainly (the reference) and with\n"
+	    "             \"status\":\"applied\"; each timed until all are held again, and\n"
+	    "             the reports checked in /metrics and the listeners view\n"
 	    "  seed       publish keys PREFIX0..PREFIX(keys-1) with --size bytes each\n"
 	    "  ping       wait until the server answers (hotconf /healthz, etcd /version)\n"
 	    "\n"
@@ -54,9 +57,9 @@ static void usage(FILE *to)
 	    "  --pid PID              the server's pid, for RSS and CPU from /proc\n"
 	    "  --token T              hotconf: send Authorization: Bearer T\n"
 	    "  --name NAME            scenario name in RESULT lines (the command)\n"
-	    "  --watchers N           long polls to hold (1000; soak and gray 10000)\n"
+	    "  --watchers N           long polls to hold (1000; soak, gray, reports 10000)\n"
 	    "  --ref-watchers N       gray: watchers of the reference config (watchers/10)\n"
-	    "  --rounds N             gray: rounds (5)\n"
+	    "  --rounds N             gray, reports: rounds (5)\n"
 	    "  --keys M               keys they watch (1; soak 10)\n"
 	    "  --publish              park: publish key 0 once all are parked\n"
 	    "  --count N              publish: requests in all (default: --seconds)\n"
@@ -72,7 +75,8 @@ static void usage(FILE *to)
 	    "                         wakes (300)\n"
 	    "  --rate R               soak: publishes per second (1)\n"
 	    "  --wait DURATION        hotconf long-poll wait (120s; the server caps it)\n"
-	    "  --prefix P             key names P0, P1, ... (k; publish: pub; gray: gray)\n"
+	    "  --prefix P             key names P0, P1, ... (k; publish: pub; gray: gray;\n"
+	    "                         reports: rep)\n"
 	    "  --quiet                print RESULT lines only\n");
 }
 
@@ -293,11 +297,11 @@ static int lnum(const char *flag, const char *v, long min, long max, long *out)
 
 static void defaults(hl_opts *o, const char *cmd)
 {
-	int soak = !strcmp(cmd, "soak"), gray = !strcmp(cmd, "gray");
+	int soak = !strcmp(cmd, "soak"), gray = !strcmp(cmd, "gray"), rep = !strcmp(cmd, "reports");
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = o->name = cmd;
-	o->watchers = soak || gray ? 10000 : 1000;
+	o->watchers = soak || gray || rep ? 10000 : 1000;
 	o->keys = soak ? 10 : 1;
 	o->seconds = soak ? 600 : 5;
 	o->concurrency = 1;
@@ -310,7 +314,7 @@ static void defaults(hl_opts *o, const char *cmd)
 	o->rounds = 5;
 	o->rate = 1;
 	o->wait = "120s";
-	o->prefix = !strcmp(cmd, "publish") ? "pub" : gray ? "gray" : "k";
+	o->prefix = !strcmp(cmd, "publish") ? "pub" : gray ? "gray" : rep ? "rep" : "k";
 }
 
 static int parse_flag(hl_opts *o, const char *f, const char *v)
@@ -421,9 +425,10 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*run)(const hl_opts *);
-	} cmds[] = {{"park", hl_park},	     {"reconnect", hl_reconnect}, {"soak", hl_soak},
-		    {"publish", hl_publish}, {"gray", hl_gray},		  {"seed", hl_seed_cmd},
-		    {"ping", hl_ping}};
+	} cmds[] = {{"park", hl_park},	   {"reconnect", hl_reconnect},
+		    {"soak", hl_soak},	   {"publish", hl_publish},
+		    {"gray", hl_gray},	   {"reports", hl_reports},
+		    {"seed", hl_seed_cmd}, {"ping", hl_ping}};
 	hl_opts o;
 	long nofile;
 	size_t i;

@@ -5,7 +5,8 @@
  * runs the non-blocking sockets on one epoll set, proc.c reads the server's
  * memory and CPU from /proc, watchers.c holds the watch scenarios (park,
  * reconnect, soak) and the held-watch machinery they share with gray.c (the
- * gray-release scenario), and publish.c the publish scenario.
+ * gray-release scenario) and reports.c (apply reports on re-armed watches),
+ * and publish.c the publish scenario.
  *
  * Threading: hcload is single-threaded; nothing here is thread-safe.
  * Everything talks to 127.0.0.0/8 only (the --addr parser in hcload.c refuses
@@ -204,6 +205,9 @@ typedef struct hl_wctx hl_wctx;
 typedef void (*hl_answer_fn)(hl_wctx *x, hl_conn *c, enum hl_ev_kind kind);
 /* Appends the extra headers of c's watch ("Name: value\r\n" each) to out. */
 typedef void (*hl_headers_fn)(const hl_wctx *x, const hl_conn *c, sbuf *out);
+/* Appends c's whole watch request for the content c->md5 to out, instead of
+ * hl_req_watch's single-config GET (reports.c: a many-config POST). */
+typedef void (*hl_request_fn)(const hl_wctx *x, const hl_conn *c, sbuf *out);
 
 /* n watchers w[0..n) on m keys, a control connection for seeding and metric
  * polls, a publish connection, and the counts the scenarios keep. Embedded
@@ -242,6 +246,7 @@ struct hl_wctx {
 	long wakes, spurious, expired, reconnects, soak_errors;
 	hl_answer_fn on_answer; /* NULL: park's and soak's handling */
 	hl_headers_fn headers;	/* NULL: no extra headers on watches */
+	hl_request_fn request;	/* NULL: hl_req_watch with headers */
 	void *user;		/* the scenario's own state */
 };
 
@@ -284,6 +289,12 @@ int hl_publish(const hl_opts *o);
  * abort, and its promote, each checked against the instances predicted to
  * change. */
 int hl_gray(const hl_opts *o);
+/* Apply reports (reports.c): --watchers instances hold a many-config watch on
+ * PREFIX0; per --rounds two publishes, one re-armed plainly (the reference)
+ * and one re-armed with "status":"applied", each timed until every watch is
+ * held again and checked against hotconf_reports_total and the listeners
+ * view. */
+int hl_reports(const hl_opts *o);
 /* Publishes keys prefix0..prefix(keys-1) with content of o->size bytes. */
 int hl_seed_cmd(const hl_opts *o);
 /* Waits (up to --timeout) until the server answers its health URL. */

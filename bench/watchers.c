@@ -17,9 +17,10 @@
  * connection; for etcd, the watch's response headers, which etcd's v2 API
  * flushes as soon as the watch is registered. Any answer before the publish
  * is an early answer. The machinery (hl_wctx in hcload.h: opening, parking,
- * arming, the event pump, the publish connection) is shared with gray.c,
- * which plugs in its own answer handling and watch headers. Single-threaded;
- * every loop is bounded in count and time (--timeout per phase).
+ * arming, the event pump, the publish connection) is shared with gray.c
+ * and reports.c, which plug in their own answer handling, watch headers or
+ * whole watch requests. Single-threaded; every loop is bounded in count and
+ * time (--timeout per phase).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,9 +102,13 @@ void hl_wctx_arm(hl_wctx *x, hl_conn *c)
 	hl_key_name(x->o, c->key, key);
 	sbuf_reset(&x->req);
 	sbuf_reset(&x->hdrs);
-	if (x->headers)
-		x->headers(x, c, &x->hdrs);
-	hl_req_watch(x->o, &x->req, key, c->md5, x->hdrs.buf);
+	if (x->request) {
+		x->request(x, c, &x->req);
+	} else {
+		if (x->headers)
+			x->headers(x, c, &x->hdrs);
+		hl_req_watch(x->o, &x->req, key, c->md5, x->hdrs.buf);
+	}
 	if (c->state == HL_CLOSED && hl_conn_open(x->net, c, 1)) {
 		hl_wctx_fail(x, c);
 		return;
