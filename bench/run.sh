@@ -8,7 +8,8 @@
 #                               tiny N, a few seconds, hotconf only; builds and installs nothing.
 #                               Fails only when something does not work (a watcher not parked or
 #                               never woken, a wrong wake, a failed request), never on a time.
-#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,soak, --soak-seconds S,
+#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,soak,
+#         --soak-seconds S,
 #         --build-dir DIR, --out FILE, --hotconf BIN --hcload BIN (skip the build)
 #
 # The full run installs what is missing from Debian (etcd-server, wrk, the build deps), builds
@@ -67,6 +68,13 @@ full) ng=10000 gray_rounds=5 ;;
 quick) ng=5000 gray_rounds=3 ;;
 smoke) ng=200 gray_rounds=1 ;;
 esac
+# Apply reports (issue 10): nr instances with a many-config watch on one config, rounds per run
+# (each a plain re-arm and one with "status":"applied").
+case "$mode" in
+full) nr=10000 rep_rounds=5 ;;
+quick) nr=5000 rep_rounds=3 ;;
+smoke) nr=50 rep_rounds=2 ;;
+esac
 [ -n "$runs" ] && nruns=$runs
 keys100=100
 [ "$mode" = smoke ] && keys100=4
@@ -77,6 +85,7 @@ soak_watchers=10000
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 label() { if [ "$1" -ge 1000 ]; then echo "$(($1 / 1000))k"; else echo "$1"; fi; }
 l1=$(label $n1) l2=$(label $n2) l3=$(label $n3) lg=$(label $ng) lgr=$(label $((ng / 10)))
+lr=$(label $nr)
 
 # ---- setup: packages, build, binaries ----
 
@@ -387,6 +396,18 @@ scen_gray() {
 	done
 }
 
+# Apply reports: nr instances re-arm a many-config watch after every publish, alternately
+# plainly (the reference, in the same run) and with "status":"applied" (hcload reports,
+# bench/reports.c). Fresh servers every run (RSS is measured).
+scen_reports() {
+	local r
+	for r in $(seq 1 "$nruns"); do
+		start_hotconf
+		hl "$r" hotconf reports reports --watchers "$nr" --rounds "$rep_rounds"
+		stop_hotconf
+	done
+}
+
 scen_soak() {
 	start_hotconf
 	hl 1 hotconf soak soak --watchers "$soak_watchers" --keys 10 --seconds "$soak_secs" --rate 1
@@ -419,6 +440,10 @@ scen_smoke() {
 	start_hotconf
 	hl 1 hotconf gray gray --watchers "$ng" --rounds "$gray_rounds" --per-source 150
 	stop_hotconf
+	# Apply reports, on a server of its own too: the held-watch count must be ours alone.
+	start_hotconf
+	hl 1 hotconf reports reports --watchers "$nr" --rounds "$rep_rounds" --per-source 30
+	stop_hotconf
 }
 
 echo "run.sh: $mode run, $nruns run(s) per scenario; hotconf $hc_bin, hcload $hl_bin"
@@ -438,6 +463,7 @@ else
 		scen_reconnect "$n3" "reconnect-$l3"
 	fi
 	want gray && scen_gray
+	want reports && scen_reports
 	{ [ "$soak" = 1 ] || [[ ",$only," == *",soak,"* ]]; } && scen_soak
 fi
 
@@ -515,6 +541,26 @@ rows="$work/rows.txt"
 		echo "$g, listeners view on vs off $nl: all parked|—|gray:park_ms|gray:park_ms@hotconf-nolisten||ms"
 		echo "$g, listeners view on vs off $nl: RSS per watcher|—|gray:rss_per_watcher|gray:rss_per_watcher@hotconf-nolisten||B"
 	fi
+	rp="reports $lr"
+	echo "$rp: watchers parked (a many-config watch each, own instance id)|all $lr|reports:parked|—|hc == $nr|count"
+	echo "$rp: plain re-arm (reference): publish until all $lr held again|—|reports:ref_rearm_ms|—||ms"
+	echo "$rp: re-arm with \"status\":\"applied\": publish until all $lr held again|—|reports:rep_rearm_ms|—||ms"
+	echo "$rp: re-arm with reports vs plain re-arm, same run|<= 1.3x|reports:rep_vs_ref|—|hc <= 1.3|x"
+	echo "$rp: plain re-arm: last answer|—|reports:ref_last_ms|—||ms"
+	echo "$rp: re-arm with reports: last answer|—|reports:rep_last_ms|—||ms"
+	echo "$rp: reports recorded per report phase (hotconf_reports_total)|= $lr|reports:rep_recorded_per_phase|—|hc == $nr|count"
+	echo "$rp: reports missing (all rounds)|0|reports:rep_missing|—|hc == 0|count"
+	echo "$rp: reports recorded beyond one per watcher per report phase|0|reports:rep_extra|—|hc == 0|count"
+	echo "$rp: reports recorded by a plain re-arm (no status)|0|reports:ref_recorded|—|hc == 0|count"
+	echo "$rp: reports dropped|0|reports:rep_dropped|—|hc == 0|count"
+	echo "$rp: listeners view summary.applied after a report phase (lowest)|$lr|reports:rep_applied_min|—|hc == $nr|count"
+	echo "$rp: listeners view summary.applied after a plain re-arm (highest)|0|reports:ref_applied_max|—|hc == 0|count"
+	echo "$rp: server RSS per parked watcher, before any re-arm|—|reports:rss_per_watcher|—||B"
+	echo "$rp: server RSS per parked watcher after one plain re-arm (reference)|—|reports:rss_per_watcher_rearmed|—||B"
+	echo "$rp: server RSS per parked watcher with a recorded report|<= 6.5 KiB|reports:rss_per_watcher_reported|—|hc <= 6656|B"
+	echo "$rp: server RSS per parked watcher at the end ($rep_rounds rounds)|—|reports:rss_per_watcher_end|—||B"
+	echo "$rp: answers between publishes|0|reports:early|—|hc == 0|count"
+	echo "$rp: failed requests, lost watchers, wrong answers, re-arms not held|0|reports:errors|—|hc == 0|count"
 	if [ "$soak_secs" -ge 60 ]; then d="$((soak_secs / 60)) min"; else d="$soak_secs s"; fi
 	echo "soak $d, $(label $soak_watchers) watchers re-arming: missed final version|0|soak:missed_final|—|hc == 0|count"
 	echo "soak: RSS drift|< 5%|soak:rss_drift_pct|—|hc < 5|%"
