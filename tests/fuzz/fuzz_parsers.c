@@ -71,8 +71,8 @@ static void fuzz_numbers(const char *s)
 	sbuf why = SBUF_INIT(4096);
 	size_t digits = strspn(s, "0123456789");
 	const char *unit = s + digits;
-	int dur_form = digits > 0 &&
-		       (!*unit || !strcmp(unit, "ms") || !strcmp(unit, "s") || !strcmp(unit, "m"));
+	int dur_form = digits > 0 && (!*unit || !strcmp(unit, "ms") || !strcmp(unit, "s") ||
+				      !strcmp(unit, "m") || !strcmp(unit, "h"));
 	uint64_t ms = 0;
 	int64_t v = -1;
 	char got[32];
