@@ -127,7 +127,15 @@ static void on_answer(hl_wctx *x, hl_conn *c, enum hl_ev_kind kind)
 	char md5[33];
 
 	if (kind == HL_EV_CLOSED) {
-		note(g, c, "lost its connection");
+		char what[160];
+
+		/* Whether its request had gone out tells a server that never read
+		 * it from a client that never sent it. */
+		snprintf(what, sizeof(what),
+			 "lost its connection %.0f ms after its request (%zu of %zu bytes "
+			 "written, %s)",
+			 ms(hl_now_us() - c->t_sent), c->out_off, c->out.len, strerror(c->err));
+		note(g, c, what);
 		hl_wctx_fail(x, c);
 		return;
 	}
