@@ -207,20 +207,6 @@ static int rearm(gray_ctx *g)
 	return -1;
 }
 
-/* Sends req on the publish connection and waits for its answer (watchers
- * are served meanwhile). Returns the status, or -1. */
-static int pub_call(gray_ctx *g, const sbuf *req)
-{
-	hl_wctx *x = &g->x;
-	uint64_t until = hl_now_us() + (uint64_t)(g->o->timeout * 1e6);
-
-	if (hl_wctx_send_pub(x, req->buf, req->len))
-		return -1;
-	while (!x->pub_status && hl_now_us() < until)
-		hl_wctx_pump(x, 5);
-	return x->pub_status ? x->pub_status : -1;
-}
-
 /* Sends the change req as phase ph, waits for every expected answer (and
  * --grace-ms more for wrong ones), counts, and re-arms. Returns 0, or -1
  * when the request or the server's metrics failed. */
@@ -228,7 +214,7 @@ static int run_phase(gray_ctx *g, enum phase ph, long round, const sbuf *req)
 {
 	hl_wctx *x = &g->x;
 	gphase *p = &g->st[ph];
-	uint64_t until, t;
+	uint64_t until;
 	long long wake0, extra = 0;
 	long expected = 0, i;
 	int rc = 0, st;
@@ -249,9 +235,7 @@ static int run_phase(gray_ctx *g, enum phase ph, long round, const sbuf *req)
 	       (!x->pub_status ||
 		(x->pub_status >= 200 && x->pub_status <= 299 && g->answered < expected)))
 		hl_wctx_pump(x, 5);
-	until = hl_now_us() + (uint64_t)g->o->grace_ms * 1000;
-	while ((t = hl_now_us()) < until)
-		hl_wctx_pump(x, (int)((until - t) / 1000) + 1);
+	hl_wctx_pump_for(x, (uint64_t)g->o->grace_ms * 1000);
 	g->ph = PH_IDLE;
 	st = x->pub_status;
 	if (st < 200 || st > 299) {
@@ -364,7 +348,7 @@ static int preview(gray_ctx *g, const char *rule, const char *salt, long predict
 
 	snprintf(json, sizeof(json), "{\"salt\":\"%s\",\"match\":{\"percent\":%s}}", salt, PERCENT);
 	rule_req(g, "POST", rule, "/preview", json);
-	st = pub_call(g, &g->req);
+	st = hl_wctx_call(&g->x, g->req.buf, g->req.len);
 	if (st != 200) {
 		fprintf(stderr, "hcload: the preview failed (status %d): %.300s\n", st,
 			g->x.pub.body.buf);
@@ -458,17 +442,6 @@ out:
 	return rc;
 }
 
-/* The median of a phase's round times, in ms; -1 when it has none. */
-static double median_ms(gphase *p)
-{
-	if (!p->nlast)
-		return -1;
-	hl_sort_u64(p->last, p->nlast);
-	if (p->nlast % 2)
-		return ms(p->last[p->nlast / 2]);
-	return (ms(p->last[p->nlast / 2 - 1]) + ms(p->last[p->nlast / 2])) / 2;
-}
-
 static void report(gray_ctx *g)
 {
 	const hl_opts *o = g->o;
@@ -479,7 +452,7 @@ static void report(gray_ctx *g)
 		gphase *p = &g->st[ph];
 		char m[64];
 
-		med[ph] = median_ms(p);
+		med[ph] = hl_median_ms(p->last, p->nlast);
 		hl_say(o,
 		       "%s: %ld/%ld expected answers over %ld rounds, %ld missed, %ld wrong, %ld "
 		       "extra server wakeups; last watcher median %.2f ms",
@@ -517,11 +490,9 @@ static void report(gray_ctx *g)
 static void rss_phase(gray_ctx *g, long long rss_before)
 {
 	const hl_opts *o = g->o;
-	uint64_t until = hl_now_us() + 200000, t;
 	long long rss;
 
-	while ((t = hl_now_us()) < until)
-		hl_wctx_pump(&g->x, (int)((until - t) / 1000) + 1);
+	hl_wctx_pump_for(&g->x, 200000);
 	rss = o->pid ? hl_proc_rss(o->pid) : -1;
 	if (rss_before > 0 && rss > 0) {
 		double per = (double)(rss - rss_before) / (double)g->total;

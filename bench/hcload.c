@@ -140,6 +140,16 @@ uint64_t hl_pct(const uint64_t *v, size_t n, double p)
 	return v[rank - 1];
 }
 
+double hl_median_ms(uint64_t *v, size_t n)
+{
+	if (!n)
+		return -1;
+	hl_sort_u64(v, n);
+	if (n % 2)
+		return v[n / 2] / 1000.0;
+	return (v[n / 2 - 1] + v[n / 2]) / 2000.0;
+}
+
 long hl_raise_nofile(void)
 {
 	struct rlimit rl;

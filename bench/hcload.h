@@ -69,6 +69,8 @@ const char *hl_target_name(hl_target t);
 void hl_sort_u64(uint64_t *v, size_t n);
 /* The p-th percentile (0..100, nearest rank) of sorted v[0..n); 0 when n is 0. */
 uint64_t hl_pct(const uint64_t *v, size_t n, double p);
+/* The median of v[0..n) (sorted in place), us in, ms out; -1 when n is 0. */
+double hl_median_ms(uint64_t *v, size_t n);
 
 /* ---- HTTP (http.c) ---- */
 
@@ -275,6 +277,11 @@ void hl_wctx_pump(hl_wctx *x, int timeout_ms);
  * starts at the first byte, not at a handshake); x->pub_status and x->t_ack
  * are set when it is answered. Returns 0 or -1. */
 int hl_wctx_send_pub(hl_wctx *x, const char *req, size_t n);
+/* Sends req[0..n) on the publish connection and waits (up to --timeout) for
+ * its answer, serving the watchers meanwhile. Returns the status, or -1. */
+int hl_wctx_call(hl_wctx *x, const char *req, size_t n);
+/* Serves the watchers for us microseconds, whatever comes. */
+void hl_wctx_pump_for(hl_wctx *x, uint64_t us);
 
 /* ---- scenarios ---- */
 

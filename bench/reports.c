@@ -195,20 +195,6 @@ static int poll_now(rep_ctx *g, uint64_t until)
 	return x->polls > polls ? 0 : -1;
 }
 
-/* Sends req on the publish connection and waits for its answer (watchers
- * are served meanwhile). Returns the status, or -1. */
-static int pub_call(rep_ctx *g, const sbuf *req)
-{
-	hl_wctx *x = &g->x;
-	uint64_t until = hl_now_us() + (uint64_t)(g->o->timeout * 1e6);
-
-	if (hl_wctx_send_pub(x, req->buf, req->len))
-		return -1;
-	while (!x->pub_status && hl_now_us() < until)
-		hl_wctx_pump(x, 5);
-	return x->pub_status ? x->pub_status : -1;
-}
-
 /* The listeners view's summary.applied for the config; -1 on failure. */
 static long long view_applied(rep_ctx *g)
 {
@@ -223,8 +209,8 @@ static long long view_applied(rep_ctx *g)
 	sbuf_addstr(&path, "/listeners?size=1");
 	sbuf_reset(&g->req);
 	hl_req_get(o, &g->req, path.buf);
-	if (pub_call(g, &g->req) == 200 && (p = strstr(g->x.pub.body.buf, "\"summary\":{")) &&
-	    (p = strstr(p, "\"applied\":")))
+	if (hl_wctx_call(&g->x, g->req.buf, g->req.len) == 200 &&
+	    (p = strstr(g->x.pub.body.buf, "\"summary\":{")) && (p = strstr(p, "\"applied\":")))
 		v = strtoll(p + 10, NULL, 10);
 	else
 		fprintf(stderr, "hcload: the listeners view failed (status %d): %.300s\n",
@@ -380,17 +366,6 @@ out:
 	return rc;
 }
 
-/* The median of v[0..n) in ms; -1 when n is 0. */
-static double median_ms(uint64_t *v, size_t n)
-{
-	if (!n)
-		return -1;
-	hl_sort_u64(v, n);
-	if (n % 2)
-		return ms(v[n / 2]);
-	return (ms(v[n / 2 - 1]) + ms(v[n / 2])) / 2;
-}
-
 static void report(rep_ctx *g)
 {
 	const hl_opts *o = g->o;
@@ -400,9 +375,9 @@ static void report(rep_ctx *g)
 
 	for (ph = PH_REF; ph < PH_COUNT; ph++) {
 		rphase *p = &g->st[ph];
-		double last = median_ms(p->last, p->nlast);
+		double last = hl_median_ms(p->last, p->nlast);
 
-		rearm[ph] = median_ms(p->rearm, p->nrearm);
+		rearm[ph] = hl_median_ms(p->rearm, p->nrearm);
 		hl_say(o,
 		       "%s: %ld/%ld answered over %ld rounds, %ld wrong; median last answer %.2f "
 		       "ms, all held again %.2f ms; reports recorded %lld (%lld missing, %lld "
@@ -519,7 +494,7 @@ int hl_reports(const hl_opts *o)
 {
 	rep_ctx g;
 	long long rss_before, rss_parked;
-	uint64_t park_us, until, t;
+	uint64_t park_us;
 	long r;
 	int failed = 1;
 
@@ -540,9 +515,7 @@ int hl_reports(const hl_opts *o)
 		goto out;
 	}
 	/* A moment for stray answers to show before the RSS sample. */
-	until = hl_now_us() + 200000;
-	while ((t = hl_now_us()) < until)
-		hl_wctx_pump(&g.x, (int)((until - t) / 1000) + 1);
+	hl_wctx_pump_for(&g.x, 200000);
 	rss_parked = o->pid ? hl_proc_rss(o->pid) : -1;
 	rss_row(&g, "rss_per_watcher", rss_before, rss_parked);
 	for (r = 1; r <= o->rounds; r++) {

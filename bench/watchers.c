@@ -401,6 +401,25 @@ int hl_wctx_send_pub(hl_wctx *x, const char *req, size_t n)
 	return rc;
 }
 
+int hl_wctx_call(hl_wctx *x, const char *req, size_t n)
+{
+	uint64_t until = hl_now_us() + (uint64_t)(x->o->timeout * 1e6);
+
+	if (hl_wctx_send_pub(x, req, n))
+		return -1;
+	while (!x->pub_status && hl_now_us() < until)
+		hl_wctx_pump(x, 5);
+	return x->pub_status ? x->pub_status : -1;
+}
+
+void hl_wctx_pump_for(hl_wctx *x, uint64_t us)
+{
+	uint64_t until = hl_now_us() + us, t;
+
+	while ((t = hl_now_us()) < until)
+		hl_wctx_pump(x, (int)((until - t) / 1000) + 1);
+}
+
 /* Sends content to key as the publish that answers count against. */
 static int send_publish(hl_wctx *x, long key, const char *tag, uint64_t seq, char md5[33])
 {
