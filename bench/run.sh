@@ -692,6 +692,8 @@ mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 cmd="bash bench/run.sh"
 [ "$mode" = quick ] && cmd="$cmd --quick"
 [ "$soak" = 1 ] && cmd="$cmd --soak"
+[ -n "$only" ] && cmd="$cmd --only $only"
+[ -n "$runs" ] && cmd="$cmd --runs $runs"
 {
 	echo "# hotconf and etcd side by side, $(date +%F)"
 	echo
