@@ -368,8 +368,56 @@ static int concerned(const notify_filter *f, const watch_waiter *w)
 	return strcmp(effective_md5(a, w->inst), effective_md5(b, w->inst)) != 0;
 }
 
+/*
+ * A walk over a long list of waiters misses the cache at every step: the
+ * link, its waiter, the waiter's instance. prefetch_ahead keeps three
+ * places ahead of the walk, each fetching one level more of what the step
+ * after it needs: PF_LINK links ahead the link, PF_WAITER ahead its waiter
+ * (the link is in cache by then), PF_INST ahead the instance. Prefetches
+ * never fault, but the places are read, so after a callback (which may
+ * free any waiter) they are dropped and found again from the walk.
+ */
+#define PF_LINK 6
+#define PF_WAITER 4
+#define PF_INST 2
+
+typedef struct prefetcher {
+	/* PF_LINK, PF_WAITER and PF_INST ahead; at[0] NULL: find them again
+	 * (also within PF_LINK of the list's end, where that is cheap) */
+	watch_link *at[3];
+} prefetcher;
+
+static watch_link *skip(watch_link *l, int n)
+{
+	while (l && n--)
+		l = l->next;
+	return l;
+}
+
+static void prefetch_ahead(prefetcher *pf, watch_link *l)
+{
+	int i;
+
+	if (!pf->at[0]) {
+		pf->at[0] = skip(l, PF_LINK);
+		pf->at[1] = skip(l, PF_WAITER);
+		pf->at[2] = skip(l, PF_INST);
+	} else {
+		for (i = 0; i < 3; i++)
+			if (pf->at[i])
+				pf->at[i] = pf->at[i]->next;
+	}
+	if (pf->at[0])
+		__builtin_prefetch(pf->at[0]);
+	if (pf->at[1])
+		__builtin_prefetch(pf->at[1]->w);
+	if (pf->at[2] && pf->at[2]->w->inst)
+		__builtin_prefetch(pf->at[2]->w->inst);
+}
+
 static size_t notify(watch_hub *hub, const char *key, const notify_filter *f)
 {
+	prefetcher pf = {{NULL, NULL, NULL}};
 	watch_key *wk, *keep = NULL;
 	int filtered = f->seq != UINT64_MAX || f->prev;
 	watch_link *l;
@@ -390,13 +438,11 @@ static size_t notify(watch_hub *hub, const char *key, const notify_filter *f)
 	 * (or fire, by a nested call) waiters of either list, and may empty and
 	 * free the new one, so keep is looked up again after each callback. */
 	while ((l = wk->head)) {
-		/* The walk touches every waiter and its instance: fetch the next
-		 * one's instance while this one is decided. */
-		if (l->next && l->next->w->inst)
-			__builtin_prefetch(l->next->w->inst);
+		prefetch_ahead(&pf, l);
 		if (!filtered || concerned(f, l->w)) {
 			waiter_fire(hub, l->w, WATCH_CHANGED);
 			keep = NULL;
+			pf.at[0] = NULL; /* the callback may have freed what it points to */
 			n++;
 			continue;
 		}
