@@ -7,6 +7,7 @@
 #include "gray.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -480,6 +481,16 @@ void gray_inst_free(gray_inst *i)
 }
 
 /* --- matching ------------------------------------------------------------ */
+
+void gray_percent_text(int h, char out[16])
+{
+	if (h % 100 == 0)
+		snprintf(out, 16, "%d", h / 100);
+	else if (h % 10 == 0)
+		snprintf(out, 16, "%d.%d", h / 100, h % 100 / 10);
+	else
+		snprintf(out, 16, "%d.%02d", h / 100, h % 100);
+}
 
 unsigned gray_bucket(const char *salt, const char *key)
 {

@@ -101,6 +101,9 @@ void gray_inst_free(gray_inst *i);
 int gray_rule_matches(const gray_rule *r, const gray_inst *i);
 /* The bucket of key under salt, 0..GRAY_BUCKETS-1, by the formula above. */
 unsigned gray_bucket(const char *salt, const char *key);
+/* A percent given in hundredths (0..GRAY_BUCKETS) as the grammar above
+ * writes it, shortest form: 2500 "25", 1250 "12.5", 5 "0.05". */
+void gray_percent_text(int hundredths, char out[16]);
 /* The index of the rule that decides for the instance, or -1 for main:
  * among the rules that match, the highest priority[k]; among equal
  * priorities, the lowest index. rules[0..n) must be in creation order,

@@ -105,23 +105,12 @@ static int within(const store_rollout_plan *p, const srv_rollout_tally *t)
 	return (int64_t)t->rejected <= p->max_rejected;
 }
 
-/* "12.5" for 1250. */
-static void pct_text(int hundredths, char out[16])
-{
-	if (hundredths % 100 == 0)
-		snprintf(out, 16, "%d", hundredths / 100);
-	else if (hundredths % 10 == 0)
-		snprintf(out, 16, "%d.%d", hundredths / 100, (hundredths % 100) / 10);
-	else
-		snprintf(out, 16, "%d.%02d", hundredths / 100, hundredths % 100);
-}
-
 static void max_text(const store_rollout_plan *p, char out[24])
 {
 	char pc[16];
 
 	if (p->max_rejected_is_pct) {
-		pct_text((int)p->max_rejected, pc);
+		gray_percent_text((int)p->max_rejected, pc);
 		snprintf(out, 24, "%s%%", pc);
 	} else {
 		snprintf(out, 24, "%" PRId64, p->max_rejected);
@@ -136,7 +125,7 @@ static void summary_json(const store_rollout *ro, const srv_rollout_tally *t, sb
 	sbuf_addstr(out, "{\"state\":\"promoted\",\"steps\":[");
 	for (i = 0; i < ro->plan.nsteps; i++) {
 		char pc[16];
-		pct_text(ro->plan.steps[i], pc);
+		gray_percent_text(ro->plan.steps[i], pc);
 		sbuf_addf(out, "%s%s", i ? "," : "", pc);
 	}
 	sbuf_addf(out, "],\"stepsTaken\":%d,\"members\":%zu,\"applied\":%zu,\"rejected\":%zu}",
@@ -155,7 +144,7 @@ void srv_rollout_next(const store_gray_rule *g, const srv_rollout_tally *t, stor
 	if (ro->step + 1 < ro->plan.nsteps) {
 		m->action = STORE_ROLLOUT_STEP;
 		m->to_step = ro->step + 1;
-		pct_text(ro->plan.steps[m->to_step], pc);
+		gray_percent_text(ro->plan.steps[m->to_step], pc);
 		snprintf(message, cap, "rollout: step %d of %d, %s%% (%zu of %zu applied)",
 			 m->to_step + 1, ro->plan.nsteps, pc, t->applied, t->members);
 		return;
@@ -195,7 +184,7 @@ static void look(srv *s, const char *key, const char *rule, int64_t now, int64_t
 	if (!within(&ro->plan, &t)) {
 		char pc[16];
 		max_text(&ro->plan, maxt);
-		pct_text(ro->plan.steps[ro->step], pc);
+		gray_percent_text(ro->plan.steps[ro->step], pc);
 		sbuf_addf(&reason,
 			  "%zu of %zu instances rejected it at step %d (%s%%), more than "
 			  "maxRejected %s; first: %s",
@@ -352,12 +341,12 @@ void srv_rollout_json(srv *s, const char *key, const store_config *c, const stor
 		return;
 	}
 	srv_rollout_count(s, key, c, g, &t);
-	pct_text(ro->plan.steps[ro->step], pc);
+	gray_percent_text(ro->plan.steps[ro->step], pc);
 	max_text(&ro->plan, maxt);
 	sbuf_addf(out, "{\"state\":\"%s\",\"step\":%d,\"percent\":%s,\"steps\":[",
 		  store_rollout_state_name(ro->state), ro->step + 1, pc);
 	for (i = 0; i < ro->plan.nsteps; i++) {
-		pct_text(ro->plan.steps[i], pc);
+		gray_percent_text(ro->plan.steps[i], pc);
 		sbuf_addf(out, "%s%s", i ? "," : "", pc);
 	}
 	sbuf_addf(out,

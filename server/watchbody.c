@@ -242,25 +242,21 @@ hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *co
 	v = xcalloc(n, sizeof(*v));
 	cJSON_ArrayForEach(e, list)
 	{
-		const char *ns = member(e, "namespace", "public");
-		const char *group = member(e, "group", "DEFAULT_GROUP");
-		const char *id = member(e, "dataId", NULL), *md5 = member(e, "md5", "");
+		const char *md5 = member(e, "md5", "");
 
-		if (!cJSON_IsObject(e) || !ns || !group || !id || !md5 || strlen(md5) > 32) {
+		snprintf(where, sizeof(where), "configs[%zu]", i);
+		if (!cJSON_IsObject(e) || !md5 || strlen(md5) > 32) {
 			sbuf_addf(why,
-				  "configs[%zu] must have a string dataId and optional string "
-				  "namespace, group and md5",
-				  i);
+				  "%s must be an object with an optional string md5 of at most 32 "
+				  "characters",
+				  where);
 			err = HC_ERR_INVALID;
 			goto fail;
 		}
-		if ((err = val_name("namespace", ns, why)) ||
-		    (err = val_name("group", group, why)) || (err = val_name("dataId", id, why)) ||
-		    (err = cfgkey_init(&v[i].key, ns, group, id)))
+		if ((err = entry_key(e, where, &v[i].key, why)))
 			goto fail;
 		memcpy(v[i].md5, md5, strlen(md5) + 1);
 		i++;
-		snprintf(where, sizeof(where), "configs[%zu]", i - 1);
 		if ((err =
 			 report_fields(e, where, md5, 0, &v[i - 1].status, &v[i - 1].message, why)))
 			goto fail;

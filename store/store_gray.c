@@ -759,7 +759,7 @@ static int put_is_noop(const store_gray_rule *old, const store_gray_rule *r,
 		return !strcmp(old->match, r->match);
 	if (!st_rollout_same_plan(&old->rollout->plan, &r->rollout->plan))
 		return 0;
-	st_rollout_pct(old->rollout->plan.steps[old->rollout->step], text);
+	gray_percent_text(old->rollout->plan.steps[old->rollout->step], text);
 	at.percent = text;
 	match_text(&at, &json, &ips, &pct);
 	same = !strcmp(json.buf, old->match);
@@ -829,7 +829,7 @@ static hc_err put_rule(store *st, st_job *j, const store_gray_rule *old, store_g
 	if (err)
 		return err;
 	if (ro) {
-		st_rollout_pct(ro->plan.steps[ro->step], pct);
+		gray_percent_text(ro->plan.steps[ro->step], pct);
 		m.percent = pct;
 	}
 	if (old)

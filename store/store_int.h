@@ -318,7 +318,6 @@ store_rollout_state st_rollout_state_parse(const char *name);
 void st_rollout_free(store_rollout *ro);
 store_rollout *st_rollout_dup(const store_rollout *ro, const char *reason);
 void st_rollout_restart(store_rollout *ro);
-void st_rollout_pct(int hundredths, char out[16]);
 hc_err st_rollout_plan_check(const store_rollout_plan *p, store_result *res);
 int st_rollout_same_plan(const store_rollout_plan *a, const store_rollout_plan *b);
 void st_rollout_steps_text(const store_rollout_plan *p, sbuf *out);

@@ -73,18 +73,6 @@ void st_rollout_restart(store_rollout *ro)
 	ro->next_ms = ro->step_ms + ro->plan.interval_ms;
 }
 
-/* hundredths of a percent as the canonical text percent_canon makes:
- * 2500 "25", 1250 "12.5", 5 "0.05". */
-void st_rollout_pct(int h, char out[16])
-{
-	if (h % 100 == 0)
-		snprintf(out, 16, "%d", h / 100);
-	else if (h % 10 == 0)
-		snprintf(out, 16, "%d.%d", h / 100, h % 100 / 10);
-	else
-		snprintf(out, 16, "%d.%02d", h / 100, h % 100);
-}
-
 hc_err st_rollout_plan_check(const store_rollout_plan *p, store_result *res)
 {
 	int i;
@@ -178,12 +166,12 @@ void st_rollout_json(const store_rollout *ro, sbuf *out)
 	char pct[16];
 	int i;
 
-	st_rollout_pct(ro->plan.steps[ro->step], pct);
+	gray_percent_text(ro->plan.steps[ro->step], pct);
 	/* step counts from 1, as the API shows it */
 	sbuf_addf(out, "{\"state\":\"%s\",\"step\":%d,\"percent\":%s,\"steps\":[",
 		  store_rollout_state_name(ro->state), ro->step + 1, pct);
 	for (i = 0; i < ro->plan.nsteps; i++) {
-		st_rollout_pct(ro->plan.steps[i], pct);
+		gray_percent_text(ro->plan.steps[i], pct);
 		sbuf_addf(out, "%s%s", i ? "," : "", pct);
 	}
 	sbuf_addstr(out, "],\"reason\":");
@@ -351,7 +339,7 @@ static hc_err rule_moved(const st_job *j, const store_gray_rule *old, store_roll
 	r->refs = 1;
 	r->rollout = ro;
 	r->salt = xstrdup(old->salt);
-	st_rollout_pct(ro->plan.steps[ro->step], pct);
+	gray_percent_text(ro->plan.steps[ro->step], pct);
 	err = st_gray_compile(ips, labels, pct, r->salt, &r->compiled, &json, &why);
 	if (err) {
 		st_set_detail(j->res, "gray rule '%s' of %s no longer compiles (%s); replace it",

@@ -508,6 +508,23 @@ static void test_pick(void)
 	gray_inst_free(far);
 }
 
+/* Hundredths back to the grammar's shortest text. */
+static void test_percent_text(void)
+{
+	static const struct {
+		int h;
+		const char *text;
+	} cases[] = {{0, "0"},	      {5, "0.05"},  {10, "0.1"},   {1250, "12.5"},
+		     {1234, "12.34"}, {2500, "25"}, {10000, "100"}};
+	char out[16];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		gray_percent_text(cases[i].h, out);
+		CHECK_EQ_STR(out, cases[i].text);
+	}
+}
+
 int main(void)
 {
 	RUN(test_ips);
@@ -522,5 +539,6 @@ int main(void)
 	RUN(test_fields_and);
 	RUN(test_empty_match_refused);
 	RUN(test_pick);
+	RUN(test_percent_text);
 	return hc_test_report();
 }
