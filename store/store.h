@@ -204,6 +204,7 @@ typedef struct store_history {
 	 * "reason":""}; a gray-promote by store_gray_rollout: its summary as given;
 	 * else "". Never NULL. */
 	char *rollout;
+	int64_t change_id; /* the change request that published it; 0: a direct write */
 	int64_t created_ms;
 	char *content; /* NULL in lists; len bytes + NUL from store_history_get() */
 	size_t len;
@@ -216,6 +217,7 @@ typedef struct store_namespace {
 	char *id, *name, *description;
 	int64_t created_ms;
 	int64_t config_count;
+	int review_required; /* approvals a change request needs; 0: not protected */
 } store_namespace;
 
 void store_namespaces_free(store_namespace *items, size_t n);
@@ -250,6 +252,11 @@ typedef struct store_write {
 	const char *audit_role;	 /* not NULL: the change is written to the audit log, in its
 				  * own transaction, as done by author in this role */
 	int64_t now_ms;		 /* the time recorded for the change */
+	/* The change request this write is an item of (store_cr_publish sets it;
+	 * 0: a direct write). A direct publish, delete, rollback, gray put or
+	 * manual promote in a namespace that requires review fails with
+	 * HC_ERR_CONFLICT, decided inside the write's transaction. */
+	int64_t change_id;
 } store_write;
 
 /* What a write did. On an error, detail says why in words for the user. */

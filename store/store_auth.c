@@ -30,7 +30,7 @@ static int vbind(sqlite3_stmt *s, const char *types, va_list ap)
 }
 
 /* Prepares sql and binds; the caller finalizes *out. Caller holds db_lock. */
-static hc_err prep(store *st, sqlite3_stmt **out, const char *sql, const char *types, ...)
+hc_err st_prep(store *st, sqlite3_stmt **out, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
@@ -52,7 +52,7 @@ static hc_err prep(store *st, sqlite3_stmt **out, const char *sql, const char *t
 
 /* Runs one statement that returns no rows; *changes gets the rows changed.
  * Caller holds db_lock. */
-static hc_err run(store *st, int64_t *changes, const char *sql, const char *types, ...)
+hc_err st_exec(store *st, int64_t *changes, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *s = NULL;
 	va_list ap;
@@ -74,13 +74,13 @@ static hc_err run(store *st, int64_t *changes, const char *sql, const char *type
 	return err;
 }
 
-static char *col(sqlite3_stmt *s, int i)
+char *st_col_dup(sqlite3_stmt *s, int i)
 {
 	return xstrdup(st_col_text(s, i));
 }
 
 /* Doubles *cap when n reaches it. */
-static void *grow(void *v, size_t n, size_t *cap, size_t size)
+void *st_grow(void *v, size_t n, size_t *cap, size_t size)
 {
 	if (n < *cap)
 		return v;
@@ -110,8 +110,8 @@ void store_users_free(store_user *v, size_t n)
 
 static void user_from_row(sqlite3_stmt *s, store_user *u)
 {
-	u->name = col(s, 0);
-	u->pw_hash = col(s, 1);
+	u->name = st_col_dup(s, 0);
+	u->pw_hash = st_col_dup(s, 1);
 	u->admin = sqlite3_column_int(s, 2);
 	u->created_ms = sqlite3_column_int64(s, 3);
 	u->changed_ms = sqlite3_column_int64(s, 4);
@@ -123,10 +123,10 @@ hc_err store_user_create(store *st, const char *name, const char *pw_hash, int a
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, NULL,
-		  "INSERT INTO users (name, pw_hash, admin, created_ms, changed_ms)"
-		  " VALUES (?1, ?2, ?3, ?4, ?4)",
-		  "ssii", name, pw_hash, (int64_t)(admin != 0), now_ms);
+	err = st_exec(st, NULL,
+		      "INSERT INTO users (name, pw_hash, admin, created_ms, changed_ms)"
+		      " VALUES (?1, ?2, ?3, ?4, ?4)",
+		      "ssii", name, pw_hash, (int64_t)(admin != 0), now_ms);
 	pthread_mutex_unlock(&st->db_lock);
 	return err; /* a duplicate name is SQLITE_CONSTRAINT: HC_ERR_CONFLICT */
 }
@@ -139,9 +139,10 @@ hc_err store_user_get(store *st, const char *name, store_user *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->db_lock);
-	err = prep(st, &s,
-		   "SELECT name, pw_hash, admin, created_ms, changed_ms FROM users WHERE name = ?1",
-		   "s", name);
+	err = st_prep(
+	    st, &s,
+	    "SELECT name, pw_hash, admin, created_ms, changed_ms FROM users WHERE name = ?1", "s",
+	    name);
 	if (!err)
 		err = st_step(st, s, &row);
 	if (!err && row)
@@ -160,11 +161,11 @@ hc_err store_users(store *st, store_user **v, size_t *n)
 	int row = 0;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = prep(st, &s,
-		   "SELECT name, pw_hash, admin, created_ms, changed_ms FROM users ORDER BY name",
-		   "");
+	err = st_prep(
+	    st, &s, "SELECT name, pw_hash, admin, created_ms, changed_ms FROM users ORDER BY name",
+	    "");
 	while (!err && !(err = st_step(st, s, &row)) && row) {
-		out = grow(out, cnt, &cap, sizeof(*out));
+		out = st_grow(out, cnt, &cap, sizeof(*out));
 		user_from_row(s, &out[cnt++]);
 	}
 	sqlite3_finalize(s);
@@ -187,7 +188,7 @@ hc_err store_user_count(store *st, int64_t *n)
 
 	*n = 0;
 	pthread_mutex_lock(&st->db_lock);
-	err = prep(st, &s, "SELECT COUNT(*) FROM users", "");
+	err = st_prep(st, &s, "SELECT COUNT(*) FROM users", "");
 	if (!err)
 		err = st_step(st, s, &row);
 	if (!err && row)
@@ -205,12 +206,13 @@ hc_err store_user_delete(store *st, const char *name)
 	pthread_mutex_lock(&st->db_lock);
 	err = st_begin(st);
 	if (!err)
-		err = run(st, NULL, "DELETE FROM grants WHERE user = ?1", "s", name);
+		err = st_exec(st, NULL, "DELETE FROM grants WHERE user = ?1", "s", name);
 	if (!err)
-		err = run(st, NULL, "DELETE FROM credentials WHERE kind = 'session' AND user = ?1",
-			  "s", name);
+		err = st_exec(st, NULL,
+			      "DELETE FROM credentials WHERE kind = 'session' AND user = ?1", "s",
+			      name);
 	if (!err)
-		err = run(st, &changed, "DELETE FROM users WHERE name = ?1", "s", name);
+		err = st_exec(st, &changed, "DELETE FROM users WHERE name = ?1", "s", name);
 	if (!err && !changed)
 		err = HC_ERR_NOT_FOUND;
 	if (!err)
@@ -228,13 +230,13 @@ hc_err store_user_set_password(store *st, const char *name, const char *pw_hash,
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, NULL,
-		  "DELETE FROM credentials WHERE kind = 'session' AND user = ?1 AND id != ?2", "ss",
-		  name, keep_session ? keep_session : "");
+	err = st_exec(st, NULL,
+		      "DELETE FROM credentials WHERE kind = 'session' AND user = ?1 AND id != ?2",
+		      "ss", name, keep_session ? keep_session : "");
 	if (!err)
-		err = run(st, &changed,
-			  "UPDATE users SET pw_hash = ?2, changed_ms = ?3 WHERE name = ?1", "ssi",
-			  name, pw_hash, now_ms);
+		err = st_exec(st, &changed,
+			      "UPDATE users SET pw_hash = ?2, changed_ms = ?3 WHERE name = ?1",
+			      "ssi", name, pw_hash, now_ms);
 	pthread_mutex_unlock(&st->db_lock);
 	return !err && !changed ? HC_ERR_NOT_FOUND : err;
 }
@@ -261,10 +263,10 @@ hc_err store_grant_set(store *st, const char *ns, const char *user, const char *
 	int ok = 0, row = 0;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = prep(st, &s,
-		   "SELECT (SELECT COUNT(*) FROM users WHERE name = ?1)"
-		   " + (SELECT COUNT(*) FROM namespaces WHERE id = ?2)",
-		   "ss", user, ns);
+	err = st_prep(st, &s,
+		      "SELECT (SELECT COUNT(*) FROM users WHERE name = ?1)"
+		      " + (SELECT COUNT(*) FROM namespaces WHERE id = ?2)",
+		      "ss", user, ns);
 	if (!err)
 		err = st_step(st, s, &row);
 	if (!err && row)
@@ -273,7 +275,7 @@ hc_err store_grant_set(store *st, const char *ns, const char *user, const char *
 	if (!err && !ok)
 		err = HC_ERR_NOT_FOUND;
 	if (!err)
-		err = run(
+		err = st_exec(
 		    st, NULL,
 		    "INSERT INTO grants (namespace, user, role, created_ms) VALUES (?1, ?2, ?3, ?4)"
 		    " ON CONFLICT (namespace, user) DO UPDATE SET role = excluded.role",
@@ -288,8 +290,8 @@ hc_err store_grant_delete(store *st, const char *ns, const char *user)
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, &changed, "DELETE FROM grants WHERE namespace = ?1 AND user = ?2", "ss", ns,
-		  user);
+	err = st_exec(st, &changed, "DELETE FROM grants WHERE namespace = ?1 AND user = ?2", "ss",
+		      ns, user);
 	pthread_mutex_unlock(&st->db_lock);
 	return !err && !changed ? HC_ERR_NOT_FOUND : err;
 }
@@ -303,15 +305,15 @@ hc_err store_grants(store *st, const char *ns, const char *user, store_grant **v
 	int row = 0;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = prep(st, &s,
-		   "SELECT namespace, user, role FROM grants WHERE (?1 = '' OR namespace = ?1)"
-		   " AND (?2 = '' OR user = ?2) ORDER BY namespace, user",
-		   "ss", ns, user);
+	err = st_prep(st, &s,
+		      "SELECT namespace, user, role FROM grants WHERE (?1 = '' OR namespace = ?1)"
+		      " AND (?2 = '' OR user = ?2) ORDER BY namespace, user",
+		      "ss", ns, user);
 	while (!err && !(err = st_step(st, s, &row)) && row) {
-		out = grow(out, cnt, &cap, sizeof(*out));
-		out[cnt].ns = col(s, 0);
-		out[cnt].user = col(s, 1);
-		out[cnt].role = col(s, 2);
+		out = st_grow(out, cnt, &cap, sizeof(*out));
+		out[cnt].ns = st_col_dup(s, 0);
+		out[cnt].user = st_col_dup(s, 1);
+		out[cnt].role = st_col_dup(s, 2);
 		cnt++;
 	}
 	sqlite3_finalize(s);
@@ -357,14 +359,14 @@ void store_creds_free(store_cred *v, size_t n)
 
 static void cred_from_row(sqlite3_stmt *s, store_cred *c)
 {
-	c->id = col(s, 0);
-	c->kind = col(s, 1);
-	c->hash = col(s, 2);
-	c->name = col(s, 3);
-	c->user = col(s, 4);
-	c->role = col(s, 5);
-	c->namespaces = col(s, 6);
-	c->csrf = col(s, 7);
+	c->id = st_col_dup(s, 0);
+	c->kind = st_col_dup(s, 1);
+	c->hash = st_col_dup(s, 2);
+	c->name = st_col_dup(s, 3);
+	c->user = st_col_dup(s, 4);
+	c->role = st_col_dup(s, 5);
+	c->namespaces = st_col_dup(s, 6);
+	c->csrf = st_col_dup(s, 7);
 	c->created_ms = sqlite3_column_int64(s, 8);
 	c->expires_ms = sqlite3_column_int64(s, 9);
 	c->revoked_ms = sqlite3_column_int64(s, 10);
@@ -375,11 +377,11 @@ hc_err store_cred_insert(store *st, const store_cred *c)
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, NULL,
-		  "INSERT INTO credentials (" CRED_COLS ")"
-		  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
-		  "ssssssssii", c->id, c->kind, c->hash, c->name, c->user, c->role, c->namespaces,
-		  c->csrf, c->created_ms, c->expires_ms);
+	err = st_exec(st, NULL,
+		      "INSERT INTO credentials (" CRED_COLS ")"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
+		      "ssssssssii", c->id, c->kind, c->hash, c->name, c->user, c->role,
+		      c->namespaces, c->csrf, c->created_ms, c->expires_ms);
 	pthread_mutex_unlock(&st->db_lock);
 	return err;
 }
@@ -394,7 +396,7 @@ static hc_err cred_one(store *st, const char *where, const char *arg, store_cred
 	memset(out, 0, sizeof(*out));
 	sbuf_addf(&sql, "SELECT " CRED_COLS " FROM credentials WHERE %s = ?1", where);
 	pthread_mutex_lock(&st->db_lock);
-	err = prep(st, &s, sql.buf, "s", arg);
+	err = st_prep(st, &s, sql.buf, "s", arg);
 	if (!err)
 		err = st_step(st, s, &row);
 	if (!err && row)
@@ -421,11 +423,13 @@ hc_err store_cred_revoke(store *st, const char *id, int64_t now_ms)
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, &a, "DELETE FROM credentials WHERE id = ?1 AND kind = 'session'", "s", id);
+	err =
+	    st_exec(st, &a, "DELETE FROM credentials WHERE id = ?1 AND kind = 'session'", "s", id);
 	if (!err)
-		err = run(st, &b,
-			  "UPDATE credentials SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0",
-			  "si", id, now_ms);
+		err = st_exec(
+		    st, &b,
+		    "UPDATE credentials SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0", "si",
+		    id, now_ms);
 	pthread_mutex_unlock(&st->db_lock);
 	return !err && !a && !b ? HC_ERR_NOT_FOUND : err;
 }
@@ -436,13 +440,14 @@ hc_err store_creds_prune(store *st, int64_t now_ms, int64_t keep_before_ms, int6
 	hc_err err;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, &a, "DELETE FROM credentials WHERE kind = 'session' AND expires_ms <= ?1",
-		  "i", now_ms);
+	err = st_exec(st, &a, "DELETE FROM credentials WHERE kind = 'session' AND expires_ms <= ?1",
+		      "i", now_ms);
 	if (!err)
-		err = run(st, &b,
-			  "DELETE FROM credentials WHERE kind = 'token' AND (expires_ms <= ?1 OR"
-			  " (revoked_ms != 0 AND revoked_ms <= ?1))",
-			  "i", keep_before_ms);
+		err =
+		    st_exec(st, &b,
+			    "DELETE FROM credentials WHERE kind = 'token' AND (expires_ms <= ?1 OR"
+			    " (revoked_ms != 0 AND revoked_ms <= ?1))",
+			    "i", keep_before_ms);
 	pthread_mutex_unlock(&st->db_lock);
 	*deleted = a + b;
 	return err;
@@ -457,13 +462,13 @@ hc_err store_creds(store *st, const char *kind, const char *user, store_cred **v
 	int row = 0;
 
 	pthread_mutex_lock(&st->db_lock);
-	err =
-	    prep(st, &s,
-		 "SELECT " CRED_COLS " FROM credentials WHERE kind = ?1 AND (?2 = '' OR user = ?2)"
-		 " ORDER BY created_ms DESC, id",
-		 "ss", kind, user);
+	err = st_prep(st, &s,
+		      "SELECT " CRED_COLS
+		      " FROM credentials WHERE kind = ?1 AND (?2 = '' OR user = ?2)"
+		      " ORDER BY created_ms DESC, id",
+		      "ss", kind, user);
 	while (!err && !(err = st_step(st, s, &row)) && row) {
-		out = grow(out, cnt, &cap, sizeof(*out));
+		out = st_grow(out, cnt, &cap, sizeof(*out));
 		cred_from_row(s, &out[cnt++]);
 	}
 	sqlite3_finalize(s);
@@ -486,10 +491,10 @@ hc_err store_audit_prune(store *st, int64_t before_ms, int64_t max, int64_t *del
 
 	*deleted = 0;
 	pthread_mutex_lock(&st->db_lock);
-	err = run(st, deleted,
-		  "DELETE FROM audit WHERE id IN"
-		  " (SELECT id FROM audit WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
-		  "ii", before_ms, max);
+	err = st_exec(st, deleted,
+		      "DELETE FROM audit WHERE id IN"
+		      " (SELECT id FROM audit WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
+		      "ii", before_ms, max);
 	pthread_mutex_unlock(&st->db_lock);
 	return err;
 }
@@ -514,11 +519,12 @@ void store_audits_free(store_audit *v, size_t n)
 
 hc_err st_audit_insert(store *st, const store_audit *a)
 {
-	return run(st, NULL,
-		   "INSERT INTO audit (at_ms, actor, role, action, namespace, target, old_md5,"
-		   " new_md5, source_ip, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-		   "isssssssss", a->at_ms, a->actor, a->role, a->action, a->ns, a->target,
-		   a->old_md5, a->new_md5, a->source_ip, a->detail);
+	return st_exec(
+	    st, NULL,
+	    "INSERT INTO audit (at_ms, actor, role, action, namespace, target, old_md5,"
+	    " new_md5, source_ip, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    "isssssssss", a->at_ms, a->actor, a->role, a->action, a->ns, a->target, a->old_md5,
+	    a->new_md5, a->source_ip, a->detail);
 }
 
 hc_err store_audit_add(store *st, const store_audit *a)
@@ -559,7 +565,7 @@ static hc_err audit_prep(store *st, const store_audit_query *q, const char *what
 	audit_where(q, &sql);
 	if (page)
 		sbuf_addf(&sql, " ORDER BY id DESC LIMIT ?%zu OFFSET ?%zu", q->nns + 5, q->nns + 6);
-	err = prep(st, s, sql.buf, "isss", q->since_ms, q->user, q->action, q->ns);
+	err = st_prep(st, s, sql.buf, "isss", q->since_ms, q->user, q->action, q->ns);
 	sbuf_release(&sql);
 	if (err)
 		return err;
@@ -603,19 +609,19 @@ hc_err store_audit_list(store *st, const store_audit_query *q, store_audit **v, 
 			       1, &s);
 	while (!err && !(err = st_step(st, s, &row)) && row) {
 		store_audit *a;
-		out = grow(out, cnt, &cap, sizeof(*out));
+		out = st_grow(out, cnt, &cap, sizeof(*out));
 		a = &out[cnt++];
 		a->id = sqlite3_column_int64(s, 0);
 		a->at_ms = sqlite3_column_int64(s, 1);
-		a->actor = col(s, 2);
-		a->role = col(s, 3);
-		a->action = col(s, 4);
-		a->ns = col(s, 5);
-		a->target = col(s, 6);
-		a->old_md5 = col(s, 7);
-		a->new_md5 = col(s, 8);
-		a->source_ip = col(s, 9);
-		a->detail = col(s, 10);
+		a->actor = st_col_dup(s, 2);
+		a->role = st_col_dup(s, 3);
+		a->action = st_col_dup(s, 4);
+		a->ns = st_col_dup(s, 5);
+		a->target = st_col_dup(s, 6);
+		a->old_md5 = st_col_dup(s, 7);
+		a->new_md5 = st_col_dup(s, 8);
+		a->source_ip = st_col_dup(s, 9);
+		a->detail = st_col_dup(s, 10);
 	}
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->db_lock);

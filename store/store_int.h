@@ -20,6 +20,7 @@
 
 #include "hmap.h"
 #include "store.h"
+#include "store_change.h"
 
 /* Cached prepared statements, one per SQL text; see st_stmt(). */
 typedef enum st_id {
@@ -67,6 +68,8 @@ typedef struct st_change {
 	store_op op;
 	int64_t revision; /* the server revision after the change */
 	int noop;	  /* nothing written: the index stays as it is */
+	int gated;	  /* a direct write that a namespace requiring review refuses
+			   * (st_job_begin decides, inside the transaction) */
 } st_change;
 
 typedef enum st_job_kind {
@@ -77,7 +80,10 @@ typedef enum st_job_kind {
 	JOB_GRAY_DELETE,
 	JOB_GRAY_PROMOTE,
 	JOB_GRAY_ROLLOUT,
+	JOB_CR_PUBLISH, /* a change request's items, all or none (store_change.c) */
 } st_job_kind;
+
+struct st_cr_job;
 
 /* One queued write. A synchronous one lives on its caller's stack: the writer
  * thread fills in err and res and sets done under q_lock, after which it
@@ -100,8 +106,21 @@ typedef struct st_job {
 	int refused;	      /* failed before touching the database */
 	store_write w_copy;   /* asynchronous jobs: w points here */
 	store_result res_own; /* asynchronous jobs: res points here */
+	struct st_cr_job *cr; /* JOB_CR_PUBLISH: the request and its items; owned */
 	struct st_job *next;
 } st_job;
+
+/* A change request's publish: the request as given, one sub-job per item
+ * (each with its own w_copy, res_own and change), and what the transaction
+ * read of the request. */
+typedef struct st_cr_job {
+	store_cr_publish_req p;
+	st_job *subs;
+	size_t nsubs;
+	char *title; /* the request's, read in the transaction: the items' message */
+	int keep;    /* failed, but what the body wrote stands (a scheduled request
+		      * marked failed): the savepoint is released, not rolled back */
+} st_cr_job;
 
 typedef struct st_subscriber {
 	store_feed_fn fn;
@@ -205,6 +224,18 @@ const char *st_col_text(sqlite3_stmt *s, int i); /* never NULL */
 /* Copies column i into dst[cap], truncating; always NUL-terminates. */
 void st_col_copy(sqlite3_stmt *s, int i, char *dst, size_t cap);
 
+/* One-off statements, for what runs rarely (accounts, change requests):
+ * st_prep prepares sql and binds the arguments types describes ('s' a
+ * string, NULL as "", 'i' an int64_t) to ?1, ?2, ...; the caller finalizes
+ * *out. st_exec runs one that returns no rows; *changes (when not NULL)
+ * gets the rows changed. Caller holds db_lock. */
+hc_err st_prep(store *st, sqlite3_stmt **out, const char *sql, const char *types, ...);
+hc_err st_exec(store *st, int64_t *changes, const char *sql, const char *types, ...);
+/* A copy of text column i (never NULL). */
+char *st_col_dup(sqlite3_stmt *s, int i);
+/* Doubles *cap (16 at first) when n reaches it; returns v, moved. */
+void *st_grow(void *v, size_t n, size_t *cap, size_t size);
+
 /* BEGIN IMMEDIATE / COMMIT; st_rollback() is a no-op outside a transaction. */
 hc_err st_begin(store *st);
 hc_err st_commit(store *st);
@@ -285,6 +316,30 @@ hc_err st_new_version(store *st, const store_write *w, store_op op, const char *
 		      const char *format, const char *description, const st_gray_note *gn,
 		      st_change *ch, store_result *res);
 
+/* Runs job j's body (not a JOB_CR_PUBLISH) and its audit entry, inside the
+ * caller's savepoint; returns j->err. */
+hc_err st_run_body(store *st, st_job *j);
+/* 1 when err means the transaction itself failed (not the write's own
+ * precondition or content). */
+int st_db_failure(hc_err err);
+/* Frees what a job owns (not the job). */
+void st_job_release(st_job *j);
+/* Checks a job's arguments before it is queued and builds its key; fills
+ * res on failure. g: gray jobs' rule; m: a rollout job's move. */
+hc_err st_precheck(st_job_kind kind, const store_write *w, const store_gray_spec *g,
+		   const store_rollout_move *m, cfgkey *key, store_result *res);
+/* Copies the gray parts of a job in (the plan g points to included). */
+void st_job_gray(st_job *j, const store_gray_spec *g, const store_rollout_move *m);
+/* Queues j (the store's from now on when j->done_fn is set; else the caller
+ * waits for j->done). Returns holding q_lock. */
+void st_enqueue(store *st, st_job *j);
+/* Waits for the synchronous job j; the caller holds q_lock (from
+ * st_enqueue) and no longer does on return. */
+void st_wait(store *st, st_job *j);
+
+/* The change-request publish body (store_change.c). */
+hc_err st_cr_publish_body(store *st, st_job *j);
+
 /* The gray write bodies (store_gray.c). */
 hc_err st_gray_put_body(store *st, st_job *j);
 hc_err st_gray_delete_body(store *st, st_job *j);
@@ -324,8 +379,9 @@ void st_rollout_steps_text(const store_rollout_plan *p, sbuf *out);
 int st_rollout_steps_parse(const char *text, store_rollout_plan *p);
 void st_rollout_json(const store_rollout *ro, sbuf *out);
 
-/* *exists gets 1 when namespace id exists. Caller holds db_lock. */
-hc_err st_namespace_exists(store *st, const char *id, int *exists);
+/* *exists gets 1 when namespace id exists, and *review (when not NULL) its
+ * review_required. Caller holds db_lock. */
+hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review);
 /* Loads one history entry with its content into *out, which the caller
  * releases; *found gets 0 when there is none. Caller holds db_lock. */
 hc_err st_history_load(store *st, const cfgkey *key, int64_t version, store_history *out,

@@ -55,15 +55,6 @@ void store_namespaces_free(store_namespace *items, size_t n)
 	free(items);
 }
 
-/* Doubles *cap when *n reaches it; returns the (moved) array. */
-static void *grow(void *items, size_t n, size_t *cap, size_t size)
-{
-	if (n < *cap)
-		return items;
-	*cap = *cap ? *cap * 2 : 16;
-	return xrealloc(items, *cap * size);
-}
-
 /* Negative offsets start at 0; a negative limit means no limit (SQLite's rule). */
 static void bind_page(sqlite3_stmt *s, int i, int64_t offset, int64_t limit, int *rc)
 {
@@ -73,14 +64,16 @@ static void bind_page(sqlite3_stmt *s, int i, int64_t offset, int64_t limit, int
 
 /* ---- namespaces ---- */
 
-hc_err st_namespace_exists(store *st, const char *id, int *exists)
+hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review)
 {
 	sqlite3_stmt *s;
 	hc_err err;
 	int rc = SQLITE_OK;
 
 	*exists = 0;
-	err = st_stmt(st, ST_NS_EXISTS, "SELECT 1 FROM namespaces WHERE id = ?1", &s);
+	if (review)
+		*review = 0;
+	err = st_stmt(st, ST_NS_EXISTS, "SELECT review_required FROM namespaces WHERE id = ?1", &s);
 	if (err)
 		return err;
 	st_bind_text(s, 1, id, &rc);
@@ -88,6 +81,8 @@ hc_err st_namespace_exists(store *st, const char *id, int *exists)
 		err = st_sqlerr(st, rc, "bind");
 	else
 		err = st_step(st, s, exists);
+	if (!err && *exists && review)
+		*review = sqlite3_column_int(s, 0);
 	st_done(s);
 	return err;
 }
@@ -103,11 +98,12 @@ hc_err store_namespaces(store *st, store_namespace **items, size_t *n)
 	*items = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->db_lock);
-	err = st_stmt(st, ST_NS_LIST,
-		      "SELECT n.id, n.name, n.description, n.created_ms,"
-		      " (SELECT COUNT(*) FROM configs c WHERE c.namespace = n.id)"
-		      " FROM namespaces n ORDER BY n.id",
-		      &s);
+	err =
+	    st_stmt(st, ST_NS_LIST,
+		    "SELECT n.id, n.name, n.description, n.created_ms,"
+		    " (SELECT COUNT(*) FROM configs c WHERE c.namespace = n.id), n.review_required"
+		    " FROM namespaces n ORDER BY n.id",
+		    &s);
 	if (err)
 		goto fail;
 	for (;;) {
@@ -116,13 +112,14 @@ hc_err store_namespaces(store *st, store_namespace **items, size_t *n)
 			goto fail;
 		if (!row)
 			break;
-		v = grow(v, cnt, &cap, sizeof(*v));
+		v = st_grow(v, cnt, &cap, sizeof(*v));
 		ns = &v[cnt++];
 		ns->id = xstrdup(st_col_text(s, 0));
 		ns->name = xstrdup(st_col_text(s, 1));
 		ns->description = xstrdup(st_col_text(s, 2));
 		ns->created_ms = sqlite3_column_int64(s, 3);
 		ns->config_count = sqlite3_column_int64(s, 4);
+		ns->review_required = sqlite3_column_int(s, 5);
 	}
 	st_done(s);
 	pthread_mutex_unlock(&st->db_lock);
@@ -150,7 +147,7 @@ hc_err store_namespace_create(store *st, const char *id, const char *name, const
 	if (!name || !*name)
 		name = id;
 	pthread_mutex_lock(&st->db_lock);
-	err = st_namespace_exists(st, id, &exists);
+	err = st_namespace_exists(st, id, &exists, NULL);
 	if (err)
 		goto out;
 	if (exists) {
@@ -186,7 +183,7 @@ hc_err store_namespace_delete(store *st, const char *id)
 	if (!strcmp(id, "public"))
 		return HC_ERR_FORBIDDEN;
 	pthread_mutex_lock(&st->db_lock);
-	err = st_namespace_exists(st, id, &exists);
+	err = st_namespace_exists(st, id, &exists, NULL);
 	if (err)
 		goto out;
 	if (!exists) {
@@ -321,7 +318,7 @@ hc_err store_list_in(store *st, const char *const *allow, size_t nallow, const c
 	*total = 0;
 	pthread_mutex_lock(&st->db_lock);
 	if (ns) {
-		err = st_namespace_exists(st, ns, &exists);
+		err = st_namespace_exists(st, ns, &exists, NULL);
 		if (err)
 			goto fail;
 		if (!exists) {
@@ -357,7 +354,7 @@ hc_err store_list_in(store *st, const char *const *allow, size_t nallow, const c
 			goto fail;
 		if (!row)
 			break;
-		v = grow(v, cnt, &cap, sizeof(*v));
+		v = st_grow(v, cnt, &cap, sizeof(*v));
 		v[cnt++] = st_config_from_row(s, 0);
 	}
 	list_done(s, own);
@@ -380,7 +377,7 @@ fail:
 
 #define HISTORY_COLS                                                                               \
 	"version, revision, op, md5, format, author, message, source_ip, created_ms, gray_rule, "  \
-	"gray_match, rollout"
+	"gray_match, rollout, change_id"
 
 static store_op op_from_name(const char *name)
 {
@@ -408,12 +405,13 @@ static void history_from_row(sqlite3_stmt *s, int with_content, store_history *h
 	h->gray_rule = xstrdup(st_col_text(s, 9));
 	h->gray_match = xstrdup(st_col_text(s, 10));
 	h->rollout = xstrdup(st_col_text(s, 11));
+	h->change_id = sqlite3_column_int64(s, 12);
 	h->content = NULL;
 	h->len = 0;
 	if (with_content) {
 		/* Blob then bytes, as SQLite asks; a zero-length blob comes back NULL. */
-		const void *blob = sqlite3_column_blob(s, 12);
-		h->len = (size_t)sqlite3_column_bytes(s, 12);
+		const void *blob = sqlite3_column_blob(s, 13);
+		h->len = (size_t)sqlite3_column_bytes(s, 13);
 		h->content = xmemdupz(blob ? blob : "", h->len);
 	}
 }
@@ -513,7 +511,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 			goto fail;
 		if (!row)
 			break;
-		v = grow(v, cnt, &cap, sizeof(*v));
+		v = st_grow(v, cnt, &cap, sizeof(*v));
 		history_from_row(s, 0, &v[cnt++]);
 	}
 	st_done(s);

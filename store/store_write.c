@@ -48,7 +48,7 @@ void st_set_detail(store_result *res, const char *fmt, ...)
 
 /* 1 when err means the database failed, not the write: the batch cannot
  * commit any of its jobs. */
-static int db_failure(hc_err err)
+int st_db_failure(hc_err err)
 {
 	switch (err) {
 	case HC_ERR_IO:
@@ -114,14 +114,22 @@ static hc_err load_current(store *st, const cfgkey *key, store_config **out)
 hc_err st_job_begin(store *st, const store_write *w, st_change *ch, store_result *res)
 {
 	hc_err err;
-	int exists;
+	int exists, review;
 
-	err = st_namespace_exists(st, w->ns, &exists);
+	err = st_namespace_exists(st, w->ns, &exists, &review);
 	if (err)
 		return err;
 	if (!exists) {
 		st_set_detail(res, "namespace '%s' does not exist", w->ns);
 		return HC_ERR_NOT_FOUND;
+	}
+	if (ch->gated && review > 0 && !w->change_id) {
+		st_set_detail(res,
+			      "namespace '%s' requires review: every change there goes through a "
+			      "change request approved by %d other than its author (POST "
+			      "/api/v1/namespaces/%s/changes)",
+			      w->ns, review, w->ns);
+		return HC_ERR_CONFLICT;
 	}
 	return load_current(st, &ch->key, &ch->cur);
 }
@@ -207,8 +215,8 @@ hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, sto
 	    st, ST_HIST_INSERT,
 	    "INSERT INTO history (namespace, grp, data_id, version, revision, op, content,"
 	    " md5, format, author, message, source_ip, created_ms, gray_rule, gray_match,"
-	    " rollout)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	    " rollout, change_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
 	    &s);
 	if (err)
 		return err;
@@ -228,6 +236,7 @@ hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, sto
 	st_bind_text(s, 14, gn->rule, &rc);
 	st_bind_text(s, 15, gn->match, &rc);
 	st_bind_text(s, 16, gn->rollout, &rc);
+	st_bind_int(s, 17, w->change_id, &rc);
 	return st_run_bound(st, s, rc);
 }
 
@@ -558,21 +567,19 @@ static int runs_when_full(const st_job *j)
 		(j->move.action == STORE_ROLLOUT_ABORT || j->move.action == STORE_ROLLOUT_PAUSE));
 }
 
-/* Runs one job inside the batch's transaction, in a savepoint of its own.
- * Returns an error only when the batch itself can no longer commit. */
-static hc_err run_job(store *st, st_job *j)
+/* The writes a namespace that requires review refuses unless they are a
+ * change request's items. A gray rule's abort, and the moves of a rollout
+ * (whose plan was part of the rule when it was put), stay open: they stop or
+ * steer a change already made. */
+static int gated(const st_job *j)
 {
-	hc_err err;
+	return j->kind == JOB_PUBLISH || j->kind == JOB_DELETE || j->kind == JOB_ROLLBACK ||
+	       j->kind == JOB_GRAY_PUT || j->kind == JOB_GRAY_PROMOTE;
+}
 
-	if (!runs_when_full(j) && st_health_full(st, j->res->detail)) {
-		/* Refused on its own account: the space left is for deletes. */
-		j->err = HC_ERR_NO_SPACE;
-		j->refused = 1;
-		return HC_OK;
-	}
-	err = exec_cached(st, ST_SAVEPOINT, "SAVEPOINT hc_job");
-	if (err)
-		return err;
+hc_err st_run_body(store *st, st_job *j)
+{
+	j->ch.gated = gated(j);
 	switch (j->kind) {
 	case JOB_PUBLISH:
 		j->err = publish_body(st, j);
@@ -595,12 +602,37 @@ static hc_err run_job(store *st, st_job *j)
 	case JOB_GRAY_ROLLOUT:
 		j->err = st_gray_rollout_body(st, j);
 		break;
+	case JOB_CR_PUBLISH:
+		j->err = HC_ERR_INTERNAL; /* not a body: run_job runs it */
+		break;
 	}
 	if (!j->err && !j->ch.noop && j->w->audit_role)
 		j->err = audit_change(st, j);
-	if (db_failure(j->err))
+	return j->err;
+}
+
+/* Runs one job inside the batch's transaction, in a savepoint of its own.
+ * Returns an error only when the batch itself can no longer commit. */
+static hc_err run_job(store *st, st_job *j)
+{
+	hc_err err;
+
+	if (!runs_when_full(j) && st_health_full(st, j->res->detail)) {
+		/* Refused on its own account: the space left is for deletes. */
+		j->err = HC_ERR_NO_SPACE;
+		j->refused = 1;
+		return HC_OK;
+	}
+	err = exec_cached(st, ST_SAVEPOINT, "SAVEPOINT hc_job");
+	if (err)
+		return err;
+	if (j->kind == JOB_CR_PUBLISH)
+		j->err = st_cr_publish_body(st, j);
+	else
+		st_run_body(st, j);
+	if (st_db_failure(j->err))
 		return j->err; /* the whole transaction is suspect */
-	if (j->err) {
+	if (j->err && !(j->cr && j->cr->keep)) {
 		/* Undo this job alone; the jobs before it stand. */
 		err = exec_cached(st, ST_ROLLBACK_TO, "ROLLBACK TO hc_job");
 		if (!err)
@@ -612,7 +644,40 @@ static hc_err run_job(store *st, st_job *j)
 
 static int announced(const st_job *j)
 {
-	return !j->err && !j->ch.noop;
+	return !j->err && !j->ch.noop && j->kind != JOB_CR_PUBLISH;
+}
+
+/* The changes of a batch in order: its jobs, a change request's items in
+ * place of the request. Returns the change after j (NULL: the first), or
+ * NULL after the last; *top tracks the job being walked. */
+static st_job *next_change(st_job *batch, st_job *j, st_job **top, size_t *sub)
+{
+	for (;;) {
+		if (!j) {
+			*top = batch;
+			*sub = 0;
+		} else if ((*top)->cr && *sub < (*top)->cr->nsubs) {
+			(*sub)++;
+		} else {
+			*top = (*top)->next;
+			*sub = 0;
+		}
+		if (!*top)
+			return NULL;
+		if ((*top)->cr) {
+			/* A request that failed announces none of its items. */
+			if ((*top)->err || *sub >= (*top)->cr->nsubs) {
+				*sub = (*top)->cr->nsubs;
+				j = *top;
+				continue;
+			}
+			j = &(*top)->cr->subs[*sub];
+		} else {
+			j = *top;
+		}
+		if (announced(j))
+			return j;
+	}
 }
 
 /* After a COMMIT: each change to the index, in order, then to the feed.
@@ -620,20 +685,18 @@ static int announced(const st_job *j)
 static int install(store *st, st_job *batch)
 {
 	const st_job *last = NULL;
-	st_job *j;
+	st_job *j, *top;
+	size_t sub;
 
-	for (j = batch; j; j = j->next) {
-		if (!announced(j))
-			continue;
+	for (j = next_change(batch, NULL, &top, &sub); j; j = next_change(batch, j, &top, &sub)) {
 		st_index_set(st, &j->ch.key, j->ch.next ? store_config_ref(j->ch.next) : NULL,
 			     j->ch.revision);
 		last = j;
 	}
 	pthread_mutex_unlock(&st->db_lock);
-	for (j = batch; j; j = j->next) {
+	for (j = next_change(batch, NULL, &top, &sub); j; j = next_change(batch, j, &top, &sub)) {
 		store_change c;
-		if (!announced(j))
-			continue;
+
 		c.kind = j->ch.kind;
 		c.op = j->ch.op;
 		c.key = &j->ch.key;
@@ -656,7 +719,7 @@ static void fail_batch(st_job *batch, hc_err err, const char *why)
 	st_job *j;
 
 	for (j = batch; j; j = j->next) {
-		if (j->refused || (j->err && !db_failure(j->err)))
+		if (j->refused || (j->err && !st_db_failure(j->err)))
 			continue; /* it failed on its own account; keep that answer */
 		j->err = err;
 		memset(j->res, 0, sizeof(*j->res));
@@ -701,10 +764,20 @@ static int run_batch(store *st, st_job *batch)
 	return 0;
 }
 
-static void job_release(st_job *j)
+void st_job_release(st_job *j)
 {
+	size_t i;
+
 	change_release(&j->ch);
 	store_history_release(&j->h);
+	if (!j->cr)
+		return;
+	for (i = 0; i < j->cr->nsubs; i++)
+		st_job_release(&j->cr->subs[i]);
+	free(j->cr->subs);
+	free(j->cr->title);
+	free(j->cr);
+	j->cr = NULL;
 }
 
 /* Completes a batch: asynchronous jobs get their callbacks (without q_lock,
@@ -722,7 +795,7 @@ static void complete(store *st, st_job *batch)
 			continue;
 		}
 		j->done_fn(j->done_cls, j->err, j->res);
-		job_release(j);
+		st_job_release(j);
 		free(j);
 	}
 	if (!any_sync)
@@ -765,7 +838,7 @@ void *st_writer_main(void *arg)
 	return NULL;
 }
 
-static void enqueue(store *st, st_job *j)
+void st_enqueue(store *st, st_job *j)
 {
 	pthread_mutex_lock(&st->q_lock);
 	*st->q_tail = j;
@@ -775,8 +848,8 @@ static void enqueue(store *st, st_job *j)
 
 /* Checks what can be checked before queueing and builds the job's key;
  * fills res on failure. */
-static hc_err precheck(st_job_kind kind, const store_write *w, const store_gray_spec *g,
-		       const store_rollout_move *m, cfgkey *key, store_result *res)
+hc_err st_precheck(st_job_kind kind, const store_write *w, const store_gray_spec *g,
+		   const store_rollout_move *m, cfgkey *key, store_result *res)
 {
 	int puts = kind == JOB_PUBLISH || kind == JOB_GRAY_PUT;
 
@@ -822,7 +895,7 @@ static hc_err precheck(st_job_kind kind, const store_write *w, const store_gray_
 
 /* Copies the gray parts of a job in: the spec (and the plan it points to,
  * which the job then owns a copy of) and the rollout move. */
-static void job_gray(st_job *j, const store_gray_spec *g, const store_rollout_move *m)
+void st_job_gray(st_job *j, const store_gray_spec *g, const store_rollout_move *m)
 {
 	if (g)
 		j->g = *g;
@@ -846,21 +919,19 @@ static hc_err write_job(store *st, st_job_kind kind, const store_write *w, int64
 	if (!res)
 		res = &ignored;
 	memset(res, 0, sizeof(*res));
-	err = precheck(kind, w, g, m, &j.ch.key, res);
+	err = st_precheck(kind, w, g, m, &j.ch.key, res);
 	if (err) {
-		job_release(&j);
+		st_job_release(&j);
 		return err;
 	}
 	j.kind = kind;
 	j.w = w;
 	j.version = version;
-	job_gray(&j, g, m);
+	st_job_gray(&j, g, m);
 	j.res = res;
-	enqueue(st, &j); /* returns holding q_lock */
-	while (!j.done)
-		pthread_cond_wait(&st->q_done, &st->q_lock);
-	pthread_mutex_unlock(&st->q_lock);
-	job_release(&j);
+	st_enqueue(st, &j); /* returns holding q_lock */
+	st_wait(st, &j);
+	st_job_release(&j);
 	return j.err;
 }
 
@@ -871,10 +942,10 @@ static void write_async(store *st, st_job_kind kind, const store_write *w, int64
 	st_job *j = xcalloc(1, sizeof(*j));
 	hc_err err;
 
-	err = precheck(kind, w, g, m, &j->ch.key, &j->res_own);
+	err = st_precheck(kind, w, g, m, &j->ch.key, &j->res_own);
 	if (err) {
 		done(cls, err, &j->res_own);
-		job_release(j);
+		st_job_release(j);
 		free(j);
 		return;
 	}
@@ -882,11 +953,18 @@ static void write_async(store *st, st_job_kind kind, const store_write *w, int64
 	j->w_copy = *w;
 	j->w = &j->w_copy;
 	j->version = version;
-	job_gray(j, g, m);
+	st_job_gray(j, g, m);
 	j->res = &j->res_own;
 	j->done_fn = done;
 	j->done_cls = cls;
-	enqueue(st, j);
+	st_enqueue(st, j);
+	pthread_mutex_unlock(&st->q_lock);
+}
+
+void st_wait(store *st, st_job *j)
+{
+	while (!j->done)
+		pthread_cond_wait(&st->q_done, &st->q_lock);
 	pthread_mutex_unlock(&st->q_lock);
 }
 

@@ -25,6 +25,7 @@
 #include "md5.h"
 #include "store.h"
 #include "store_auth.h"
+#include "store_change.h"
 
 #define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
 #define MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
@@ -3345,6 +3346,315 @@ static void test_rollout_async_audit(void)
 	ro_close(&fx);
 }
 
+/* ---- change requests (store_change.h) ---- */
+
+/* A publish item of config data_id with content, based on base ("" new). */
+static store_cr_item cr_item(const char *data_id, const char *content, const char *base)
+{
+	store_cr_item it;
+
+	memset(&it, 0, sizeof(it));
+	it.op = STORE_CR_PUBLISH;
+	it.group = "DEFAULT_GROUP";
+	it.data_id = (char *)data_id;
+	it.rule = "";
+	it.content = (char *)content;
+	it.len = strlen(content);
+	it.format = "text";
+	it.spec = "";
+	md5_hex(content, it.len, it.md5);
+	snprintf(it.base_md5, sizeof(it.base_md5), "%s", base);
+	return it;
+}
+
+static int64_t cr_new(store *st, const store_cr_item *items, size_t n, const char *author)
+{
+	store_cr_input in;
+	char detail[256];
+	int64_t id = 0;
+
+	memset(&in, 0, sizeof(in));
+	in.ns = "public";
+	in.title = "five at once";
+	in.items = items;
+	in.nitems = n;
+	in.actor = author;
+	in.now_ms = 5000;
+	CHECK_EQ_INT(store_cr_create(st, &in, &id, detail, sizeof(detail)), HC_OK);
+	return id;
+}
+
+/* The publish request of cr as the server builds it: one write per item. */
+static hc_err cr_publish(store *st, const store_cr *cr, int scheduled, store_cr_write *w,
+			 store_result *res)
+{
+	store_cr_publish_req p;
+	size_t i;
+
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < cr->nitems; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].op = cr->items[i].op;
+		w[i].w.ns = "public";
+		w[i].w.group = cr->items[i].group;
+		w[i].w.data_id = cr->items[i].data_id;
+		w[i].w.content = cr->items[i].content;
+		w[i].w.len = cr->items[i].len;
+		w[i].w.format = cr->items[i].format;
+		w[i].base_md5 = cr->items[i].base_md5;
+	}
+	p.ns = "public";
+	p.id = cr->id;
+	p.expect_rev = scheduled ? -1 : cr->rev;
+	p.items = w;
+	p.nitems = cr->nitems;
+	p.scheduled = scheduled;
+	p.actor = "bob";
+	p.now_ms = 9000;
+	return store_cr_publish(st, &p, res);
+}
+
+static hc_err cr_do(store *st, int64_t id, store_cr_action a, const char *actor)
+{
+	store_cr_move m;
+	char detail[256];
+
+	memset(&m, 0, sizeof(m));
+	m.action = a;
+	m.expect_rev = -1;
+	m.actor = actor;
+	m.at_ms = 8000;
+	m.now_ms = 6000;
+	return store_cr_move_to(st, "public", id, &m, NULL, detail, sizeof(detail));
+}
+
+/* Five configs publish in one transaction or not at all: a fault on a
+ * write in the middle of the items leaves all five as they were; without
+ * it all five move, their history entries carry the request's id and
+ * title, and the request is published once. */
+static void test_cr_atomic(void)
+{
+	static const char *const ids[] = {"a", "b", "c", "d", "e"};
+	store_cr_item items[5];
+	store_cr_write w[5];
+	store_history *h = NULL;
+	store_result r;
+	store_cr cr;
+	fixture fx;
+	size_t i, n;
+	int64_t id, total, ver;
+	char md5[33];
+
+	REQUIRE(fx_open(&fx));
+	for (i = 0; i < 5; i++) {
+		REQUIRE(put(fx.st, ids[i], "old", NULL, 1000, &r) == HC_OK);
+		items[i] = cr_item(ids[i], "new", r.md5);
+	}
+	id = cr_new(fx.st, items, 5, "alice");
+	REQUIRE(id > 0);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.state, STORE_CR_DRAFT);
+	CHECK_EQ_INT(cr.nitems, 5);
+	CHECK_EQ_STR(cr.items[2].content, "new");
+
+	/* Each item writes configs, history and the revision: the 8th write
+	 * statement is inside the third item. */
+	store_fault_arm(fx.st, STORE_FAULT_WRITE, STORE_FAULT_IO, 8, 1);
+	CHECK(cr_publish(fx.st, &cr, 0, w, &r) != HC_OK);
+	for (i = 0; i < 5; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "public/DEFAULT_GROUP/%s", ids[i]);
+		CHECK_EQ_INT(peek(fx.st, key, md5, &ver), HC_OK);
+		CHECK_EQ_INT(ver, 1);
+	}
+	store_cr_release(&cr);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.state, STORE_CR_DRAFT);
+
+	CHECK_EQ_INT(cr_publish(fx.st, &cr, 0, w, &r), HC_OK);
+	CHECK_EQ_INT(r.changed, 1);
+	CHECK_EQ_INT(r.revision, 10);
+	for (i = 0; i < 5; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "public/DEFAULT_GROUP/%s", ids[i]);
+		CHECK_EQ_INT(peek(fx.st, key, md5, &ver), HC_OK);
+		CHECK_EQ_INT(ver, 2);
+	}
+	CHECK_EQ_INT(
+	    store_history_list(fx.st, "public", "DEFAULT_GROUP", "c", 0, 10, &h, &n, &total),
+	    HC_OK);
+	REQUIRE(n == 2);
+	CHECK_EQ_INT(h[0].change_id, id);
+	CHECK_EQ_STR(h[0].message, "five at once");
+	CHECK_EQ_STR(h[0].author, "bob");
+	CHECK_EQ_INT(h[1].change_id, 0);
+	store_history_free(h, n);
+	store_cr_release(&cr);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.state, STORE_CR_PUBLISHED);
+	CHECK_EQ_INT(cr.published_rev, 10);
+	CHECK_EQ_STR(cr.published_by, "bob");
+	/* At most once. */
+	CHECK_EQ_INT(cr_publish(fx.st, &cr, 0, w, &r), HC_ERR_CONFLICT);
+	store_cr_release(&cr);
+	fx_close(&fx);
+}
+
+/* A base that changed after the item was added fails the publish with a
+ * conflict naming the config; nothing is written. */
+static void test_cr_stale(void)
+{
+	store_cr_item items[2];
+	store_cr_write w[2];
+	store_result r;
+	store_cr cr;
+	fixture fx;
+	int64_t id, ver;
+	char md5[33];
+
+	REQUIRE(fx_open(&fx));
+	REQUIRE(put(fx.st, "a", "old", NULL, 1000, &r) == HC_OK);
+	items[0] = cr_item("a", "new", r.md5);
+	items[1] = cr_item("fresh", "new", "");
+	id = cr_new(fx.st, items, 2, "alice");
+	REQUIRE(put(fx.st, "a", "meanwhile", NULL, 2000, &r) == HC_OK);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr_publish(fx.st, &cr, 0, w, &r), HC_ERR_CONFLICT);
+	CHECK(strstr(r.detail, "DEFAULT_GROUP/a") != NULL);
+	CHECK(strstr(r.detail, "fresh") == NULL);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/fresh", md5, &ver), HC_ERR_NOT_FOUND);
+	store_cr_release(&cr);
+
+	/* A scheduled one that finds its base changed fails, and says so. */
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_SCHEDULE, "alice"), HC_OK);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.state, STORE_CR_SCHEDULED);
+	CHECK_EQ_INT(cr.scheduled_ms, 8000);
+	CHECK_EQ_INT(cr_publish(fx.st, &cr, 1, w, &r), HC_ERR_CONFLICT);
+	store_cr_release(&cr);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.state, STORE_CR_FAILED);
+	CHECK(strstr(cr.reason, "DEFAULT_GROUP/a") != NULL);
+	CHECK_EQ_INT(peek(fx.st, "public/DEFAULT_GROUP/fresh", md5, &ver), HC_ERR_NOT_FOUND);
+	store_cr_release(&cr);
+	fx_close(&fx);
+}
+
+/* In a namespace that requires review a direct write is refused, a
+ * request needs an approval by someone other than its author, and then
+ * publishes. */
+static void test_cr_review(void)
+{
+	store_cr_item items[1];
+	store_cr_write w[1];
+	store_result r;
+	store_cr cr;
+	store_cr_state state = 0;
+	store_cr_move m;
+	char detail[256];
+	fixture fx;
+	int64_t id;
+	int req = -1;
+
+	REQUIRE(fx_open(&fx));
+	REQUIRE(put(fx.st, "a", "old", NULL, 1000, &r) == HC_OK);
+	CHECK_EQ_INT(store_namespace_set_review(fx.st, "public", 1, "root", "admin", "", 1500),
+		     HC_OK);
+	CHECK_EQ_INT(store_namespace_review(fx.st, "public", &req), HC_OK);
+	CHECK_EQ_INT(req, 1);
+	CHECK_EQ_INT(put(fx.st, "a", "direct", NULL, 2000, &r), HC_ERR_CONFLICT);
+	CHECK(strstr(r.detail, "requires review") != NULL);
+	CHECK_EQ_INT(del(fx.st, "a", 2000, &r), HC_ERR_CONFLICT);
+
+	items[0] = cr_item("a", "reviewed", "");
+	md5_hex("old", 3, items[0].base_md5);
+	id = cr_new(fx.st, items, 1, "alice");
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr_publish(fx.st, &cr, 0, w, &r), HC_ERR_CONFLICT);
+	CHECK(strstr(r.detail, "approval") != NULL);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_SCHEDULE, "alice"), HC_ERR_CONFLICT);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_APPROVE, "carol"), HC_ERR_CONFLICT); /* a draft */
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_SUBMIT, "alice"), HC_OK);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_APPROVE, "alice"), HC_ERR_CONFLICT); /* author */
+	memset(&m, 0, sizeof(m));
+	m.action = STORE_CR_APPROVE;
+	m.expect_rev = -1;
+	m.actor = "carol";
+	m.now_ms = 7000;
+	CHECK_EQ_INT(store_cr_move_to(fx.st, "public", id, &m, &state, detail, sizeof(detail)),
+		     HC_OK);
+	CHECK_EQ_INT(state, STORE_CR_APPROVED);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_APPROVE, "carol"), HC_ERR_CONFLICT); /* approved */
+	store_cr_release(&cr);
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.approvals, 1);
+	CHECK_EQ_INT(cr_publish(fx.st, &cr, 0, w, &r), HC_OK);
+	check_content(fx.st, "a", "reviewed", "text", 2);
+	store_cr_release(&cr);
+
+	/* An edit makes a rejected request a draft again, at the next rev, and its
+	 * earlier approvals lapse. */
+	items[0] = cr_item("a", "third", "");
+	md5_hex("reviewed", 8, items[0].base_md5);
+	id = cr_new(fx.st, items, 1, "alice");
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_SUBMIT, "alice"), HC_OK);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_REJECT, "carol"), HC_OK);
+	{
+		store_cr_input in;
+		memset(&in, 0, sizeof(in));
+		in.ns = "public";
+		in.title = "third, again";
+		in.actor = "alice";
+		in.now_ms = 8000;
+		CHECK_EQ_INT(store_cr_update(fx.st, id, 1, &in, detail, sizeof(detail)), HC_OK);
+		CHECK_EQ_INT(store_cr_update(fx.st, id, 1, &in, detail, sizeof(detail)),
+			     HC_ERR_PRECONDITION);
+	}
+	REQUIRE(store_cr_get(fx.st, "public", id, &cr) == HC_OK);
+	CHECK_EQ_INT(cr.state, STORE_CR_DRAFT);
+	CHECK_EQ_INT(cr.rev, 2);
+	CHECK_EQ_STR(cr.title, "third, again");
+	CHECK(cr.nevents >= 4);
+	store_cr_release(&cr);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_CANCEL, "alice"), HC_OK);
+	CHECK_EQ_INT(cr_do(fx.st, id, STORE_CR_SUBMIT, "alice"), HC_ERR_CONFLICT);
+	fx_close(&fx);
+}
+
+/* Scheduled requests come back from store_cr_due once due, across a
+ * reopen; a cancelled one does not. */
+static void test_cr_due(void)
+{
+	store_cr_item items[1];
+	store_result r;
+	store_cr *v = NULL;
+	size_t n = 0;
+	int64_t id1, id2, next = -1;
+	fixture fx;
+
+	REQUIRE(fx_open(&fx));
+	REQUIRE(put(fx.st, "a", "old", NULL, 1000, &r) == HC_OK);
+	items[0] = cr_item("a", "new", r.md5);
+	id1 = cr_new(fx.st, items, 1, "alice");
+	id2 = cr_new(fx.st, items, 1, "alice");
+	CHECK_EQ_INT(cr_do(fx.st, id1, STORE_CR_SCHEDULE, "alice"), HC_OK);
+	CHECK_EQ_INT(cr_do(fx.st, id2, STORE_CR_SCHEDULE, "alice"), HC_OK);
+	CHECK_EQ_INT(cr_do(fx.st, id2, STORE_CR_CANCEL, "alice"), HC_OK);
+	store_close(fx.st);
+	REQUIRE(store_open(fx.path, &fx.st) == HC_OK);
+	CHECK_EQ_INT(store_cr_due(fx.st, 7999, 10, &v, &n, &next), HC_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(next, 8000);
+	store_crs_free(v, n);
+	CHECK_EQ_INT(store_cr_due(fx.st, 8000, 10, &v, &n, &next), HC_OK);
+	REQUIRE(n == 1);
+	CHECK_EQ_INT(v[0].id, id1);
+	CHECK_EQ_STR(v[0].published_by, "alice");
+	CHECK_EQ_INT(next, 0);
+	store_crs_free(v, n);
+	fx_close(&fx);
+}
+
 int main(void)
 {
 	RUN(test_open_creates_schema);
@@ -3401,5 +3711,9 @@ int main(void)
 	RUN(test_rollout_reopen);
 	RUN(test_rollout_list);
 	RUN(test_rollout_async_audit);
+	RUN(test_cr_atomic);
+	RUN(test_cr_stale);
+	RUN(test_cr_review);
+	RUN(test_cr_due);
 	return hc_test_report();
 }
