@@ -14,15 +14,39 @@
  * libmicrohttpd calls door_conn_closed before it closes the socket, so a
  * shutdown can never reach a reused descriptor).
  *
- * Locks: lock guards the address counts, the served list and the counts of
- * connections; it is taken alone.
+ * The HTTP workers are threads of ours too, one per libmicrohttpd daemon,
+ * each running its daemon in libmicrohttpd's external-epoll mode: wait on
+ * the daemon's epoll descriptor and the worker's eventfd, then MHD_run. Not
+ * libmicrohttpd's own threads (MHD_USE_EPOLL_INTERNAL_THREAD), because
+ * 0.9.75's MHD_epoll drains its epoll set in batches of MAX_EVENTS (128)
+ * with `while (MAX_EVENTS == num_events) epoll_wait (..., timeout_ms)`,
+ * where timeout_ms was computed before the first batch: when exactly 128
+ * (or 256, ...) connections are ready, the call after the last full batch
+ * blocks, up to the earliest connection timeout (30 s), while the requests
+ * of those 128 sit fetched but unprocessed in its ready list. Heads handed
+ * over together, or next requests of kept-alive connections that arrive
+ * together (watchers re-arming after a wake), went unread until the sweep
+ * below shut their sockets down. MHD_run passes 0 ms, so every batch call
+ * returns at once and the loop ends; the worker waits in its own poll,
+ * which sees the same epoll descriptor. libmicrohttpd is not thread-safe
+ * in this mode, so a worker adds the connections handed to it itself (its
+ * inbox), and MHD_resume_connection, defined below, wakes the connection's
+ * worker: MHD_run looks for resumed connections only before its first
+ * epoll_wait, which may clear libmicrohttpd's own wake-up (its ITC), so
+ * that alone could leave a resumed connection waiting.
+ *
+ * Locks: lock guards the address counts, the served list, the counts of
+ * connections and the workers' inboxes; it is taken alone.
  */
 #include "door.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,8 +82,20 @@ typedef struct pending {
 	uint64_t deadline;
 } pending;
 
+/* An HTTP worker: one libmicrohttpd daemon and the thread that runs it. */
+typedef struct worker {
+	door *dr;
+	struct MHD_Daemon *d;
+	pthread_t th;
+	int started;
+	int epfd;	      /* the daemon's; libmicrohttpd owns it */
+	int evfd;	      /* a hand-over, a resume, or stop */
+	pending *in, *in_end; /* under dr->lock: handed over, not yet added */
+} worker;
+
 struct door_conn {
 	struct door_conn *prev, *next;
+	worker *w; /* whose daemon serves it */
 	int fd;
 	char ip[INET6_ADDRSTRLEN];
 	atomic_uint_fast64_t reading_since; /* ms; 0 while a request is in hand */
@@ -69,7 +105,10 @@ struct door_conn {
 
 struct door {
 	door_config cfg;
-	struct MHD_Daemon *d, *watch_d; /* watch_d: long polls, smaller pools */
+	worker *w;		  /* nw for the main daemons, then nw for the watch ones */
+	unsigned nw, nwd;	  /* main workers; watch workers (0 or nw) */
+	unsigned next_w, next_wd; /* door thread only: round robin */
+	atomic_int w_stop;
 	int listen_fd, ep, evfd;
 	pthread_t th;
 	int started;
@@ -181,13 +220,31 @@ static void pending_drop(door *dr, pending *p, hc_err err, const char *msg)
 	free(p);
 }
 
-static void hand_over(door *dr, pending *p, struct MHD_Daemon *d)
+static void worker_wake(worker *w)
 {
+	uint64_t one = 1;
+	ssize_t n = write(w->evfd, &one, sizeof(one));
+
+	(void)n; /* EAGAIN: the counter is full, so the worker wakes anyway */
+}
+
+/* Queues p for a worker of the main daemons (watch: of the watch ones),
+ * round robin; the worker adds it to its daemon. */
+static void hand_over(door *dr, pending *p, int watch)
+{
+	worker *w =
+	    watch ? &dr->w[dr->nw + dr->next_wd++ % dr->nwd] : &dr->w[dr->next_w++ % dr->nw];
+
 	pending_unlink(dr, p);
-	/* libmicrohttpd closes the socket itself when it cannot take it. */
-	if (MHD_add_connection(d, p->fd, (const struct sockaddr *)&p->addr, p->alen) != MHD_YES)
-		release(dr, p->ip);
-	free(p);
+	p->next = NULL;
+	pthread_mutex_lock(&dr->lock);
+	if (w->in_end)
+		w->in_end->next = p;
+	else
+		w->in = p;
+	w->in_end = p;
+	pthread_mutex_unlock(&dr->lock);
+	worker_wake(w);
 }
 
 /* Looks at what p has sent so far; hup: the client will send no more. */
@@ -222,10 +279,9 @@ static void pending_read(door *dr, pending *p, int hup)
 	err = head_check(dr->buf, end ? end : (size_t)n, &dr->cfg.head, &why);
 	if (err)
 		pending_drop(dr, p, err, why.buf);
-	else if (dr->watch_d && end <= dr->cfg.watch_head && head_is_watch(dr->buf, end))
-		hand_over(dr, p, dr->watch_d);
 	else
-		hand_over(dr, p, dr->d);
+		hand_over(dr, p,
+			  dr->nwd && end <= dr->cfg.watch_head && head_is_watch(dr->buf, end));
 	sbuf_release(&why);
 }
 
@@ -292,8 +348,7 @@ static void accept_all(door *dr)
 			continue;
 		}
 		if (dr->cfg.tls)
-			hand_over(dr, p,
-				  dr->d); /* the head is inside TLS: libmicrohttpd reads it */
+			hand_over(dr, p, 0); /* the head is inside TLS: libmicrohttpd reads it */
 		else
 			pending_read(dr, p, 0); /* the head may be there already */
 	}
@@ -361,22 +416,192 @@ static void *door_main(void *arg)
 	return NULL;
 }
 
-hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d,
-		  struct MHD_Daemon *watch_d, door **out)
+/* ---- HTTP workers ---- */
+
+/* The worker running on this thread, for door_conn_started. */
+static _Thread_local worker *this_worker;
+
+/* Adds what was handed to w to its daemon. */
+static void adopt(worker *w)
+{
+	pending *p, *next;
+
+	pthread_mutex_lock(&w->dr->lock);
+	p = w->in;
+	w->in = w->in_end = NULL;
+	pthread_mutex_unlock(&w->dr->lock);
+	for (; p; p = next) {
+		next = p->next;
+		/* libmicrohttpd closes the socket itself when it cannot take it. */
+		if (MHD_add_connection(w->d, p->fd, (const struct sockaddr *)&p->addr, p->alen) !=
+		    MHD_YES)
+			release(w->dr, p->ip);
+		free(p);
+	}
+}
+
+/*
+ * The worker's loop. Its eventfd is read before the inbox is taken and
+ * before MHD_run, so a hand-over or a resume that comes later writes it
+ * again and the next poll returns at once.
+ */
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	struct pollfd pf[2];
+	uint64_t v;
+	ssize_t n;
+
+	this_worker = w;
+	pf[0].fd = w->epfd;
+	pf[0].events = POLLIN;
+	pf[1].fd = w->evfd;
+	pf[1].events = POLLIN;
+	while (!atomic_load(&w->dr->w_stop)) {
+		MHD_UNSIGNED_LONG_LONG left;
+		int ms = -1;
+
+		if (MHD_get_timeout(w->d, &left) == MHD_YES)
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		if (poll(pf, 2, ms) < 0 && errno != EINTR && errno != ENOMEM) {
+			/* A worker that stopped would leave its connections unread. */
+			hc_log("HTTP worker: poll: %s", strerror(errno));
+			abort();
+		}
+		if (pf[1].revents & POLLIN) {
+			n = read(w->evfd, &v, sizeof(v));
+			(void)n;
+		}
+		adopt(w);
+		MHD_run(w->d);
+	}
+	return NULL;
+}
+
+/* Starts a worker for each daemon of d[0..n) (their own now). */
+static int workers_start(door *dr, struct MHD_Daemon *const *d, unsigned n, unsigned from)
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		worker *w = &dr->w[from + i];
+
+		w->dr = dr;
+		w->d = d[i];
+	}
+	for (i = 0; i < n; i++) {
+		worker *w = &dr->w[from + i];
+		const union MHD_DaemonInfo *ei =
+		    MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD);
+
+		if (!ei || ei->epoll_fd < 0) {
+			errno = EINVAL; /* not an MHD_USE_EPOLL daemon */
+			return -1;
+		}
+		w->epfd = ei->epoll_fd;
+		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->evfd < 0)
+			return -1;
+		rc = pthread_create(&w->th, NULL, worker_main, w);
+		if (rc) {
+			errno = rc;
+			return -1;
+		}
+		w->started = 1;
+	}
+	return 0;
+}
+
+void door_http_stop(door *dr)
+{
+	unsigned i;
+
+	if (!dr)
+		return;
+	atomic_store(&dr->w_stop, 1);
+	for (i = 0; i < dr->nw + dr->nwd; i++)
+		if (dr->w[i].started)
+			worker_wake(&dr->w[i]);
+	for (i = 0; i < dr->nw + dr->nwd; i++) {
+		worker *w = &dr->w[i];
+
+		if (w->started)
+			pthread_join(w->th, NULL);
+		w->started = 0;
+		/* Handed over as the server stopped: nobody will answer them. */
+		while (w->in) {
+			pending *p = w->in;
+
+			w->in = p->next;
+			close(p->fd);
+			release(dr, p->ip);
+			free(p);
+		}
+		w->in_end = NULL;
+		/* With the worker gone this thread may run it: held watches were
+		 * answered and writes drained before (srv_stop). */
+		if (w->d)
+			MHD_stop_daemon(w->d);
+		w->d = NULL;
+	}
+}
+
+/* Every connection's socket context is its door_conn (srv.c's
+ * NOTIFY_CONNECTION), which names its worker. */
+typedef void (*resume_fn)(struct MHD_Connection *);
+
+static resume_fn real_resume;
+static pthread_once_t resume_once = PTHREAD_ONCE_INIT;
+
+static void find_resume(void)
+{
+	/* As in mhd_errors.c: glibc defines the conversion. */
+	*(void **)&real_resume = dlsym(RTLD_NEXT, "MHD_resume_connection");
+}
+
+/*
+ * libmicrohttpd's MHD_resume_connection, then a wake-up of the connection's
+ * worker (see the top of this file). This definition, in the executable,
+ * is the one every caller of ours links to (ELF symbol interposition, as in
+ * mhd_errors.c). The worker is read before the resume: once resumed, the
+ * connection may be answered and closed, and its door_conn freed, at once.
+ */
+void MHD_resume_connection(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const door_conn *dc = ci ? ci->socket_context : NULL;
+	worker *w = dc ? dc->w : NULL;
+
+	pthread_once(&resume_once, find_resume);
+	real_resume(c);
+	if (w)
+		worker_wake(w);
+}
+
+hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *const *d,
+		  struct MHD_Daemon *const *watch_d, unsigned n, door **out)
 {
 	door *dr = xcalloc(1, sizeof(*dr));
 	struct epoll_event ev;
+	unsigned i;
 	int rc;
 
 	*out = NULL;
 	dr->cfg = *cfg;
-	dr->d = d;
-	dr->watch_d = watch_d;
+	dr->nw = n;
+	dr->nwd = watch_d ? n : 0;
+	dr->w = xcalloc(dr->nw + dr->nwd, sizeof(*dr->w));
+	for (i = 0; i < dr->nw + dr->nwd; i++)
+		dr->w[i].evfd = -1;
 	dr->listen_fd = listen_fd;
-	dr->evfd = -1;
+	dr->ep = dr->evfd = -1;
 	dr->buf = xmalloc(cfg->head.max_head + 1);
 	dr->per_ip = hmap_new();
 	pthread_mutex_init(&dr->lock, NULL);
+	if (workers_start(dr, d, n, 0) || (watch_d && workers_start(dr, watch_d, n, n)))
+		goto fail;
 	dr->ep = epoll_create1(EPOLL_CLOEXEC);
 	dr->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dr->ep < 0 || dr->evfd < 0)
@@ -401,6 +626,7 @@ hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d,
 fail:
 	hc_log("cannot start the front door: %s", strerror(errno));
 	door_stop(dr);
+	door_http_stop(dr);
 	door_free(dr);
 	return HC_ERR_INTERNAL;
 }
@@ -438,8 +664,14 @@ static void free_nothing(void *ctx, const void *key, size_t klen, void *val)
 
 void door_free(door *dr)
 {
+	unsigned i;
+
 	if (!dr)
 		return;
+	for (i = 0; i < dr->nw + dr->nwd; i++)
+		if (dr->w[i].evfd >= 0)
+			close(dr->w[i].evfd);
+	free(dr->w);
 	if (dr->ep >= 0)
 		close(dr->ep);
 	if (dr->evfd >= 0)
@@ -468,6 +700,7 @@ door_conn *door_conn_started(door *dr, struct MHD_Connection *c, size_t pool)
 	struct sockaddr_storage ss;
 
 	dc->fd = fi ? fi->connect_fd : -1;
+	dc->w = this_worker; /* it is adding c (adopt) */
 	dc->pool = pool;
 	memset(&ss, 0, sizeof(ss));
 	if (ai && ai->client_addr)

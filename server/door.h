@@ -13,8 +13,16 @@
  * sweeper closes one whose next request head has not arrived within the
  * read deadline after its last answer.
  *
- * Threading: one thread of its own (accept, heads, sweeps). door_conn_*
- * are called from libmicrohttpd's workers; they take the door's lock.
+ * The door also runs the HTTP workers: one thread per libmicrohttpd daemon,
+ * each started by the caller without a thread of its own (MHD_USE_EPOLL,
+ * not MHD_USE_EPOLL_INTERNAL_THREAD; door.c says why), and each connection
+ * is handed to a worker, which adds it to its daemon.
+ *
+ * Threading: one thread of its own (accept, heads, sweeps) and the workers,
+ * which run every libmicrohttpd callback. door_conn_* are called from the
+ * workers; they take the door's lock. MHD_resume_connection (door.c wraps
+ * libmicrohttpd's to wake the connection's worker) may be called from any
+ * thread.
  */
 #ifndef HC_DOOR_H
 #define HC_DOOR_H
@@ -41,15 +49,21 @@ typedef struct door_config {
 			    * once and its first head is timed by the sweep instead */
 } door_config;
 
-/* Starts the door thread accepting on listen_fd (the door owns it from now
- * on) and handing connections to d, or to watch_d (NULL: none) when their
- * first request is a small long poll. */
-hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *d,
-		  struct MHD_Daemon *watch_d, door **out);
+/* Starts a worker for each of the n daemons of d and of watch_d (NULL:
+ * none), then the door thread accepting on listen_fd, handing connections
+ * to the workers of d, or of watch_d when their first request is a small
+ * long poll. From the call on, the door owns listen_fd and the daemons
+ * (also on failure; the arrays stay the caller's). */
+hc_err door_start(const door_config *cfg, int listen_fd, struct MHD_Daemon *const *d,
+		  struct MHD_Daemon *const *watch_d, unsigned n, door **out);
 /* Stops accepting and closes the listening socket and every connection not
  * yet handed over. Connections libmicrohttpd serves are untouched. */
 void door_stop(door *dr);
-/* Frees the door once libmicrohttpd has stopped. NULL is a no-op. */
+/* After door_stop, once no connection is suspended: stops the workers, then
+ * every daemon (MHD_stop_daemon closes what they still serve). NULL is a
+ * no-op. */
+void door_http_stop(door *dr);
+/* Frees the door after door_http_stop. NULL is a no-op. */
 void door_free(door *dr);
 
 /* libmicrohttpd started serving c (its NOTIFY_CONNECTION STARTED) with a

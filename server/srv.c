@@ -686,29 +686,23 @@ static hc_err init_sync(srv *s)
 
 /*
  * Starts one libmicrohttpd daemon whose connections get pool->bytes each.
- * libmicrohttpd never accepts: the door does, and hands it each connection
- * whose first head has passed. libmicrohttpd still wants a listening socket
- * to start with a thread pool, so it gets one of its own, quiesced and
- * closed at once, that nobody ever connects to.
+ * libmicrohttpd never accepts (the door does) and runs no thread of its
+ * own: a door worker runs it. Not MHD_USE_EPOLL_INTERNAL_THREAD with a
+ * thread pool, as before: 0.9.75's own epoll loop can leave exactly 128
+ * ready connections unread (door.c has the details).
  */
 static hc_err start_daemon(srv *s, unsigned limit, srv_pool *pool, struct MHD_OptionItem *tls_opts,
 			   struct MHD_Daemon **out)
 {
-	unsigned timeout_s = (unsigned)((s->cfg.read_deadline_ms + 999) / 1000), dummy_port = 0;
-	int dummy = -1;
-	hc_err err;
+	unsigned timeout_s = (unsigned)((s->cfg.read_deadline_ms + 999) / 1000);
 
-	if ((err = listen_socket("127.0.0.1:0", &dummy, &dummy_port)))
-		return err;
 	/* The logger must come first, or earlier options log to stderr raw. */
 	/* clang-format off */
 	*out = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+		MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 		MHD_USE_ERROR_LOG | (s->tls_cert.len ? MHD_USE_TLS : 0), 0,
 		NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-		MHD_OPTION_LISTEN_SOCKET, dummy,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool->bytes,
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)1024,
@@ -721,20 +715,29 @@ static hc_err start_daemon(srv *s, unsigned limit, srv_pool *pool, struct MHD_Op
 	/* clang-format on */
 	if (!*out) {
 		hc_log("cannot start the HTTP daemon on %s", s->cfg.listen);
-		close(dummy);
 		return HC_ERR_IO;
 	}
-	dummy = MHD_quiesce_daemon(*out);
-	if (dummy >= 0)
-		close(dummy);
 	return HC_OK;
+}
+
+/* Stops and frees what srv_start started of d[0..n) before the door took
+ * them over; NULL is a no-op. */
+static void stop_daemons(struct MHD_Daemon **d, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; d && i < n; i++)
+		if (d[i])
+			MHD_stop_daemon(d[i]);
+	free(d);
 }
 
 hc_err srv_start(const srv_config *cfg, srv **out)
 {
 	srv *s = xcalloc(1, sizeof(*s));
 	sbuf dbpath = SBUF_INIT(SBUF_NOMAX);
-	unsigned port = 0, limit;
+	unsigned port = 0, limit, i;
+	struct MHD_Daemon **d = NULL, **watch_d = NULL; /* the door's once started */
 	struct MHD_OptionItem tls_opts[3];
 	door_config dcfg;
 	int rc;
@@ -788,10 +791,16 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		goto fail;
 	s->pools[0] = (srv_pool){s, s->cfg.conn_memory};
 	s->pools[1] = (srv_pool){s, s->cfg.watch_conn_memory};
-	if ((err = start_daemon(s, limit, &s->pools[0], tls_opts, &s->d)))
-		goto fail;
-	if (!s->tls_cert.len && (err = start_daemon(s, limit, &s->pools[1], tls_opts, &s->watch_d)))
-		goto fail;
+	/* One daemon per worker thread, --threads of each kind (no watch daemons
+	 * under TLS). Each may hold every connection; the door keeps the limit. */
+	d = xcalloc(s->cfg.threads, sizeof(*d));
+	if (!s->tls_cert.len)
+		watch_d = xcalloc(s->cfg.threads, sizeof(*watch_d));
+	for (i = 0; i < s->cfg.threads; i++)
+		if ((err = start_daemon(s, limit, &s->pools[0], tls_opts, &d[i])) ||
+		    (watch_d &&
+		     (err = start_daemon(s, limit, &s->pools[1], tls_opts, &watch_d[i]))))
+			goto fail;
 	dcfg.max_conns = limit;
 	dcfg.max_per_client = cfg->max_client_connections;
 	if (!dcfg.max_per_client)
@@ -804,9 +813,13 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	dcfg.m = s->m;
 	dcfg.tls = s->tls_cert.len > 0;
 	dcfg.watch_head = s->cfg.watch_conn_memory > 2048 ? s->cfg.watch_conn_memory - 1024 : 0;
-	if ((err = door_start(&dcfg, s->listen_fd, s->d, s->watch_d, &s->door)))
+	err = door_start(&dcfg, s->listen_fd, d, watch_d, s->cfg.threads, &s->door);
+	s->listen_fd = -1; /* the door's now, and so are the daemons */
+	free(d);
+	free(watch_d);
+	d = watch_d = NULL;
+	if (err)
 		goto fail;
-	s->listen_fd = -1; /* the door's now */
 	if (cfg->port_file && (err = write_port_file(cfg->port_file, port)))
 		goto fail;
 	hc_log("serving on %s (port %u), data in %s, up to %u connections (%u per client)",
@@ -816,6 +829,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	return HC_OK;
 fail:
 	sbuf_release(&dbpath);
+	stop_daemons(d, s->cfg.threads);
+	stop_daemons(watch_d, s->cfg.threads);
 	srv_stop(s);
 	return err;
 }
@@ -866,7 +881,7 @@ void srv_stop(srv *s)
 	if (!s)
 		return;
 	door_stop(s->door); /* no new connections */
-	if (s->d) {
+	if (s->door) {
 		atomic_store(&s->stopping, 1);
 		/* Answer every held watch (304) before the daemon stops: a suspended
 		 * connection must be resumed first, and clients deserve an answer. */
@@ -876,11 +891,9 @@ void srv_stop(srv *s)
 		if (closed)
 			hc_log("answered %zu held watches", closed);
 		drain(s, 5000);
-		if (s->watch_d)
-			MHD_stop_daemon(s->watch_d);
-		MHD_stop_daemon(s->d);
+		door_http_stop(s->door); /* the workers, then every daemon */
 	}
-	door_free(s->door); /* after the daemon: it reports every close to it */
+	door_free(s->door); /* after the daemons: they report every close to it */
 	srv_check_stop(s);  /* idle: every write was waited for */
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);

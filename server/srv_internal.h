@@ -48,11 +48,11 @@ struct srv {
 	srv_config cfg;
 	store *st;
 	metrics *m;
-	struct respcache *cache;    /* shared 200 responses, one per config version */
-	srv_pool pools[2];	    /* d's and watch_d's, for their callbacks */
-	struct MHD_Daemon *d;	    /* every connection but... */
-	struct MHD_Daemon *watch_d; /* ...those that come for a small long poll: they
-				     * park, so their pools are smaller (NULL: TLS) */
+	struct respcache *cache; /* shared 200 responses, one per config version */
+	srv_pool pools[2];	 /* for the daemons' callbacks: every connection but those
+				  * that come for a small long poll, and those (they park,
+				  * so their pools are smaller; none under TLS). The daemons
+				  * are the door's (door.c) */
 	int listen_fd;
 
 	pthread_mutex_t mu; /* guards the hub, held_fd, held_bytes */
