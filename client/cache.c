@@ -187,7 +187,7 @@ static void parse_meta(const char *s, char md5[33], long long *version, char for
 		else if (!strcmp(key, "version"))
 			*version = strtoll(val, NULL, 10);
 		else if (!strcmp(key, "format"))
-			snprintf(format, 16, "%s", val);
+			snprintf(format, 16, "%.15s", val);
 		s += used;
 		while (*s == '\n' || *s == ' ')
 			s++;

@@ -8,6 +8,7 @@
 
 #include "base64.h"
 #include "clock.h"
+#include "diff.h"
 #include "cfgkey.h"
 #include "cidr.h"
 #include "format.h"
@@ -398,9 +399,59 @@ static void test_cfgkey_names(void)
 	CHECK(k.s == NULL);
 }
 
+/* diff_unified of two strings into a fresh buffer; returns the count. */
+static size_t udiff(const char *a, const char *b, sbuf *out)
+{
+	sbuf_reset(out);
+	return diff_unified(a, strlen(a), b, strlen(b), NULL, out);
+}
+
+static void test_diff(void)
+{
+	sbuf out = SBUF_INIT(SBUF_NOMAX), big_a = SBUF_INIT(SBUF_NOMAX),
+	     big_b = SBUF_INIT(SBUF_NOMAX);
+	const char *ten = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+	size_t i, n;
+
+	CHECK_EQ_INT(udiff(ten, ten, &out), 0);
+	CHECK_EQ_INT(out.len, 0);
+	CHECK_EQ_INT(udiff(ten, "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
+	CHECK_EQ_INT(udiff("b\n", "a\nb\n", &out), 1);
+	CHECK_EQ_STR(out.buf, "@@ -1 +1,2 @@\n+a\n b\n");
+	CHECK_EQ_INT(udiff("a\nb\n", "a\n", &out), 1);
+	CHECK_EQ_STR(out.buf, "@@ -1,2 +1 @@\n a\n-b\n");
+	CHECK_EQ_INT(udiff("x: 1", "x: 1\n", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -1 +1 @@\n-x: 1\n\\ No newline at end of file\n+x: 1\n");
+	CHECK_EQ_INT(udiff("", "a\n", &out), 1);
+	CHECK_EQ_STR(out.buf, "@@ -0,0 +1 @@\n+a\n");
+	CHECK_EQ_INT(diff_unified(NULL, 0, NULL, 0, NULL, &out), 0);
+	/* Changes far apart make two hunks; close ones share one. */
+	CHECK_EQ_INT(udiff(ten, "one\n2\n3\n4\n5\n6\n7\n8\n9\nten\n", &out), 4);
+	CHECK_EQ_STR(
+	    out.buf,
+	    "@@ -1,4 +1,4 @@\n-1\n+one\n 2\n 3\n 4\n@@ -7,4 +7,4 @@\n 7\n 8\n 9\n-10\n+ten\n");
+	CHECK_EQ_INT(udiff(ten, "1\n2\nthree\n4\n5\n6\nseven\n8\n9\n10\n", &out), 4);
+	CHECK(strstr(out.buf, "@@ -1,10 +1,10 @@\n") == out.buf);
+	/* All of 5000 lines different: past the edit bound the middle is
+	 * replaced whole, still exactly 10000 lines changed. */
+	for (i = 0; i < 5000; i++) {
+		sbuf_addf(&big_a, "a%zu\n", i);
+		sbuf_addf(&big_b, "b%zu\n", i);
+	}
+	sbuf_reset(&out);
+	n = diff_unified(big_a.buf, big_a.len, big_b.buf, big_b.len, NULL, &out);
+	CHECK_EQ_INT(n, 10000);
+	CHECK(strstr(out.buf, "@@ -1,5000 +1,5000 @@\n-a0\n") == out.buf);
+	sbuf_release(&out);
+	sbuf_release(&big_a);
+	sbuf_release(&big_b);
+}
+
 int main(void)
 {
 	RUN(test_sbuf_cap);
+	RUN(test_diff);
 	RUN(test_sbuf_grow_detach);
 	RUN(test_sbuf_json);
 	RUN(test_md5);
