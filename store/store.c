@@ -320,18 +320,39 @@ store_config *st_index_ref(store *st, const cfgkey *key)
 	return c;
 }
 
+store_config *st_index_swap(store *st, const cfgkey *key, store_config *c, int64_t revision)
+{
+	store_config *old =
+	    c ? hmap_put(st->index, key->s, key->len, c) : hmap_del(st->index, key->s, key->len);
+
+	/* A metadata-only change keeps the revision it found. */
+	if (revision > st->revision)
+		st->revision = revision;
+	return old;
+}
+
 void st_index_set(store *st, const cfgkey *key, store_config *c, int64_t revision)
 {
 	store_config *old;
 
 	pthread_mutex_lock(&st->index_lock);
-	old = c ? hmap_put(st->index, key->s, key->len, c) : hmap_del(st->index, key->s, key->len);
-	/* A metadata-only change keeps the revision it found. */
-	if (revision > st->revision)
-		st->revision = revision;
+	old = st_index_swap(st, key, c, revision);
 	pthread_mutex_unlock(&st->index_lock);
 	/* Readers may still hold the old snapshot; the last of them frees it. */
 	store_config_unref(old);
+}
+
+void store_get_keys(store *st, const cfgkey *const *keys, size_t n, store_config **out)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->index_lock);
+	for (i = 0; i < n; i++) {
+		out[i] = hmap_get(st->index, keys[i]->s, keys[i]->len);
+		if (out[i])
+			store_config_ref(out[i]);
+	}
+	pthread_mutex_unlock(&st->index_lock);
 }
 
 hc_err store_get_key(store *st, const cfgkey *key, store_config **out)

@@ -360,6 +360,12 @@ int64_t store_revision(store *st);
 /* The current version of a config from memory, no SQL. *out gets a reference
  * the caller drops with store_config_unref(). HC_ERR_NOT_FOUND when absent. */
 hc_err store_get_key(store *st, const cfgkey *key, store_config **out);
+/* The current versions of n configs at one instant: out[i] gets a
+ * reference to keys[i]'s snapshot (drop each with store_config_unref), or
+ * NULL when absent. Every change of one COMMIT is installed at one instant
+ * too, so the answer never holds half of a commit (a change request's items
+ * included). No SQL; one hold of the index lock. Any thread. */
+void store_get_keys(store *st, const cfgkey *const *keys, size_t n, store_config **out);
 /* store_get_key by names (HC_ERR_NOT_FOUND for a name no config can have). */
 hc_err store_get(store *st, const char *ns, const char *group, const char *data_id,
 		 store_config **out);

@@ -221,7 +221,7 @@ static hc_err load_items(store *st, store_cr *cr, int with_content)
 		it->len = with_content ? (size_t)sqlite3_column_int64(s, 8) : 0;
 		blob = with_content ? sqlite3_column_blob(s, 9) : NULL;
 		it->content = xmalloc(it->len + 1);
-		if (it->len)
+		if (it->len && blob)
 			memcpy(it->content, blob, it->len);
 		it->content[it->len] = '\0';
 		st_col_copy(s, 10, it->md5, sizeof(it->md5));
@@ -724,6 +724,22 @@ hc_err store_cr_due(store *st, int64_t now_ms, size_t max, store_cr **v, size_t 
 		*v = NULL;
 		*n = 0;
 	}
+	return err;
+}
+
+hc_err store_cr_prune(store *st, int64_t before_ms, int64_t max, int64_t *deleted)
+{
+	hc_err err;
+
+	*deleted = 0;
+	pthread_mutex_lock(&st->db_lock);
+	/* The items and events go with their request (ON DELETE CASCADE). */
+	err = st_exec(st, deleted,
+		      "DELETE FROM change_requests WHERE id IN (SELECT id FROM change_requests"
+		      " WHERE state IN ('published', 'failed', 'cancelled') AND updated_ms < ?1"
+		      " ORDER BY id LIMIT ?2)",
+		      "ii", before_ms, max);
+	pthread_mutex_unlock(&st->db_lock);
 	return err;
 }
 

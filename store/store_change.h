@@ -158,6 +158,11 @@ hc_err store_cr_list(store *st, const char *ns, store_cr_state state, int64_t of
 hc_err store_cr_due(store *st, int64_t now_ms, size_t max, store_cr **v, size_t *n,
 		    int64_t *next_ms);
 
+/* Deletes up to max requests that ended (published, failed, cancelled)
+ * before before_ms, with their items and events, oldest first; *deleted
+ * counts them (less than max: none are left). */
+hc_err store_cr_prune(store *st, int64_t before_ms, int64_t max, int64_t *deleted);
+
 /* A namespace's review setting: how many approvals by others than the
  * author a request needs (0: not protected). HC_ERR_NOT_FOUND. */
 hc_err store_namespace_review(store *st, const char *ns, int *required);

@@ -254,6 +254,10 @@ store_config *st_index_ref(store *st, const cfgkey *key);
  * key, or removes the key when c is NULL, and records the revision. Called
  * with db_lock held. */
 void st_index_set(store *st, const cfgkey *key, store_config *c, int64_t revision);
+/* st_index_set's swap alone: the caller holds index_lock (to install a
+ * whole commit at one instant) and drops the returned snapshot after
+ * releasing it. */
+store_config *st_index_swap(store *st, const cfgkey *key, store_config *c, int64_t revision);
 
 /* Announces ch to every subscriber (ch NULL: the commit's writes have
  * completed, for the done callbacks); see store_subscribe. */

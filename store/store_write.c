@@ -688,11 +688,23 @@ static int install(store *st, st_job *batch)
 	st_job *j, *top;
 	size_t sub;
 
+	store_config **old = NULL;
+	size_t n = 0, cap = 0, i;
+
+	/* One hold of index_lock for the whole commit: a reader of several
+	 * configs (store_get_keys) sees all of it or none. */
+	pthread_mutex_lock(&st->index_lock);
 	for (j = next_change(batch, NULL, &top, &sub); j; j = next_change(batch, j, &top, &sub)) {
-		st_index_set(st, &j->ch.key, j->ch.next ? store_config_ref(j->ch.next) : NULL,
-			     j->ch.revision);
+		old = st_grow(old, n, &cap, sizeof(*old));
+		old[n++] =
+		    st_index_swap(st, &j->ch.key, j->ch.next ? store_config_ref(j->ch.next) : NULL,
+				  j->ch.revision);
 		last = j;
 	}
+	pthread_mutex_unlock(&st->index_lock);
+	for (i = 0; i < n; i++) /* readers may still hold them; the last frees each */
+		store_config_unref(old[i]);
+	free(old);
 	pthread_mutex_unlock(&st->db_lock);
 	for (j = next_change(batch, NULL, &top, &sub); j; j = next_change(batch, j, &top, &sub)) {
 		store_change c;

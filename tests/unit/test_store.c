@@ -3652,6 +3652,19 @@ static void test_cr_due(void)
 	CHECK_EQ_STR(v[0].published_by, "alice");
 	CHECK_EQ_INT(next, 0);
 	store_crs_free(v, n);
+
+	/* Pruning takes the ended (cancelled) one only, and only once old enough. */
+	{
+		store_cr cr;
+		int64_t deleted = -1;
+		CHECK_EQ_INT(store_cr_prune(fx.st, 6000, 10, &deleted), HC_OK);
+		CHECK_EQ_INT(deleted, 0);
+		CHECK_EQ_INT(store_cr_prune(fx.st, 6001, 10, &deleted), HC_OK);
+		CHECK_EQ_INT(deleted, 1);
+		CHECK_EQ_INT(store_cr_get(fx.st, "public", id2, &cr), HC_ERR_NOT_FOUND);
+		CHECK_EQ_INT(store_cr_get(fx.st, "public", id1, &cr), HC_OK);
+		store_cr_release(&cr);
+	}
 	fx_close(&fx);
 }
 
