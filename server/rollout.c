@@ -17,32 +17,24 @@
  * promotes. A restart loses the reports (they are in memory) but not the
  * plan: instances report again when they re-arm their watches.
  *
- * Threading: one thread. It sleeps on cv until the earliest nextAt of the
- * running rollouts (at most ROLLOUT_TICK_MS), a poke (reports came in, a
- * rule was written) or stop. mu guards only poked and stop, and is taken
- * alone; the passes take reg_mu (srv_listen_collect) and call the store's
- * synchronous writes, never under mu.
+ * Threading: one thread, a ticker (ticker.h). It sleeps until the earliest
+ * nextAt of the running rollouts (at most ROLLOUT_TICK_MS), a poke (reports
+ * came in, a rule was written) or stop; the passes take reg_mu
+ * (srv_listen_collect) and call the store's synchronous writes, never under
+ * the ticker's lock.
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "hc_log.h"
 #include "srv_internal.h"
+#include "ticker.h"
 #include "xmalloc.h"
 
 #define ROLLOUT_TICK_MS 1000 /* the longest sleep: also what a missed poke costs */
-
-struct srv_rollout {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
-	int poked, stop, started;
-};
 
 /* A running rollout found by store_gray_rollouts, copied out. */
 typedef struct due {
@@ -241,91 +233,25 @@ static int64_t pass(srv *s)
 	return next;
 }
 
-static void *rollout_main(void *arg)
+static int64_t rollout_pass(void *ctx)
 {
-	srv *s = arg;
-	struct srv_rollout *ro = s->rollout;
-	int64_t next, wait;
-	struct timespec ts;
-
-	pthread_mutex_lock(&ro->mu);
-	while (!ro->stop) {
-		ro->poked = 0;
-		pthread_mutex_unlock(&ro->mu);
-		next = pass(s);
-		pthread_mutex_lock(&ro->mu);
-		if (ro->poked || ro->stop)
-			continue;
-		wait = next - clock_wall_ms();
-		if (wait <= 0)
-			continue;
-		if (wait > ROLLOUT_TICK_MS)
-			wait = ROLLOUT_TICK_MS;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!ro->poked && !ro->stop &&
-		       pthread_cond_timedwait(&ro->cv, &ro->mu, &ts) == 0)
-			;
-	}
-	pthread_mutex_unlock(&ro->mu);
-	return NULL;
+	return pass(ctx);
 }
 
 hc_err srv_rollout_start(srv *s)
 {
-	struct srv_rollout *ro = xcalloc(1, sizeof(*ro));
-	pthread_condattr_t ca;
-	int rc;
-
-	pthread_mutex_init(&ro->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ro->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	s->rollout = ro;
-	rc = pthread_create(&ro->th, NULL, rollout_main, s);
-	if (rc) {
-		hc_log("cannot start the rollout thread: %s", strerror(rc));
-		return HC_ERR_INTERNAL;
-	}
-	ro->started = 1;
-	return HC_OK;
+	return ticker_start("rollout", rollout_pass, s, ROLLOUT_TICK_MS, &s->rollout);
 }
 
 void srv_rollout_stop(srv *s)
 {
-	struct srv_rollout *ro = s->rollout;
-
-	if (!ro)
-		return;
-	if (ro->started) {
-		pthread_mutex_lock(&ro->mu);
-		ro->stop = 1;
-		pthread_cond_signal(&ro->cv);
-		pthread_mutex_unlock(&ro->mu);
-		pthread_join(ro->th, NULL);
-	}
-	pthread_cond_destroy(&ro->cv);
-	pthread_mutex_destroy(&ro->mu);
-	free(ro);
+	ticker_stop(s->rollout);
 	s->rollout = NULL;
 }
 
 void srv_rollout_poke(srv *s)
 {
-	struct srv_rollout *ro = s->rollout;
-
-	if (!ro)
-		return;
-	pthread_mutex_lock(&ro->mu);
-	ro->poked = 1;
-	pthread_cond_signal(&ro->cv);
-	pthread_mutex_unlock(&ro->mu);
+	ticker_poke(s->rollout);
 }
 
 void srv_rollout_json(srv *s, const char *key, const store_config *c, const store_gray_rule *g,
