@@ -216,7 +216,11 @@ static int print_routes(void)
 {
 	static const char *const scopes[] = {"",	   "open",   "metrics", "namespace",
 					     "namespaces", "global", "self"};
-	static const char *const actions[] = {"", "read", "write", "own", "admin"};
+	static const char *const actions[] = {[SRV_ACT_READ] = "read",
+					      [SRV_ACT_WRITE] = "write",
+					      [SRV_ACT_APPROVE] = "approve",
+					      [SRV_ACT_OWN] = "own",
+					      [SRV_ACT_ADMIN] = "admin"};
 	static const unsigned bits[] = {SRV_GET, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH};
 	static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
 	size_t n, i, b;

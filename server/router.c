@@ -21,6 +21,7 @@
 #include "xmalloc.h"
 
 #define CFG "/api/v1/configs/{ns}/{group}/{dataId}"
+#define CHG "/api/v1/namespaces/{ns}/changes"
 
 /* clang-format off */
 static const srv_route routes[] = {
@@ -32,6 +33,25 @@ static const srv_route routes[] = {
 	 SRV_ACT_ADMIN},
 	{"/api/v1/namespaces/{ns}", SRV_DELETE, srv_h_namespace_delete, SRV_BODY_SMALL,
 	 SRV_SCOPE_GLOBAL, SRV_ACT_ADMIN},
+	{"/api/v1/namespaces/{ns}", SRV_PUT, srv_h_namespace_put, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_OWN},
+	{CHG, SRV_GET, srv_h_changes_list, SRV_BODY_SMALL, SRV_SCOPE_NS, SRV_ACT_READ},
+	{CHG, SRV_POST, srv_h_change_create, SRV_BODY_CONTENT, SRV_SCOPE_NS, SRV_ACT_WRITE},
+	{CHG "/{id}", SRV_GET, srv_h_change_get, SRV_BODY_SMALL, SRV_SCOPE_NS, SRV_ACT_READ},
+	{CHG "/{id}", SRV_PATCH, srv_h_change_patch, SRV_BODY_CONTENT, SRV_SCOPE_NS,
+	 SRV_ACT_WRITE},
+	{CHG "/{id}/submit", SRV_POST, srv_h_change_submit, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_WRITE},
+	{CHG "/{id}/approve", SRV_POST, srv_h_change_approve, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_APPROVE},
+	{CHG "/{id}/reject", SRV_POST, srv_h_change_reject, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_APPROVE},
+	{CHG "/{id}/publish", SRV_POST, srv_h_change_publish, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_WRITE},
+	{CHG "/{id}/cancel", SRV_POST, srv_h_change_cancel, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_WRITE},
+	{CHG "/{id}/comments", SRV_POST, srv_h_change_comment, SRV_BODY_SMALL, SRV_SCOPE_NS,
+	 SRV_ACT_READ},
 	{"/api/v1/configs", SRV_GET, srv_h_configs_list, SRV_BODY_SMALL, SRV_SCOPE_NS_EACH,
 	 SRV_ACT_READ},
 	{CFG, SRV_GET, srv_h_config_get, SRV_BODY_SMALL, SRV_SCOPE_NS, SRV_ACT_READ},

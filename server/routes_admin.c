@@ -18,7 +18,8 @@ static void json_namespace(sbuf *out, const store_namespace *n)
 	sbuf_add_json_str(out, n->name, strlen(n->name));
 	sbuf_addstr(out, ",\"description\":");
 	sbuf_add_json_str(out, n->description, strlen(n->description));
-	sbuf_addf(out, ",\"configCount\":%" PRId64 ",", n->config_count);
+	sbuf_addf(out, ",\"configCount\":%" PRId64 ",\"review\":{\"required\":%d},",
+		  n->config_count, n->review_required);
 	srv_json_time(out, "createdAt", n->created_ms);
 	sbuf_addch(out, '}');
 }
@@ -44,6 +45,29 @@ enum MHD_Result srv_h_namespaces(srv_req *r)
 	sbuf_addstr(&body, "]}\n");
 	ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 	store_namespaces_free(items, n);
+	return ret;
+}
+
+enum MHD_Result srv_namespace_reply(srv_req *r, const char *ns)
+{
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	store_namespace *items = NULL;
+	size_t n = 0, i;
+	enum MHD_Result ret;
+	hc_err err = store_namespaces(r->s->st, &items, &n);
+
+	for (i = 0; !err && i < n && strcmp(items[i].id, ns); i++)
+		;
+	if (err || i == n)
+		ret =
+		    srv_reply_err(r, err ? err : HC_ERR_NOT_FOUND, "namespace '%s' not found", ns);
+	else {
+		json_namespace(&body, &items[i]);
+		sbuf_addch(&body, '\n');
+		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+	}
+	store_namespaces_free(items, n);
+	sbuf_release(&body);
 	return ret;
 }
 

@@ -102,6 +102,8 @@ static auth_role needed(srv_action a)
 		return AUTH_READER;
 	case SRV_ACT_WRITE:
 		return AUTH_EDITOR;
+	case SRV_ACT_APPROVE:
+		return AUTH_APPROVER;
 	case SRV_ACT_OWN:
 		return AUTH_OWNER;
 	case SRV_ACT_ADMIN:
@@ -144,9 +146,10 @@ hc_err srv_authorize(srv_req *r, sbuf *why)
 		if (srv_allowed(r, srv_param(r, "ns"), rt->action))
 			return HC_OK;
 		sbuf_addf(why, "%s may not %s in namespace '%.128s'", r->id->name,
-			  rt->action == SRV_ACT_READ	? "read"
-			  : rt->action == SRV_ACT_WRITE ? "write"
-							: "manage access",
+			  rt->action == SRV_ACT_READ	  ? "read"
+			  : rt->action == SRV_ACT_WRITE	  ? "write"
+			  : rt->action == SRV_ACT_APPROVE ? "approve or reject change requests"
+							  : "manage access",
 			  srv_param(r, "ns"));
 		return HC_ERR_FORBIDDEN;
 	case SRV_SCOPE_GLOBAL:

@@ -405,6 +405,8 @@ static void json_history(sbuf *out, const store_history *h)
 	 * a promote's summary: the store's JSON, as an object. */
 	if (h->rollout && h->rollout[0])
 		sbuf_addf(out, ",\"rollout\":%s", h->rollout);
+	if (h->change_id) /* published by a change request: the entries it made share it */
+		sbuf_addf(out, ",\"changeId\":%" PRId64, h->change_id);
 	sbuf_addch(out, ',');
 	srv_json_time(out, "createdAt", h->created_ms);
 	if (h->content) {

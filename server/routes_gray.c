@@ -48,6 +48,11 @@ void srv_gray_free(struct srv_gray *g)
 	free(g);
 }
 
+store_gray_spec *srv_gray_spec(struct srv_gray *g)
+{
+	return &g->spec;
+}
+
 /* Checks the path's names (the rule's too) and the caller's headers. */
 static hc_err check_request(srv_req *r, sbuf *why)
 {
@@ -201,7 +206,7 @@ static hc_err parse_max_rejected(const cJSON *f, store_rollout_plan *p, sbuf *wh
 }
 
 /* rollout {"steps","interval","maxRejected","minReports"} -> g->plan. */
-static hc_err parse_rollout(srv_req *r, struct srv_gray *g, const cJSON *ro, sbuf *why)
+static hc_err parse_rollout(srv *s, struct srv_gray *g, const cJSON *ro, sbuf *why)
 {
 	store_rollout_plan *p = &g->plan;
 	const cJSON *f, *st;
@@ -273,9 +278,9 @@ static hc_err parse_rollout(srv_req *r, struct srv_gray *g, const cJSON *ro, sbu
 		sbuf_addstr(why, "rollout.steps is required: the percents to go through");
 		return HC_ERR_INVALID;
 	}
-	if (ms < r->s->cfg.rollout_min_interval_ms) {
+	if (ms < s->cfg.rollout_min_interval_ms) {
 		sbuf_addf(why, "rollout.interval must be at least %" PRIu64 " ms",
-			  r->s->cfg.rollout_min_interval_ms);
+			  s->cfg.rollout_min_interval_ms);
 		return HC_ERR_INVALID;
 	}
 	p->interval_ms = (int64_t)ms;
@@ -291,18 +296,17 @@ static int salt_ok(const char *s)
 	return n == SALT_HEX && !s[n];
 }
 
-/* The rule body -> a new srv_gray in *out (the caller frees it, also on
- * failure). A preview needs no content. */
-static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sbuf *why)
+hc_err srv_gray_parse(srv *s, const char *name, cJSON *doc, const char *const *skip,
+		      int need_content, struct srv_gray **out, sbuf *why)
 {
 	struct srv_gray *g = xcalloc(1, sizeof(*g));
-	const cJSON *f, *doc, *ro;
+	const cJSON *f, *ro;
 	int has_content = 0, has_match = 0;
+	size_t k;
 
 	*out = g;
-	g->spec.name = RULE(r);
-	g->doc = srv_json_body(r);
-	doc = g->doc;
+	g->spec.name = name;
+	g->doc = doc;
 	if (!cJSON_IsObject(doc)) {
 		sbuf_addstr(why,
 			    "body must be a JSON object {\"priority\", \"content\", \"format\", "
@@ -310,11 +314,15 @@ static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sb
 		return HC_ERR_INVALID;
 	}
 	ro = cJSON_GetObjectItemCaseSensitive(doc, "rollout");
-	if (ro && !cJSON_IsNull(ro) && parse_rollout(r, g, ro, why))
+	if (ro && !cJSON_IsNull(ro) && parse_rollout(s, g, ro, why))
 		return HC_ERR_INVALID;
 	cJSON_ArrayForEach(f, doc)
 	{
-		if (!strcmp(f->string, "rollout")) {
+		for (k = 0; skip && skip[k] && strcmp(f->string, skip[k]); k++)
+			;
+		if (skip && skip[k]) {
+			continue; /* the caller's own field */
+		} else if (!strcmp(f->string, "rollout")) {
 			continue; /* parsed above: match depends on it */
 		} else if (!strcmp(f->string, "priority")) {
 			if (!cJSON_IsNumber(f) || f->valuedouble < -PRIORITY_MAX ||
@@ -369,6 +377,13 @@ static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sb
 		return HC_ERR_INVALID;
 	}
 	return HC_OK;
+}
+
+/* The rule body of r -> a new srv_gray in *out (the caller frees it, also on
+ * failure). A preview needs no content. */
+static hc_err parse_rule(srv_req *r, int need_content, struct srv_gray **out, sbuf *why)
+{
+	return srv_gray_parse(r->s, RULE(r), srv_json_body(r), NULL, need_content, out, why);
 }
 
 /* The format the content will be stored as: the body's, else the rule's

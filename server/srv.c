@@ -286,6 +286,7 @@ static void req_free(srv_req *r)
 		free(r->wr->message);
 		free(r->wr->summary);
 		srv_gray_free(r->wr->gray);
+		srv_cr_pub_free(r->wr->cr);
 	}
 	free(r->wr);
 	auth_id_unref(r->id);
@@ -395,6 +396,16 @@ static void prune_accounts(srv *s)
 	} while (deleted == 500);
 	if (total)
 		hc_log("removed %lld audit entries older than %lld days", (long long)total,
+		       (long long)s->cfg.audit_retention_days);
+	total = 0;
+	do { /* ended change requests are review records: kept as long as the audit log */
+		if (store_cr_prune(s->st, now - s->cfg.audit_retention_days * 86400000LL, 500,
+				   &deleted))
+			break;
+		total += deleted;
+	} while (deleted == 500);
+	if (total)
+		hc_log("removed %lld ended change requests older than %lld days", (long long)total,
 		       (long long)s->cfg.audit_retention_days);
 }
 
@@ -777,7 +788,7 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
 	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
 	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)) ||
-	    (err = srv_rollout_start(s)))
+	    (err = srv_rollout_start(s)) || (err = srv_schedule_start(s)))
 		goto fail;
 	rc = pthread_create(&s->prune_thread, NULL, prune_main, s);
 	if (rc) {
@@ -898,6 +909,7 @@ void srv_stop(srv *s)
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	srv_rollout_stop(s); /* its writes wake watchers: before the watch thread stops */
+	srv_schedule_stop(s);
 	srv_timer_stop(s);
 	if (s->prune_started) {
 		pthread_mutex_lock(&s->prune_mu);

@@ -25,6 +25,7 @@
 #include "sbuf.h"
 #include "srv.h"
 #include "store.h"
+#include "store_change.h"
 #include "listeners.h"
 #include "watch.h"
 #include "watchbody.h"
@@ -57,16 +58,17 @@ struct srv {
 
 	pthread_mutex_t mu; /* guards the hub, held_fd, held_bytes */
 	watch_hub *hub;
-	hmap *held_fd;		     /* a held watch's socket (int bytes) -> its srv_req */
-	hmap *held_bytes;	     /* client address -> what its held watches cost, in bytes */
-	size_t held_total;	     /* the sum over held_bytes */
-	atomic_int stopping;	     /* set once by srv_stop: nothing may suspend from then on */
-	pthread_mutex_t reg_mu;	     /* guards reg; taken alone */
-	watch_reg *reg;		     /* who holds which config (NULL: --max-listeners 0) */
-	struct srv_rollout *rollout; /* the rollout thread (rollout.c) */
-	struct door *door;	     /* accepts connections (door.c) */
-	struct auth *auth;	     /* accounts and credentials (auth.c) */
-	sbuf tls_cert, tls_key;	     /* PEM, when serving HTTPS */
+	hmap *held_fd;		 /* a held watch's socket (int bytes) -> its srv_req */
+	hmap *held_bytes;	 /* client address -> what its held watches cost, in bytes */
+	size_t held_total;	 /* the sum over held_bytes */
+	atomic_int stopping;	 /* set once by srv_stop: nothing may suspend from then on */
+	pthread_mutex_t reg_mu;	 /* guards reg; taken alone */
+	watch_reg *reg;		 /* who holds which config (NULL: --max-listeners 0) */
+	struct ticker *rollout;	 /* the rollout thread (rollout.c) */
+	struct ticker *schedule; /* the change-request scheduler (schedule.c) */
+	struct door *door;	 /* accepts connections (door.c) */
+	struct auth *auth;	 /* accounts and credentials (auth.c) */
+	sbuf tls_cert, tls_key;	 /* PEM, when serving HTTPS */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
 	 * and is never held across a hub call, so a publisher queueing a notice
@@ -135,6 +137,7 @@ typedef enum srv_scope {
 typedef enum srv_action {
 	SRV_ACT_READ = 1, /* read, watch, list, history */
 	SRV_ACT_WRITE,	  /* publish, delete, rollback */
+	SRV_ACT_APPROVE,  /* approve or reject others' change requests */
 	SRV_ACT_OWN,	  /* change who may do what in a namespace */
 	SRV_ACT_ADMIN,	  /* the whole server */
 } srv_action;
@@ -173,6 +176,7 @@ typedef struct srv_write {
 	struct srv_gray *gray;	 /* a gray rule write's parsed body (routes_gray.c) */
 	store_rollout_move move; /* a rollout write (pause, resume, advance) */
 	char *summary;		 /* owned: move.summary, for a promote by /advance */
+	struct srv_cr_pub *cr;	 /* a change request's publish (routes_change.c) */
 	srv_write_kind kind;
 	int done;
 	hc_err err;
@@ -337,6 +341,39 @@ hc_err srv_check_in_tx(const char *format, const char *content, size_t len, char
 		       size_t cap);
 /* Frees a gray write's parsed body; NULL is a no-op (routes_gray.c). */
 void srv_gray_free(struct srv_gray *g);
+/* A gray rule's JSON {"priority","content","format","message","match",
+ * "rollout","salt"} -> a new srv_gray in *out, which takes doc over (the
+ * caller frees *out, also on failure; doc may be NULL: not an object).
+ * Fields named in skip (NULL-terminated, or NULL) are the caller's and are
+ * passed over. The spec points into doc; name is borrowed. */
+hc_err srv_gray_parse(srv *s, const char *name, struct cJSON *doc, const char *const *skip,
+		      int need_content, struct srv_gray **out, sbuf *why);
+/* The store's spec of a parsed rule, borrowed from g. */
+store_gray_spec *srv_gray_spec(struct srv_gray *g);
+
+/* A change request's publish, ready for the store (routes_change.c): owns
+ * the request as read, one write per item and their parsed gray rules; p
+ * points into them. */
+typedef struct srv_cr_pub {
+	store_cr cr;
+	store_cr_write *w;
+	struct srv_gray **gray;
+	size_t n;
+	store_cr_publish_req p;
+} srv_cr_pub;
+/* Reads request id of ns and builds its writes into a new *out (freed by
+ * the caller with srv_cr_pub_free, also on failure); p's actor, role,
+ * source_ip, now_ms, force and scheduled are left for the caller. */
+hc_err srv_cr_prepare(srv *s, const char *ns, int64_t id, srv_cr_pub **out, sbuf *why);
+void srv_cr_pub_free(srv_cr_pub *pp);
+/* The scheduler thread (schedule.c): publishes scheduled change requests
+ * when they are due. poke: a schedule changed, look again now. */
+hc_err srv_schedule_start(srv *s);
+void srv_schedule_stop(srv *s);
+void srv_schedule_poke(srv *s);
+/* Answers 200 with namespace ns as GET /api/v1/namespaces lists it
+ * (routes_admin.c). */
+enum MHD_Result srv_namespace_reply(srv_req *r, const char *ns);
 /* The config's effective content for the caller (srv_instance): the rule
  * that serves it, or main. Borrowed from c. */
 void srv_effective(srv_req *r, const store_config *c, store_effective *out);
@@ -445,6 +482,17 @@ enum MHD_Result srv_h_gray_advance(srv_req *r);
 enum MHD_Result srv_h_listeners(srv_req *r);
 enum MHD_Result srv_h_instance(srv_req *r);
 enum MHD_Result srv_h_reports(srv_req *r);
+enum MHD_Result srv_h_namespace_put(srv_req *r);
+enum MHD_Result srv_h_changes_list(srv_req *r);
+enum MHD_Result srv_h_change_create(srv_req *r);
+enum MHD_Result srv_h_change_get(srv_req *r);
+enum MHD_Result srv_h_change_patch(srv_req *r);
+enum MHD_Result srv_h_change_submit(srv_req *r);
+enum MHD_Result srv_h_change_approve(srv_req *r);
+enum MHD_Result srv_h_change_reject(srv_req *r);
+enum MHD_Result srv_h_change_publish(srv_req *r);
+enum MHD_Result srv_h_change_cancel(srv_req *r);
+enum MHD_Result srv_h_change_comment(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */

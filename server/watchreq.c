@@ -554,16 +554,23 @@ void srv_timer_stop(srv *s)
  * now (its effective content: a gray rule's or main); returns how many. */
 static size_t collect_changed(srv_req *r, sbuf *out)
 {
+	const cfgkey **keys = xmalloc((r->nitems ? r->nitems : 1) * sizeof(*keys));
+	store_config **cs = xmalloc((r->nitems ? r->nitems : 1) * sizeof(*cs));
 	size_t i, n = 0;
 
+	/* All at one instant: a commit that changed several of them (a change
+	 * request) is answered whole, never half. */
+	for (i = 0; i < r->nitems; i++)
+		keys[i] = &r->items[i].key;
+	store_get_keys(r->s->st, keys, r->nitems, cs);
 	for (i = 0; i < r->nitems; i++) {
 		const srv_watch_item *it = &r->items[i];
-		store_config *c = NULL;
+		store_config *c = cs[i];
 		store_effective e = {0};
 		const char *md5 = "";
 		int64_t version = 0;
 
-		if (!store_get_key(r->s->st, &it->key, &c)) {
+		if (c) {
 			srv_effective(r, c, &e);
 			md5 = e.md5;
 			version = c->version;
@@ -580,6 +587,8 @@ static size_t collect_changed(srv_req *r, sbuf *out)
 		}
 		store_config_unref(c);
 	}
+	free(keys);
+	free(cs);
 	if (n)
 		sbuf_addstr(out, "]}\n");
 	return n;

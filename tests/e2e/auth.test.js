@@ -65,6 +65,7 @@ async function principals(srv) {
 	for (const [name, role] of [
 		['rita', 'reader'],
 		['eddie', 'editor'],
+		['alma', 'approver'],
 		['olga', 'owner'],
 	]) {
 		await makeUser(srv, name, role);
@@ -95,7 +96,7 @@ async function principals(srv) {
 
 const GRAY_RULE = { content: 'v: 2\n', match: { labels: 'env=canary' } };
 const NOBODY = ['anonymous', 'expiredToken', 'revokedToken', 'wrongSecret', 'wrongPassword', 'nacosAgent'];
-const SOMEBODY = ['reader', 'editor', 'owner', 'admin', 'otherToken'];
+const SOMEBODY = ['reader', 'editor', 'approver', 'owner', 'admin', 'otherToken'];
 
 /* Expected statuses: `ok` for those named in `who`, 403 for the other
  * authenticated callers, 401 for the rest (unless open). */
@@ -106,8 +107,9 @@ function cells(okStatus, who, { open = false, overrides = {} } = {}) {
 	return { ...out, ...overrides };
 }
 const EVERYONE = SOMEBODY;
-const READ = ['reader', 'editor', 'owner', 'admin'];
-const WRITE = ['editor', 'owner', 'admin'];
+const READ = ['reader', 'editor', 'approver', 'owner', 'admin'];
+const WRITE = ['editor', 'approver', 'owner', 'admin'];
+const APPROVE = ['approver', 'owner', 'admin'];
 const OWN = ['owner', 'admin'];
 const ADMIN = ['admin'];
 
@@ -116,7 +118,23 @@ const ADMIN = ['admin'];
  * (setup makes what a successful call consumes) and the status each caller
  * gets.
  */
-function rows(srv) {
+function rows(srv, who) {
+	const CH = `/api/v1/namespaces/${NS}/changes`;
+	const edit = { title: 'matrix', items: [{ op: 'publish', group: G, dataId: 'app', content: 'a: 3\n' }] };
+	/* A new change request: by caller `as` when it may draft one, else by the admin. */
+	const draft = async (as) => {
+		const h = as && who[as] ? who[as].headers : {};
+		let r = await request(srv, 'POST', CH, { body: edit, headers: h, anonymous: !!(as && who[as]) });
+		if (r.status !== 201) r = await request(srv, 'POST', CH, { body: edit });
+		assertStatus(r, 201, 'draft a change request (setup)');
+		return r.json.id;
+	};
+	/* One drafted and submitted by the editor, for the reviewers. */
+	const submitted = async () => {
+		const id = await draft('editor');
+		await ok(srv, 'POST', `${CH}/${id}/submit`, {}, 200);
+		return id;
+	};
 	const mk = async (p) => {
 		await ok(srv, 'PUT', cfgPath(NS, G, p), 'v: 1\n', 201);
 		return p;
@@ -327,6 +345,34 @@ function rows(srv) {
 			cells(200, OWN),
 		],
 		['GET /api/v1/audit', () => ['GET', '/api/v1/audit'], cells(200, OWN)],
+		[
+			'PUT /api/v1/namespaces/{ns}',
+			() => ['PUT', `/api/v1/namespaces/${NS}`, { review: { required: 0 } }],
+			cells(200, OWN),
+		],
+		['GET /api/v1/namespaces/{ns}/changes', () => ['GET', CH], cells(200, READ)],
+		['POST /api/v1/namespaces/{ns}/changes', () => ['POST', CH, edit], cells(201, WRITE)],
+		['GET /api/v1/namespaces/{ns}/changes/{id}', async () => ['GET', `${CH}/${await draft()}`], cells(200, READ)],
+		[
+			// Only its author edits a draft: each caller drafts its own first.
+			'PATCH /api/v1/namespaces/{ns}/changes/{id}',
+			async (as) => ['PATCH', `${CH}/${await draft(as)}`, { title: 'edited' }],
+			cells(200, WRITE),
+		],
+		['POST /api/v1/namespaces/{ns}/changes/{id}/submit', async () => ['POST', `${CH}/${await draft()}/submit`, {}], cells(200, WRITE)],
+		['POST /api/v1/namespaces/{ns}/changes/{id}/approve', async () => ['POST', `${CH}/${await submitted()}/approve`, {}], cells(200, APPROVE)],
+		[
+			'POST /api/v1/namespaces/{ns}/changes/{id}/reject',
+			async () => ['POST', `${CH}/${await submitted()}/reject`, { reason: 'no' }],
+			cells(200, APPROVE),
+		],
+		['POST /api/v1/namespaces/{ns}/changes/{id}/publish', async () => ['POST', `${CH}/${await draft()}/publish`, {}], cells(200, WRITE)],
+		['POST /api/v1/namespaces/{ns}/changes/{id}/cancel', async (as) => ['POST', `${CH}/${await draft(as)}/cancel`, {}], cells(200, WRITE)],
+		[
+			'POST /api/v1/namespaces/{ns}/changes/{id}/comments',
+			async () => ['POST', `${CH}/${await draft()}/comments`, { text: 'hm' }],
+			cells(200, READ),
+		],
 		// Last: it ends the caller's session. A service token has no session.
 		[
 			'POST /api/v1/auth/logout',
@@ -351,7 +397,7 @@ test('authorization matrix: every route x every kind of caller, exact statuses',
 	await ok(srv, 'PUT', cfgPath(NS, G, 'app'), 'a: 1\n', 201);
 	await ok(srv, 'PUT', cfgPath(NS, G, 'app', '/gray/r'), GRAY_RULE, 201);
 	const who = await principals(srv);
-	const table = rows(srv);
+	const table = rows(srv, who);
 
 	// The router's own table decides what must be covered.
 	const routes = routeTable().map((r) => `${r.method} ${r.pattern}`);
