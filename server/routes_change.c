@@ -862,6 +862,7 @@ static enum MHD_Result reply_published(srv_req *r)
 	if (r->wr->err)
 		return srv_reply_err(r, r->wr->err, "%s",
 				     res->detail[0] ? res->detail : hc_err_code(r->wr->err));
+	srv_rollout_poke(r->s); /* a gray item may have started a plan */
 	return reply_cr(r, r->wr->cr->p.id, MHD_HTTP_OK);
 }
 
