@@ -554,9 +554,14 @@ void srv_timer_stop(srv *s)
  * now (its effective content: a gray rule's or main); returns how many. */
 static size_t collect_changed(srv_req *r, sbuf *out)
 {
-	const cfgkey **keys = xmalloc((r->nitems ? r->nitems : 1) * sizeof(*keys));
-	store_config **cs = xmalloc((r->nitems ? r->nitems : 1) * sizeof(*cs));
+	const cfgkey *keys_small[8], **keys = keys_small;
+	store_config *cs_small[8], **cs = cs_small;
 	size_t i, n = 0;
+
+	if (r->nitems > 8) { /* most watches name a few configs: no allocation for them */
+		keys = xmalloc(r->nitems * sizeof(*keys));
+		cs = xmalloc(r->nitems * sizeof(*cs));
+	}
 
 	/* All at one instant: a commit that changed several of them (a change
 	 * request) is answered whole, never half. */
@@ -587,8 +592,10 @@ static size_t collect_changed(srv_req *r, sbuf *out)
 		}
 		store_config_unref(c);
 	}
-	free(keys);
-	free(cs);
+	if (keys != keys_small) {
+		free(keys);
+		free(cs);
+	}
 	if (n)
 		sbuf_addstr(out, "]}\n");
 	return n;
