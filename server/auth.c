@@ -545,6 +545,11 @@ void auth_initial_password_done(auth *a)
 		hc_log("the initial admin password was changed: %s removed", a->initial_pw_path);
 }
 
+int auth_initial_password_pending(auth *a)
+{
+	return access(a->initial_pw_path, F_OK) == 0;
+}
+
 hc_err auth_bootstrap(auth *a)
 {
 	const char *env = getenv("HOTCONF_ADMIN_PASSWORD");

@@ -119,5 +119,8 @@ hc_err auth_token_create(auth *a, const char *creator, const char *name, auth_ro
 
 /* The initial admin password file, removed once that password changes. */
 void auth_initial_password_done(auth *a);
+/* 1 while that file is there: the first admin's password is the one the
+ * server made up and printed. */
+int auth_initial_password_pending(auth *a);
 
 #endif

@@ -238,12 +238,19 @@ static void json_roles(sbuf *out, const auth_id *id)
 	sbuf_addch(out, '}');
 }
 
-static void json_me(sbuf *out, const auth_id *id)
+/* Who id is; "initialPassword":true while the first admin still has the
+ * password the server made up at the first start (the console then asks
+ * for a new one). */
+static void json_me(srv *s, sbuf *out, const auth_id *id)
 {
+	int initial = id->kind == AUTH_KIND_SESSION && !strcmp(id->name, "admin") &&
+		      auth_initial_password_pending(s->auth);
+
 	sbuf_addstr(out, "{\"name\":");
 	sbuf_add_json_str(out, id->name, strlen(id->name));
-	sbuf_addf(out, ",\"kind\":\"%s\",\"admin\":%s,",
-		  id->kind == AUTH_KIND_TOKEN ? "token" : "user", id->admin ? "true" : "false");
+	sbuf_addf(out, ",\"kind\":\"%s\",\"admin\":%s,%s",
+		  id->kind == AUTH_KIND_TOKEN ? "token" : "user", id->admin ? "true" : "false",
+		  initial ? "\"initialPassword\":true," : "");
 	json_roles(out, id);
 	sbuf_addch(out, ',');
 	srv_json_time(out, "expiresAt", id->expires_ms);
@@ -364,7 +371,7 @@ static enum MHD_Result login_answer(srv_req *r)
 	sbuf_addch(&body, ',');
 	srv_json_time(&body, "expiresAt", j->id->expires_ms);
 	sbuf_addstr(&body, ",\"user\":");
-	json_me(&body, j->id);
+	json_me(r->s, &body, j->id);
 	sbuf_addstr(&body, "}\n");
 	data = sbuf_detach(&body, &len);
 	resp = srv_response(len, data, free, data);
@@ -441,7 +448,7 @@ enum MHD_Result srv_h_me(srv_req *r)
 
 	if (r->s->cfg.auth_off)
 		return auth_is_off(r);
-	json_me(&body, r->id);
+	json_me(r->s, &body, r->id);
 	sbuf_addch(&body, '\n');
 	return srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 }

@@ -478,7 +478,9 @@ test('first start without HOTCONF_ADMIN_PASSWORD: a random password, printed onc
 		'wrong old password'
 	);
 	assert.ok(fs.existsSync(file), 'the file stays until the password changes');
+	assert.equal((await request(srv, 'GET', '/api/v1/auth/me')).json.initialPassword, true, 'me says to change it');
 	assertStatus(await request(srv, 'PUT', name, { body: { password: 'the-new-admin-pw', oldPassword: pw } }), 200);
+	assert.equal((await request(srv, 'GET', '/api/v1/auth/me')).json.initialPassword, undefined, 'and then no longer');
 	assert.ok(!fs.existsSync(file), 'the initial password file is removed once the password is changed');
 	assertStatus(await login(srv, 'admin', pw), 401, 'the old password no longer works');
 	assertStatus(await login(srv, 'admin', 'the-new-admin-pw'), 200);
