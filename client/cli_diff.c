@@ -12,7 +12,6 @@
 
 #include "cli.h"
 #include "diff.h"
-#include "xmalloc.h"
 
 static int b64_val(int ch)
 {

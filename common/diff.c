@@ -169,24 +169,46 @@ static void diff_lines(const lines *a, const lines *b, ops *o)
 		push(o, OP_EQ, a->n - tail + i, b->n - tail + i);
 }
 
-static void emit_line(sbuf *out, const diff_colors *c, char sign, const line *l)
+/* Appends one line of a hunk; the first refused append's error, else HC_OK. */
+static hc_err emit_line(sbuf *out, const diff_colors *c, char sign, const line *l)
 {
 	const char *on = sign == '-' ? c->del : sign == '+' ? c->ins : "";
+	hc_err err = sbuf_addf(out, "%s%c", on, sign);
 
-	sbuf_addf(out, "%s%c", on, sign);
-	sbuf_add(out, l->p, l->n);
-	sbuf_addf(out, "%s\n", *on ? c->reset : "");
-	if (l->no_eol)
-		sbuf_addstr(out, "\\ No newline at end of file\n");
+	if (!err)
+		err = sbuf_add(out, l->p, l->n);
+	if (!err)
+		err = sbuf_addf(out, "%s\n", *on ? c->reset : "");
+	if (!err && l->no_eol)
+		err = sbuf_addstr(out, "\\ No newline at end of file\n");
+	return err;
 }
 
-/* Writes the hunks of o (a script from a to b) in unified form. */
+/* Appends the "@@ -as,an +bs,bn @@" line (a count of 1 left out). */
+static hc_err emit_frag(sbuf *out, const diff_colors *c, size_t as, size_t an, size_t bs, size_t bn)
+{
+	hc_err err = sbuf_addf(out, "%s@@ -%zu", c->frag, as);
+
+	if (!err && an != 1)
+		err = sbuf_addf(out, ",%zu", an);
+	if (!err)
+		err = sbuf_addf(out, " +%zu", bs);
+	if (!err && bn != 1)
+		err = sbuf_addf(out, ",%zu", bn);
+	if (!err)
+		err = sbuf_addf(out, " @@%s\n", c->reset);
+	return err;
+}
+
+/* Writes the hunks of o (a script from a to b) in unified form, stopping at
+ * the first append out refuses. */
 static void unified(const lines *a, const lines *b, const ops *o, const diff_colors *c, sbuf *out)
 {
 	size_t i = 0, j;
+	hc_err err = HC_OK;
 
-	while (i < o->n) {
-		size_t first, last, start, end, an = 0, bn = 0, as, bs;
+	while (i < o->n && !err) {
+		size_t first, last, start, end, an = 0, bn = 0;
 		while (i < o->n && o->v[i].kind == OP_EQ)
 			i++;
 		if (i == o->n)
@@ -206,23 +228,16 @@ static void unified(const lines *a, const lines *b, const ops *o, const diff_col
 			an += o->v[j].kind != OP_INS;
 			bn += o->v[j].kind != OP_DEL;
 		}
-		as = o->v[start].a + (an ? 1 : 0);
-		bs = o->v[start].b + (bn ? 1 : 0);
-		sbuf_addf(out, "%s@@ -%zu", c->frag, as);
-		if (an != 1)
-			sbuf_addf(out, ",%zu", an);
-		sbuf_addf(out, " +%zu", bs);
-		if (bn != 1)
-			sbuf_addf(out, ",%zu", bn);
-		sbuf_addf(out, " @@%s\n", c->reset);
-		for (j = start; j < end; j++) {
+		err = emit_frag(out, c, o->v[start].a + (an ? 1 : 0), an,
+				o->v[start].b + (bn ? 1 : 0), bn);
+		for (j = start; j < end && !err; j++) {
 			const op *p = &o->v[j];
 			if (p->kind == OP_EQ)
-				emit_line(out, c, ' ', &a->v[p->a]);
+				err = emit_line(out, c, ' ', &a->v[p->a]);
 			else if (p->kind == OP_DEL)
-				emit_line(out, c, '-', &a->v[p->a]);
+				err = emit_line(out, c, '-', &a->v[p->a]);
 			else
-				emit_line(out, c, '+', &b->v[p->b]);
+				err = emit_line(out, c, '+', &b->v[p->b]);
 		}
 		i = end;
 	}

@@ -27,14 +27,15 @@ typedef struct diff_colors {
 /*
  * Appends to out the hunks ("@@ -a,b +c,d @@" and lines) of a unified diff,
  * three lines of context, from a[na] to b[nb]; appends nothing when they are
- * equal. Returns the number of lines added plus removed (0: equal). Bounded
- * memory as today (past DIFF_MAX_D edits the middle is replaced whole).
+ * equal. Returns the number of lines added plus removed (0: equal). Memory
+ * stays bounded: past DIFF_MAX_D edits the middle (between the common head
+ * and tail) is replaced whole rather than searched further.
  *
  * A count of 1 is left out of the header ("@@ -3 +3 @@"), and a last line
  * with no newline is followed by "\ No newline at end of file". a and b are
  * borrowed for the call and may be NULL when their length is 0. If out has a
- * cap and an append would pass it, writing stops there (out then ends with a
- * cut hunk) but the count returned is still the whole diff's.
+ * cap and an append would pass it, writing stops there (out then ends in a
+ * cut line or hunk) but the count returned is still the whole diff's.
  */
 size_t diff_unified(const char *a, size_t na, const char *b, size_t nb, const diff_colors *c,
 		    sbuf *out);

@@ -1,5 +1,5 @@
 /*
- * test_common.c: sbuf, md5, siphash, cidr, hmap, utf8 and base64.
+ * test_common.c: sbuf, md5, siphash, cidr, hmap, utf8, base64 and diff.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 
 #include "base64.h"
 #include "clock.h"
-#include "diff.h"
 #include "cfgkey.h"
 #include "cidr.h"
+#include "diff.h"
 #include "format.h"
 #include "harness.h"
 #include "hmap.h"
@@ -406,52 +406,176 @@ static size_t udiff(const char *a, const char *b, sbuf *out)
 	return diff_unified(a, strlen(a), b, strlen(b), NULL, out);
 }
 
-static void test_diff(void)
+static const char ten[] = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+
+static void test_diff_hunks(void)
 {
-	sbuf out = SBUF_INIT(SBUF_NOMAX), big_a = SBUF_INIT(SBUF_NOMAX),
-	     big_b = SBUF_INIT(SBUF_NOMAX);
-	const char *ten = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
-	size_t i, n;
+	sbuf out = SBUF_INIT(SBUF_NOMAX);
 
 	CHECK_EQ_INT(udiff(ten, ten, &out), 0);
 	CHECK_EQ_INT(out.len, 0);
+	CHECK_EQ_INT(diff_unified(NULL, 0, NULL, 0, NULL, &out), 0);
+	CHECK_EQ_INT(out.len, 0);
+	/* One changed line in the middle: three lines of context each side. */
 	CHECK_EQ_INT(udiff(ten, "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n", &out), 2);
 	CHECK_EQ_STR(out.buf, "@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
+	/* Insertion at the start, deletion at the end (a count of 1 is left out). */
+	CHECK_EQ_INT(udiff(ten, "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", &out), 1);
+	CHECK_EQ_STR(out.buf, "@@ -1,3 +1,4 @@\n+0\n 1\n 2\n 3\n");
 	CHECK_EQ_INT(udiff("b\n", "a\nb\n", &out), 1);
 	CHECK_EQ_STR(out.buf, "@@ -1 +1,2 @@\n+a\n b\n");
+	CHECK_EQ_INT(udiff(ten, "1\n2\n3\n4\n5\n6\n7\n8\n9\n", &out), 1);
+	CHECK_EQ_STR(out.buf, "@@ -7,4 +7,3 @@\n 7\n 8\n 9\n-10\n");
 	CHECK_EQ_INT(udiff("a\nb\n", "a\n", &out), 1);
 	CHECK_EQ_STR(out.buf, "@@ -1,2 +1 @@\n a\n-b\n");
-	CHECK_EQ_INT(udiff("x: 1", "x: 1\n", &out), 2);
-	CHECK_EQ_STR(out.buf, "@@ -1 +1 @@\n-x: 1\n\\ No newline at end of file\n+x: 1\n");
+	/* Empty against non-empty, both ways. */
 	CHECK_EQ_INT(udiff("", "a\n", &out), 1);
 	CHECK_EQ_STR(out.buf, "@@ -0,0 +1 @@\n+a\n");
-	CHECK_EQ_INT(diff_unified(NULL, 0, NULL, 0, NULL, &out), 0);
+	CHECK_EQ_INT(udiff("a\nb\n", "", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -1,2 +0,0 @@\n-a\n-b\n");
+	sbuf_release(&out);
+}
+
+static void test_diff_no_eol(void)
+{
+	sbuf out = SBUF_INIT(SBUF_NOMAX);
+
+	/* A missing newline makes the line differ, and is marked after it. */
+	CHECK_EQ_INT(udiff("x: 1", "x: 1\n", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -1 +1 @@\n-x: 1\n\\ No newline at end of file\n+x: 1\n");
+	CHECK_EQ_INT(udiff("x: 1\n", "x: 1", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -1 +1 @@\n-x: 1\n+x: 1\n\\ No newline at end of file\n");
+	CHECK_EQ_INT(udiff("a\nb", "a\nc", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n"
+			      "\\ No newline at end of file\n");
+	/* As context too. */
+	CHECK_EQ_INT(udiff("a\nz", "b\nz", &out), 2);
+	CHECK_EQ_STR(out.buf, "@@ -1,2 +1,2 @@\n-a\n+b\n z\n\\ No newline at end of file\n");
+	CHECK_EQ_INT(udiff("a", "a", &out), 0);
+	CHECK_EQ_INT(out.len, 0);
+	sbuf_release(&out);
+}
+
+static void test_diff_merge(void)
+{
+	const char *fourteen = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n";
+	sbuf out = SBUF_INIT(SBUF_NOMAX);
+
 	/* Changes far apart make two hunks; close ones share one. */
 	CHECK_EQ_INT(udiff(ten, "one\n2\n3\n4\n5\n6\n7\n8\n9\nten\n", &out), 4);
 	CHECK_EQ_STR(
 	    out.buf,
 	    "@@ -1,4 +1,4 @@\n-1\n+one\n 2\n 3\n 4\n@@ -7,4 +7,4 @@\n 7\n 8\n 9\n-10\n+ten\n");
 	CHECK_EQ_INT(udiff(ten, "1\n2\nthree\n4\n5\n6\nseven\n8\n9\n10\n", &out), 4);
-	CHECK(strstr(out.buf, "@@ -1,10 +1,10 @@\n") == out.buf);
-	/* All of 5000 lines different: past the edit bound the middle is
-	 * replaced whole, still exactly 10000 lines changed. */
-	for (i = 0; i < 5000; i++) {
-		sbuf_addf(&big_a, "a%zu\n", i);
-		sbuf_addf(&big_b, "b%zu\n", i);
-	}
-	sbuf_reset(&out);
-	n = diff_unified(big_a.buf, big_a.len, big_b.buf, big_b.len, NULL, &out);
-	CHECK_EQ_INT(n, 10000);
-	CHECK(strstr(out.buf, "@@ -1,5000 +1,5000 @@\n-a0\n") == out.buf);
+	CHECK_EQ_STR(out.buf, "@@ -1,10 +1,10 @@\n 1\n 2\n-3\n+three\n 4\n 5\n 6\n-7\n+seven\n"
+			      " 8\n 9\n 10\n");
+	/* The edge: six equal lines between (2 * context) still merge, seven split. */
+	CHECK_EQ_INT(udiff(fourteen, "x\n2\n3\n4\n5\n6\n7\ny\n9\n10\n11\n12\n13\n14\n", &out), 4);
+	CHECK_EQ_STR(out.buf, "@@ -1,11 +1,11 @@\n-1\n+x\n 2\n 3\n 4\n 5\n 6\n 7\n-8\n+y\n 9\n"
+			      " 10\n 11\n");
+	CHECK_EQ_INT(udiff(fourteen, "x\n2\n3\n4\n5\n6\n7\n8\ny\n10\n11\n12\n13\n14\n", &out), 4);
+	CHECK_EQ_STR(out.buf, "@@ -1,4 +1,4 @@\n-1\n+x\n 2\n 3\n 4\n@@ -6,7 +6,7 @@\n 6\n 7\n"
+			      " 8\n-9\n+y\n 10\n 11\n 12\n");
 	sbuf_release(&out);
-	sbuf_release(&big_a);
-	sbuf_release(&big_b);
+}
+
+static void test_diff_out(void)
+{
+	static const diff_colors c = {"<D>", "<I>", "<F>", "</>"};
+	sbuf out = SBUF_INIT(SBUF_NOMAX), full = SBUF_INIT(SBUF_NOMAX);
+	const char *b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n";
+	size_t cap;
+
+	/* Colours wrap the @@ line and the changed lines, not the context. */
+	CHECK_EQ_INT(diff_unified("a\nb", 3, "c\nb", 3, &c, &out), 2);
+	CHECK_EQ_STR(out.buf, "<F>@@ -1,2 +1,2 @@</>\n<D>-a</>\n<I>+c</>\n b\n"
+			      "\\ No newline at end of file\n");
+	/* Appends to what out holds. */
+	sbuf_reset(&out);
+	sbuf_addstr(&out, "head\n");
+	CHECK_EQ_INT(diff_unified("a\n", 2, "b\n", 2, NULL, &out), 2);
+	CHECK_EQ_STR(out.buf, "head\n@@ -1 +1 @@\n-a\n+b\n");
+	CHECK_EQ_INT(diff_unified("a\n", 2, "a\n", 2, NULL, &out), 0);
+	CHECK_EQ_STR(out.buf, "head\n@@ -1 +1 @@\n-a\n+b\n");
+	/* A capped out: writing stops at the first refused append, so what is
+	 * there is a prefix of the whole, and the count is still whole. */
+	CHECK_EQ_INT(udiff(ten, b, &full), 2);
+	for (cap = 0; cap <= full.len; cap++) {
+		sbuf capped = SBUF_INIT(cap);
+		CHECK_EQ_INT(diff_unified(ten, strlen(ten), b, strlen(b), NULL, &capped), 2);
+		CHECK(capped.len <= cap && !memcmp(full.buf, capped.buf, capped.len));
+		CHECK(cap < full.len || capped.len == full.len);
+		sbuf_release(&capped);
+	}
+	sbuf_release(&out);
+	sbuf_release(&full);
+}
+
+/* Counts the lines of out that start with ch. */
+static size_t count_lines(const sbuf *out, char ch)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < out->len; i++)
+		n += (i == 0 || out->buf[i - 1] == '\n') && out->buf[i] == ch;
+	return n;
+}
+
+static void test_diff_large(void)
+{
+	sbuf out = SBUF_INIT(SBUF_NOMAX), a = SBUF_INIT(SBUF_NOMAX), b = SBUF_INIT(SBUF_NOMAX);
+	size_t i;
+
+	/* 5000 lines all different: past the edit bound the middle is replaced
+	 * whole, one hunk, exactly 10000 lines changed. */
+	for (i = 0; i < 5000; i++) {
+		sbuf_addf(&a, "a%zu\n", i);
+		sbuf_addf(&b, "b%zu\n", i);
+	}
+	CHECK_EQ_INT(diff_unified(a.buf, a.len, b.buf, b.len, NULL, &out), 10000);
+	CHECK(strstr(out.buf, "@@ -1,5000 +1,5000 @@\n-a0\n-a1\n") == out.buf);
+	CHECK(strstr(out.buf, "\n-a4999\n+b0\n") != NULL);
+	CHECK_EQ_INT(count_lines(&out, '@'), 1);
+	CHECK_EQ_INT(count_lines(&out, '-'), 5000);
+	CHECK_EQ_INT(count_lines(&out, '+'), 5000);
+	CHECK(out.len >= 11 && !strcmp(out.buf + out.len - 7, "+b4999\n"));
+
+	/* The same with one shared line in the middle: the shortest script
+	 * (10000 edits) is past the bound, so the shared line is replaced too,
+	 * which shows the search stopped rather than ran to the end. */
+	sbuf_reset(&a);
+	sbuf_reset(&b);
+	sbuf_reset(&out);
+	for (i = 0; i < 5000; i++) {
+		sbuf_addf(&a, "%s%zu\n", i == 2500 ? "s" : "a", i);
+		sbuf_addf(&b, "%s%zu\n", i == 2500 ? "s" : "b", i);
+	}
+	CHECK_EQ_INT(diff_unified(a.buf, a.len, b.buf, b.len, NULL, &out), 10000);
+	CHECK_EQ_INT(count_lines(&out, ' '), 0);
+
+	/* Within the bound, the shortest script: 5000 lines, every tenth changed
+	 * (1000 edits), with the common head and tail kept as context. */
+	sbuf_reset(&a);
+	sbuf_reset(&b);
+	sbuf_reset(&out);
+	for (i = 0; i < 5000; i++) {
+		sbuf_addf(&a, "l%zu\n", i);
+		sbuf_addf(&b, i % 10 == 5 ? "m%zu\n" : "l%zu\n", i);
+	}
+	CHECK_EQ_INT(diff_unified(a.buf, a.len, b.buf, b.len, NULL, &out), 1000);
+	CHECK_EQ_INT(count_lines(&out, '-'), 500);
+	CHECK_EQ_INT(count_lines(&out, '+'), 500);
+	CHECK_EQ_INT(count_lines(&out, '@'), 500); /* nine equal lines apart: each its own hunk */
+	CHECK(strstr(out.buf, "@@ -3,7 +3,7 @@\n l2\n l3\n l4\n-l5\n+m5\n l6\n l7\n l8\n") ==
+	      out.buf);
+	sbuf_release(&out);
+	sbuf_release(&a);
+	sbuf_release(&b);
 }
 
 int main(void)
 {
 	RUN(test_sbuf_cap);
-	RUN(test_diff);
 	RUN(test_sbuf_grow_detach);
 	RUN(test_sbuf_json);
 	RUN(test_md5);
@@ -466,5 +590,10 @@ int main(void)
 	RUN(test_formats);
 	RUN(test_cfgkey);
 	RUN(test_cfgkey_names);
+	RUN(test_diff_hunks);
+	RUN(test_diff_no_eol);
+	RUN(test_diff_merge);
+	RUN(test_diff_out);
+	RUN(test_diff_large);
 	return hc_test_report();
 }
