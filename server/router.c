@@ -109,6 +109,9 @@ static const srv_route routes[] = {
 	{"/api/v1/tokens/{id}", SRV_DELETE, srv_h_token_delete, SRV_BODY_SMALL, SRV_SCOPE_SELF,
 	 SRV_ACT_OWN},
 	{"/api/v1/audit", SRV_GET, srv_h_audit, SRV_BODY_SMALL, SRV_SCOPE_SELF, SRV_ACT_OWN},
+	/* The console (routes_web.c): last, and only for paths nothing above
+	 * knows and that are not under /api/ (see srv_route_request). */
+	{"/{*file}", SRV_GET, srv_h_web, SRV_BODY_SMALL, SRV_SCOPE_OPEN, SRV_ACT_READ},
 };
 /* clang-format on */
 
@@ -251,6 +254,11 @@ void srv_route_request(srv_req *r)
 	r->route = NULL;
 	r->allowed = 0;
 	for (i = 0; i < n; i++) {
+		/* The console's catch-all never shadows an API path: a wrong
+		 * method there is still 405, an unknown one still a JSON 404. */
+		if (!strncmp(t[i].pattern, "/{*", 3) &&
+		    (r->allowed || !strncmp(r->path, "/api/", 5) || !strcmp(r->path, "/api")))
+			continue;
 		if (!match(r, t[i].pattern, r->path, 0))
 			continue;
 		r->allowed |= t[i].methods;

@@ -238,10 +238,10 @@ static void json_roles(sbuf *out, const auth_id *id)
 	sbuf_addch(out, '}');
 }
 
-/* Who id is; "initialPassword":true while the first admin still has the
+/* Who id is (with csrf when not NULL); "initialPassword":true while the first admin still has the
  * password the server made up at the first start (the console then asks
  * for a new one). */
-static void json_me(srv *s, sbuf *out, const auth_id *id)
+static void json_me(srv *s, sbuf *out, const auth_id *id, const char *csrf)
 {
 	int initial = id->kind == AUTH_KIND_SESSION && !strcmp(id->name, "admin") &&
 		      auth_initial_password_pending(s->auth);
@@ -254,6 +254,10 @@ static void json_me(srv *s, sbuf *out, const auth_id *id)
 	json_roles(out, id);
 	sbuf_addch(out, ',');
 	srv_json_time(out, "expiresAt", id->expires_ms);
+	if (csrf && *csrf) {
+		sbuf_addstr(out, ",\"csrf\":");
+		sbuf_add_json_str(out, csrf, strlen(csrf));
+	}
 	sbuf_addch(out, '}');
 }
 
@@ -371,7 +375,7 @@ static enum MHD_Result login_answer(srv_req *r)
 	sbuf_addch(&body, ',');
 	srv_json_time(&body, "expiresAt", j->id->expires_ms);
 	sbuf_addstr(&body, ",\"user\":");
-	json_me(r->s, &body, j->id);
+	json_me(r->s, &body, j->id, NULL);
 	sbuf_addstr(&body, "}\n");
 	data = sbuf_detach(&body, &len);
 	resp = srv_response(len, data, free, data);
@@ -448,7 +452,9 @@ enum MHD_Result srv_h_me(srv_req *r)
 
 	if (r->s->cfg.auth_off)
 		return auth_is_off(r);
-	json_me(r->s, &body, r->id);
+	/* The console, reloaded, gets its cookie session's CSRF token back:
+	 * only a script of this origin can read this answer. */
+	json_me(r->s, &body, r->id, r->via_cookie ? r->id->csrf : NULL);
 	sbuf_addch(&body, '\n');
 	return srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 }

@@ -453,6 +453,7 @@ enum MHD_Result srv_h_namespaces(srv_req *r);
 enum MHD_Result srv_h_namespace_create(srv_req *r);
 enum MHD_Result srv_h_namespace_delete(srv_req *r);
 enum MHD_Result srv_h_health(srv_req *r);
+enum MHD_Result srv_h_web(srv_req *r); /* the console's files (routes_web.c) */
 enum MHD_Result srv_h_metrics(srv_req *r);
 enum MHD_Result srv_h_debug_faults(srv_req *r);
 enum MHD_Result srv_h_login(srv_req *r);

@@ -153,6 +153,7 @@ function rows(srv, who) {
 	};
 	return [
 		['GET /healthz', () => ['GET', '/healthz'], cells(200, EVERYONE, { open: true })],
+		['GET /{*file}', () => ['GET', '/app.js'], cells(200, EVERYONE, { open: true })],
 		['GET /metrics', () => ['GET', '/metrics'], cells(200, EVERYONE)],
 		['GET /api/v1/namespaces', () => ['GET', '/api/v1/namespaces'], cells(200, EVERYONE)],
 		[

@@ -1139,8 +1139,23 @@ static void test_route_match(void)
 	CHECK_EQ_INT(r.allowed, 0);
 	CHECK(route_of(&r, "/api/v1/configs/a//c", SRV_GET) == NULL);
 	CHECK(route_of(&r, "/api/v1/configs/", SRV_GET) == NULL);
-	CHECK(route_of(&r, "/healthz/", SRV_GET) == NULL);
 	CHECK(route_of(&r, "healthz", SRV_GET) == NULL);
+	/* The console's catch-all takes what no route knows outside /api/ (its
+	 * handler answers 404 for what is not one of its files), never an API
+	 * path, and never changes what an API path allows. */
+	rt = route_of(&r, "/healthz/", SRV_GET);
+	CHECK(rt && rt->handler == srv_h_web);
+	rt = route_of(&r, "/", SRV_GET);
+	CHECK(rt && rt->handler == srv_h_web);
+	CHECK_EQ_STR(srv_param(&r, "file"), "");
+	rt = route_of(&r, "/vendor/x/y.js", SRV_GET);
+	CHECK(rt && rt->handler == srv_h_web);
+	CHECK_EQ_STR(srv_param(&r, "file"), "vendor/x/y.js");
+	CHECK(route_of(&r, "/api/v1/nope", SRV_GET) == NULL);
+	CHECK(route_of(&r, "/api", SRV_GET) == NULL);
+	CHECK(route_of(&r, "/healthz", SRV_POST) == NULL);
+	srv_methods_str(r.allowed, allow);
+	CHECK_EQ_STR(allow, "GET, HEAD");
 	CHECK(route_of(&r, "/healthz", SRV_GET) != NULL);
 	srv_params_free(&r);
 }

@@ -1,0 +1,189 @@
+'use strict';
+// The web console in a real Chromium: what a user does there, checked
+// through the public API as well as on the page. Each flow fails on any page
+// error, console error or unexpected failed request (browser.js).
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { withServer, request, cfgPath, waitFor, md5 } = require('./lib');
+const { openConsole } = require('./browser');
+
+const G = 'DEFAULT_GROUP';
+
+async function apiLogin(srv, username, password) {
+	const r = await request(srv, 'POST', '/api/v1/auth/login', { body: { username, password }, anonymous: true });
+	return r;
+}
+
+async function history(srv, ns, dataId) {
+	const r = await request(srv, 'GET', cfgPath(ns, G, dataId, '/history'));
+	assert.equal(r.status, 200, r.text);
+	return r.json.items;
+}
+
+test('the console files: content types, ETag, strict CSP, no framing, JSON 404 for the rest', async (t) => {
+	const srv = await withServer(t);
+	const root = await request(srv, 'GET', '/', { anonymous: true });
+	assert.equal(root.status, 200);
+	assert.match(root.headers.get('content-type'), /^text\/html/);
+	const csp = root.headers.get('content-security-policy');
+	assert.match(csp, /script-src 'self'/);
+	assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+	assert.match(csp, /frame-ancestors 'none'/);
+	assert.equal(root.headers.get('x-frame-options'), 'DENY');
+	assert.equal(root.headers.get('referrer-policy'), 'no-referrer');
+	assert.doesNotMatch(root.text, /<script>|<script(?![^>]*\bsrc=)[^>]*>|\son\w+=/i, 'no inline script or handler');
+	const js = await request(srv, 'GET', '/app.js', { anonymous: true });
+	assert.match(js.headers.get('content-type'), /^text\/javascript/);
+	const etag = js.headers.get('etag');
+	assert.equal(etag, `"${md5(js.text)}"`);
+	const again = await request(srv, 'GET', '/app.js', { anonymous: true, headers: { 'If-None-Match': etag } });
+	assert.equal(again.status, 304);
+	const css = await request(srv, 'GET', '/vendor/codemirror-5.65.20/codemirror.css', { anonymous: true });
+	assert.match(css.headers.get('content-type'), /^text\/css/);
+	for (const p of ['/nope.js', '/api/v1/nope']) {
+		const r = await request(srv, 'GET', p, { anonymous: true });
+		assert.equal(r.status, 404, p);
+		assert.equal(r.json.error.code, 'not_found', p);
+	}
+	const wrong = await request(srv, 'DELETE', '/api/v1/auth/me');
+	assert.equal(wrong.status, 405, 'an API path keeps its 405');
+	// The vendored editor is the npm package at the pinned version, unchanged.
+	const pkg = path.join(__dirname, 'node_modules', 'codemirror');
+	assert.equal(JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'))).version, '5.65.20');
+	const served = await request(srv, 'GET', '/vendor/codemirror-5.65.20/codemirror.js', { anonymous: true });
+	assert.equal(served.text, fs.readFileSync(path.join(pkg, 'lib', 'codemirror.js'), 'utf8'));
+	const lic = await request(srv, 'GET', '/vendor/codemirror-5.65.20/LICENSE', { anonymous: true });
+	assert.match(lic.text, /MIT/);
+});
+
+test('first login with the made-up password asks for a new one; the old one stops working', async (t) => {
+	const srv = await withServer(t, { login: false, env: { HOTCONF_ADMIN_PASSWORD: '' } });
+	const initial = fs.readFileSync(path.join(srv.dataDir, 'initial-admin-password'), 'utf8').trim();
+	const b = await openConsole(t, srv);
+	const { page } = b;
+	b.expect(401, '/api/v1/auth/me'); // nobody is logged in yet
+	await page.goto('/');
+	await page.getByRole('button', { name: 'Log in' }).waitFor();
+	await b.screenshot('login');
+	await b.login('admin', initial);
+	await page.getByText('This is the password hotconf made up').waitFor();
+	assert.match(page.url(), /#\/account\?initial=1/);
+	// Every other page sends the admin back here until the password is changed.
+	await page.goto('/#/configs');
+	await page.getByText('This is the password hotconf made up').waitFor();
+	await page.getByLabel('Current password').fill(initial);
+	await page.getByLabel('New password', { exact: true }).fill('a-new-admin-password');
+	await page.getByLabel('New password, again').fill('a-new-admin-password');
+	await page.getByRole('button', { name: 'Change password' }).click();
+	await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	b.checkClean();
+	assert.equal((await apiLogin(srv, 'admin', 'a-new-admin-password')).status, 200);
+	assert.equal((await apiLogin(srv, 'admin', initial)).status, 401);
+	assert.ok(!fs.existsSync(path.join(srv.dataDir, 'initial-admin-password')), 'the password file is gone');
+	// Log out: the session ends and the login page is back.
+	await page.getByRole('button', { name: 'Log out' }).click();
+	await page.getByRole('button', { name: 'Log in' }).waitFor();
+	b.checkClean();
+});
+
+test('a YAML config: create, an invalid edit marked at its line, v2, diff v1 and v2, roll back to v1', async (t) => {
+	const srv = await withServer(t);
+	const b = await openConsole(t, srv);
+	const { page } = b;
+	b.expect(401, '/api/v1/auth/me');
+	await page.goto('/');
+	await b.login('admin', srv.adminPassword);
+	await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+
+	const v1 = 'server:\n  port: 8080\nfeature: false\n';
+	await page.getByRole('link', { name: 'New config' }).click();
+	await page.getByLabel('dataId').fill('app.yaml');
+	await b.setEditor(v1);
+	await page.getByRole('button', { name: 'Publish…' }).click();
+	const dlg = page.getByRole('dialog');
+	await dlg.getByText('+3 −0 lines').waitFor();
+	await dlg.getByLabel('Message').fill('first version');
+	await dlg.getByRole('button', { name: 'Publish' }).click();
+	await page.getByText('Published version 1.').waitFor();
+	let r = await request(srv, 'GET', cfgPath('public', G, 'app.yaml'));
+	assert.equal(r.status, 200);
+	assert.equal(r.text, v1);
+	assert.equal(r.headers.get('x-hotconf-format'), 'yaml');
+	assert.equal((await history(srv, 'public', 'app.yaml'))[0].message, 'first version');
+
+	// An invalid edit: the server's error is shown at its line, nothing is stored.
+	await page.locator('.CodeMirror').waitFor();
+	await b.setEditor('server:\n  port: [8080\nfeature: true\n');
+	b.expect(400, cfgPath('public', G, 'app.yaml'));
+	await page.locator('.CodeMirror textarea').focus();
+	await page.keyboard.press('Control+S'); // from the editor, after the diff
+	await page.getByRole('dialog').getByRole('button', { name: 'Publish' }).click();
+	const err = page.locator('.validation');
+	await err.waitFor();
+	const line = Number(await err.getAttribute('data-line'));
+	assert.match(await err.textContent(), new RegExp(`line ${line}\\b`), 'the message names the marked line');
+	assert.ok(line >= 2 && line <= 4, `marked line ${line}`);
+	const marked = await page.evaluate(() => {
+		const cm = document.querySelector('.CodeMirror').CodeMirror;
+		const out = [];
+		for (let i = 0; i < cm.lineCount(); i++) {
+			const info = cm.lineInfo(i);
+			if ((info.bgClass || '').includes('cm-error-line')) out.push(i + 1);
+		}
+		return out;
+	});
+	assert.deepEqual(marked, [line], 'the editor marks that line');
+	await b.screenshot('editor-error');
+	assert.equal((await request(srv, 'GET', cfgPath('public', G, 'app.yaml'))).headers.get('x-hotconf-version'), '1');
+
+	const v2 = 'server:\n  port: 9090\nfeature: true\n';
+	await b.setEditor(v2);
+	assert.equal(await page.locator('.validation').count(), 0, 'an edit clears the mark');
+	await page.getByRole('button', { name: 'Publish…' }).click();
+	await page.getByRole('dialog').getByText('+2 −2 lines').waitFor();
+	await page.getByRole('dialog').getByLabel('Message').fill('port 9090');
+	await page.getByRole('dialog').getByRole('button', { name: 'Publish' }).click();
+	await page.getByText('Published version 2.').waitFor();
+	r = await request(srv, 'GET', cfgPath('public', G, 'app.yaml'));
+	assert.equal(r.text, v2);
+	await b.screenshot('editor');
+
+	// History: v1 against v2, side by side.
+	await page.getByRole('link', { name: 'History' }).click();
+	await page.getByLabel('Compare from version').selectOption('1');
+	await page.getByLabel('Compare to version').selectOption('2');
+	await page.getByRole('button', { name: 'Compare' }).click();
+	const table = page.getByRole('table', { name: 'diff of v1 and v2' });
+	await table.waitFor();
+	assert.deepEqual(await table.locator('td.del').allTextContents(), ['  port: 8080', 'feature: false']);
+	assert.deepEqual(await table.locator('td.add').allTextContents(), ['  port: 9090', 'feature: true']);
+	await b.screenshot('history');
+
+	// Roll back to v1 after a confirmation that shows the diff.
+	await page.locator('tr[data-version="1"]').getByRole('button', { name: 'Roll back…' }).click();
+	const confirm = page.getByRole('dialog');
+	await confirm.getByRole('table', { name: 'diff of v2 (current) and v1' }).waitFor();
+	await confirm.getByLabel('Message').fill('back to v1');
+	await confirm.getByRole('button', { name: 'Roll back to v1' }).click();
+	await page.getByText("version 3 holds v1's content").waitFor();
+	r = await request(srv, 'GET', cfgPath('public', G, 'app.yaml'));
+	assert.equal(r.headers.get('x-hotconf-version'), '3');
+	assert.equal(r.text, v1);
+	const h = await history(srv, 'public', 'app.yaml');
+	assert.deepEqual([h[0].version, h[0].op, h[0].message, h[0].author], [3, 'rollback', 'back to v1', 'admin']);
+
+	// The list: search, and the columns a user scans.
+	await page.getByRole('link', { name: 'Configs', exact: true }).click();
+	await page.getByRole('link', { name: 'app.yaml' }).waitFor();
+	const row = page.locator('table.grid tbody tr').first();
+	assert.match(await row.textContent(), /app\.yaml.*DEFAULT_GROUP.*yaml.*3.*admin/);
+	await page.getByLabel('Search by dataId or group').fill('nothing-like-it');
+	await page.getByText('No config matches.').waitFor();
+	await page.getByLabel('Search by dataId or group').fill('app');
+	await page.getByRole('link', { name: 'app.yaml' }).waitFor();
+	await b.screenshot('configs');
+	b.checkClean();
+});
