@@ -396,6 +396,7 @@ async function configPage(parts, query) {
     return undefined;
   }
   const c = { ns, group, dataId, cfg, ctx, reload: () => route() };
+  c.propose = (item, title) => proposeChange(c, item, title).catch((e) => toast(e.message, 'error'));
   if (tab === 'history') return historyTab(body, c);
   if (tab === 'gray') return gray.render(body, c, query);
   if (tab === 'listeners') return listeners.render(body, c, query);

@@ -187,3 +187,131 @@ test('a YAML config: create, an invalid edit marked at its line, v2, diff v1 and
 	await b.screenshot('configs');
 	b.checkClean();
 });
+
+/* Four instances read the config now: two labelled env=canary. */
+async function fleet(srv, dataId) {
+	for (let i = 1; i <= 4; i++) {
+		const r = await request(srv, 'GET', cfgPath('public', G, dataId), {
+			headers: { 'X-Hotconf-Instance': `pod-${i}`, 'X-Hotconf-Labels': i <= 2 ? 'env=canary' : 'env=prod' },
+		});
+		assert.equal(r.status, 200, r.text);
+	}
+}
+
+async function consoleAsAdmin(t, srv) {
+	const b = await openConsole(t, srv);
+	b.expect(401, '/api/v1/auth/me');
+	await b.page.goto('/');
+	await b.login('admin', srv.adminPassword);
+	await b.page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	return b;
+}
+
+test('a gray rule: preview how many listeners it matches, create it, watch listeners fall behind, promote it', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'PUT', cfgPath('public', G, 'app.yaml', '?format=yaml'), { body: 'port: 1\n' })).status, 201);
+	await fleet(srv, 'app.yaml');
+	const b = await consoleAsAdmin(t, srv);
+	const { page } = b;
+	const base = `/#/config/public/${G}/app.yaml`;
+
+	await page.goto(`${base}/listeners`);
+	const summary = page.locator('[data-onlatest]');
+	await page.getByText('4 of 4 on latest').waitFor();
+	await page.getByRole('link', { name: 'Gray rules' }).click();
+	await page.getByRole('button', { name: 'New gray rule' }).click();
+	await page.getByLabel('Rule name').fill('canary');
+	await page.getByLabel('Labels').fill('env=canary');
+	await b.setEditor('port: 2\n');
+	await page.getByRole('button', { name: 'Diff against main' }).click();
+	await page.getByRole('table', { name: 'diff of main v1 and this rule' }).waitFor();
+	await page.getByRole('button', { name: 'Preview listeners' }).click();
+	const preview = page.locator('[data-matched]');
+	await preview.waitFor();
+	assert.deepEqual([await preview.getAttribute('data-matched'), await preview.getAttribute('data-listeners')], ['2', '4']);
+	assert.match(await preview.textContent(), /Matches 2 of 4 current listeners/);
+	await b.screenshot('gray-edit');
+	await page.getByLabel('Message').fill('canary first');
+	await page.getByRole('button', { name: 'Create rule' }).click();
+	await page.locator('tr[data-rule="canary"]').waitFor();
+	const rule = await request(srv, 'GET', cfgPath('public', G, 'app.yaml', '/gray/canary'));
+	assert.equal(rule.status, 200);
+	assert.deepEqual([rule.json.content, rule.json.match.labels, rule.json.message], ['port: 2\n', 'env=canary', 'canary first']);
+	const pod1 = await request(srv, 'GET', cfgPath('public', G, 'app.yaml'), { headers: { 'X-Hotconf-Instance': 'pod-1', 'X-Hotconf-Labels': 'env=canary' } });
+	assert.deepEqual([pod1.text, pod1.headers.get('x-hotconf-gray')], ['port: 2\n', 'canary']);
+
+	// The listeners view, live: pod-2 has not re-read, so it is behind.
+	await page.getByRole('link', { name: 'Listeners' }).click();
+	await page.getByText('3 of 4 on latest').waitFor();
+	assert.equal(await summary.getAttribute('data-total'), '4');
+	await page.locator('tr[data-instance="pod-2"]').getByText('behind').waitFor();
+	await request(srv, 'GET', cfgPath('public', G, 'app.yaml'), { headers: { 'X-Hotconf-Instance': 'pod-2', 'X-Hotconf-Labels': 'env=canary' } });
+	await page.getByText('4 of 4 on latest').waitFor(); // without a reload
+	await b.screenshot('listeners');
+
+	await page.getByRole('link', { name: 'Gray rules' }).click();
+	await page.getByRole('button', { name: 'Promote canary' }).click();
+	await page.getByRole('dialog').getByRole('button', { name: 'Promote' }).click();
+	await page.getByText('Promoted canary: main is now version').waitFor();
+	const main = await request(srv, 'GET', cfgPath('public', G, 'app.yaml'));
+	assert.equal(main.text, 'port: 2\n');
+	assert.equal(main.headers.get('x-hotconf-gray'), null);
+	assert.deepEqual((await request(srv, 'GET', cfgPath('public', G, 'app.yaml', '/gray'))).json.rules, []);
+	b.checkClean();
+});
+
+test('a rollout: steered by hand (pause, advance, resume), and one that advances by itself to a promote', async (t) => {
+	const srv = await withServer(t, { args: ['--rollout-min-interval', '1s'] });
+	for (const d of ['steer.yaml', 'wave.yaml'])
+		assert.equal((await request(srv, 'PUT', cfgPath('public', G, d, '?format=yaml'), { body: 'v: 1\n' })).status, 201);
+	const b = await consoleAsAdmin(t, srv);
+	const { page } = b;
+	const newPlan = async (dataId, name, steps, interval, content) => {
+		await page.goto(`/#/config/public/${G}/${dataId}/gray`);
+		await page.getByRole('button', { name: 'New gray rule' }).click();
+		await page.getByLabel('Rule name').fill(name);
+		await page.getByLabel('Roll out in steps').check();
+		await page.getByLabel('Steps (percent)').fill(steps);
+		await page.getByLabel('Interval').fill(interval);
+		await b.setEditor(content);
+		await page.getByRole('button', { name: 'Create rule' }).click();
+		await page.locator(`tr[data-rule="${name}"]`).waitFor();
+	};
+	const state = async (dataId, name) => (await request(srv, 'GET', cfgPath('public', G, dataId, `/gray/${name}`))).json.rollout;
+	const shown = (name) => page.locator(`tr[data-rule="${name}"] .rollout`);
+
+	await newPlan('steer.yaml', 'slow', '10, 50, 100', '60m', 'v: 2\n');
+	await shown('slow').and(page.locator('[data-state="running"][data-step="1"]')).waitFor();
+	await page.getByRole('button', { name: 'Pause slow' }).click();
+	await shown('slow').and(page.locator('[data-state="paused"]')).waitFor();
+	assert.deepEqual([(await state('steer.yaml', 'slow')).state, (await state('steer.yaml', 'slow')).step], ['paused', 1]);
+	await page.getByRole('button', { name: 'Advance slow' }).click();
+	await page.getByRole('dialog').getByRole('button', { name: 'Advance' }).click();
+	await shown('slow').and(page.locator('[data-state="paused"][data-step="2"]')).waitFor();
+	await page.getByRole('button', { name: 'Resume slow' }).click();
+	await shown('slow').and(page.locator('[data-state="running"][data-step="2"]')).waitFor();
+	const s = await state('steer.yaml', 'slow');
+	assert.deepEqual([s.state, s.step, s.percent], ['running', 2, 50]);
+	await b.screenshot('rollout');
+
+	// Nobody listens to wave.yaml, so each step needs only its interval.
+	await newPlan('wave.yaml', 'wave', '25, 50, 75, 100', '2s', 'v: 3\n');
+	let maxStep = 0;
+	await waitFor(
+		async () => {
+			const step = await page.evaluate(() => {
+				const el = document.querySelector('tr[data-rule="wave"] .rollout');
+				return el ? Number(el.dataset.step) : -1;
+			});
+			if (step > maxStep) maxStep = step;
+			return step === -1 && maxStep > 1;
+		},
+		{ timeoutMs: 60000, intervalMs: 100, what: 'the page to show the rollout advance, then promote' }
+	);
+	assert.ok(maxStep >= 2, `the page showed step ${maxStep}`);
+	assert.equal((await request(srv, 'GET', cfgPath('public', G, 'wave.yaml'))).text, 'v: 3\n', 'promoted after the last step');
+	const ops = (await history(srv, 'public', 'wave.yaml')).map((e) => e.op);
+	assert.ok(ops.filter((o) => o === 'gray-step').length >= 3, ops.join(','));
+	assert.equal(ops[0], 'gray-promote');
+	b.checkClean();
+});
