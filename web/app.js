@@ -450,7 +450,7 @@ function makeEditor(host, content, format, readOnly) {
 
 // Asks for a message after showing the diff; resolves to the message or false.
 async function reviewDialog(title, before, after, labels, action) {
-  const msg = h('input', { type: 'text', placeholder: 'What changed and why', 'aria-label': 'Message' });
+  const msg = h('input', { type: 'text', placeholder: 'What changed and why' });
   const ok = await dialog(
     title,
     [sideBySide(before, after, labels), field('Message', msg)],
@@ -472,8 +472,8 @@ export async function proposeChange(c, item, defaultTitle) {
   } catch (_) {
     drafts = [];
   }
-  const title = h('input', { type: 'text', value: defaultTitle, 'aria-label': 'Title' });
-  const pick = h('select', { 'aria-label': 'Change request' }, h('option', { value: '' }, 'a new change request'), drafts.map((d) => h('option', { value: String(d.id) }, `#${d.id} ${d.title}`)));
+  const title = h('input', { type: 'text', value: defaultTitle });
+  const pick = h('select', {}, h('option', { value: '' }, 'a new change request'), drafts.map((d) => h('option', { value: String(d.id) }, `#${d.id} ${d.title}`)));
   const ok = await dialog('Propose this change', [h('p', {}, `Namespace ${c.ns} needs review: this edit goes into a change request.`), field('Add to', pick), field('Title (for a new request)', title)], [
     { label: 'Cancel', value: false },
     { label: 'Add to change request', value: true, class: 'primary' },

@@ -69,6 +69,8 @@ async function openConsole(t, srv, { width = 1024, height = 768 } = {}) {
 		},
 	};
 	t.after(async () => {
+		// A flow that failed early says what the page did wrong first.
+		if (problems.length) console.error(`console problems:\n  ${problems.join('\n  ')}`);
 		await browser.close();
 	});
 	return b;

@@ -315,3 +315,147 @@ test('a rollout: steered by hand (pause, advance, resume), and one that advances
 	assert.equal(ops[0], 'gray-promote');
 	b.checkClean();
 });
+
+async function user(srv, name, password, role) {
+	assert.equal((await request(srv, 'POST', '/api/v1/users', { body: { name, password } })).status, 201);
+	if (role) assert.equal((await request(srv, 'PUT', `/api/v1/namespaces/public/grants/${name}`, { body: { role } })).status, 200);
+}
+
+test('a reader sees no publish controls, and a publish forced from the page gets 403', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'PUT', cfgPath('public', G, 'app.yaml', '?format=yaml'), { body: 'a: 1\n' })).status, 201);
+	await user(srv, 'rita', 'rita-password-1', 'reader');
+	const b = await openConsole(t, srv);
+	const { page } = b;
+	b.expect(401, '/api/v1/auth/me');
+	await page.goto('/');
+	await b.login('rita', 'rita-password-1');
+	await page.getByRole('link', { name: 'app.yaml' }).click();
+	await page.getByText('You may read public but not publish in it.').waitFor();
+	assert.equal(await page.locator('.CodeMirror').count(), 1, 'the content is shown');
+	for (const name of ['Publish…', 'Delete…', 'Propose change…'])
+		assert.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button`);
+	await page.getByRole('link', { name: 'History' }).click();
+	await page.locator('tr[data-version="1"]').waitFor();
+	assert.equal(await page.getByRole('button', { name: 'Roll back…' }).count(), 0, 'no rollback');
+	await page.getByRole('link', { name: 'Configs', exact: true }).click();
+	await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	assert.equal(await page.getByRole('link', { name: 'New config' }).count(), 0, 'no New config');
+	await b.screenshot('reader');
+	// The page hides the button; the server is what refuses.
+	b.expect(403, cfgPath('public', G, 'app.yaml'));
+	const forced = await page.evaluate(async (url) => {
+		const r = await fetch(url, { method: 'PUT', body: 'a: 2\n', headers: { 'X-Hotconf-CSRF': sessionStorage.getItem('hotconf.csrf') } });
+		return { status: r.status, body: await r.json() };
+	}, cfgPath('public', G, 'app.yaml'));
+	assert.equal(forced.status, 403);
+	assert.equal(forced.body.error.code, 'forbidden');
+	assert.equal((await request(srv, 'GET', cfgPath('public', G, 'app.yaml'))).text, 'a: 1\n', 'nothing changed');
+	b.checkClean();
+});
+
+test('a session that ends sends the user to the login page, and back to where they were', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'PUT', cfgPath('public', G, 'app.yaml', '?format=yaml'), { body: 'a: 1\n' })).status, 201);
+	await user(srv, 'sam', 'sam-password-1', 'editor');
+	const b = await openConsole(t, srv);
+	const { page } = b;
+	b.expect(401, '/api/v1/auth/me');
+	await page.goto('/');
+	await b.login('sam', 'sam-password-1');
+	await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	await page.goto(`/#/config/public/${G}/app.yaml/history`);
+	await page.locator('tr[data-version="1"]').waitFor();
+	// An admin resets sam's password: every session of sam's ends at once.
+	assert.equal((await request(srv, 'PUT', '/api/v1/users/sam/password', { body: { password: 'sam-password-2' } })).status, 200);
+	b.expect(401, '/api/v1/');
+	await page.getByRole('link', { name: 'Content', exact: true }).click();
+	await page.getByRole('button', { name: 'Log in' }).waitFor();
+	await page.getByText('Your session has ended').waitFor();
+	assert.match(decodeURIComponent(page.url()), /#\/login\?next=#\/config\/public\/DEFAULT_GROUP\/app\.yaml\/content/);
+	await b.login('sam', 'sam-password-2');
+	await page.getByRole('button', { name: 'Publish…' }).waitFor();
+	assert.match(page.url(), /#\/config\/public\/DEFAULT_GROUP\/app\.yaml\/content$/);
+	b.checkClean();
+});
+
+test('a service token made in the console works with fetch, for what its role allows', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'PUT', cfgPath('public', G, 'app.yaml', '?format=yaml'), { body: 'a: 1\n' })).status, 201);
+	const b = await consoleAsAdmin(t, srv);
+	const { page } = b;
+	await page.getByRole('link', { name: 'Admin', exact: true }).click();
+	await page.getByRole('link', { name: 'Service tokens' }).click();
+	await page.getByLabel('Name', { exact: true }).fill('web-prod');
+	await page.getByLabel('Role').selectOption('reader');
+	await page.getByRole('checkbox', { name: 'public' }).check();
+	await page.getByRole('button', { name: 'Create token' }).click();
+	const secret = (await page.getByTestId('token-secret').textContent()).trim();
+	assert.ok(secret.length > 20, 'the secret is shown');
+	await b.screenshot('tokens');
+	const got = await fetch(srv.url + cfgPath('public', G, 'app.yaml'), { headers: { Authorization: `Bearer ${secret}` } });
+	assert.equal(got.status, 200);
+	assert.equal(await got.text(), 'a: 1\n');
+	const put = await fetch(srv.url + cfgPath('public', G, 'app.yaml'), { method: 'PUT', body: 'a: 2\n', headers: { Authorization: `Bearer ${secret}` } });
+	assert.equal(put.status, 403, 'a reader token may not publish');
+	const listed = (await request(srv, 'GET', '/api/v1/tokens')).json.tokens;
+	assert.deepEqual(listed.map((x) => [x.name, x.role]), [['web-prod', 'reader']]);
+	assert.ok(!JSON.stringify(listed).includes(secret), 'the list never shows the secret');
+	// Leaving the page and coming back: the secret is not shown again.
+	await page.getByRole('link', { name: 'Configs', exact: true }).click();
+	await page.getByRole('link', { name: 'Admin', exact: true }).click();
+	await page.getByRole('link', { name: 'Service tokens' }).click();
+	await page.getByRole('button', { name: 'Revoke token web-prod' }).waitFor();
+	assert.equal(await page.getByTestId('token-secret').count(), 0);
+	b.checkClean();
+});
+
+test('a protected namespace: an edit becomes a change request, another user approves it, then it publishes', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'POST', '/api/v1/namespaces', { body: { id: 'team', name: 'Team' } })).status, 201);
+	assert.equal((await request(srv, 'PUT', cfgPath('team', G, 'app.yaml', '?format=yaml'), { body: 'port: 1\n' })).status, 201);
+	assert.equal((await request(srv, 'PUT', '/api/v1/namespaces/team', { body: { review: { required: 1 } } })).status, 200);
+	for (const [name, role] of [['ana', 'editor'], ['bo', 'approver']]) {
+		assert.equal((await request(srv, 'POST', '/api/v1/users', { body: { name, password: `${name}-password-1` } })).status, 201);
+		assert.equal((await request(srv, 'PUT', `/api/v1/namespaces/team/grants/${name}`, { body: { role } })).status, 200);
+	}
+	const b = await openConsole(t, srv);
+	const { page } = b;
+	b.expect(401, '/api/v1/auth/me');
+	const as = async (name) => {
+		if (await page.getByRole('button', { name: 'Log out' }).isVisible()) await page.getByRole('button', { name: 'Log out' }).click();
+		await page.goto('/#/login');
+		await b.login(name, `${name}-password-1`);
+		await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	};
+	await as('ana');
+	await page.goto(`/#/config/team/${G}/app.yaml`);
+	await b.setEditor('port: 2\n');
+	await page.getByRole('button', { name: 'Propose change…' }).click();
+	await page.getByRole('dialog').getByLabel('Title (for a new request)').fill('port 2');
+	await page.getByRole('dialog').getByRole('button', { name: 'Add to change request' }).click();
+	await page.waitForURL(/#\/changes\/team\/1$/);
+	await page.getByRole('button', { name: 'Submit for review' }).click();
+	await waitFor(async () => (await request(srv, 'GET', '/api/v1/namespaces/team/changes/1')).json.state === 'open', { what: 'the request to be open' });
+	assert.equal((await request(srv, 'GET', cfgPath('team', G, 'app.yaml'))).text, 'port: 1\n', 'nothing published yet');
+
+	await as('bo');
+	await page.goto('/#/changes/team/1');
+	const diff = page.locator('.diff-table').first();
+	await diff.waitFor();
+	assert.deepEqual([await diff.locator('td.del').allTextContents(), await diff.locator('td.add').allTextContents()], [['port: 1'], ['port: 2']]);
+	await b.screenshot('change-request');
+	await page.getByRole('button', { name: 'Approve…' }).click();
+	await page.getByRole('dialog').getByRole('button', { name: /^Approve/ }).click();
+	await waitFor(async () => (await request(srv, 'GET', '/api/v1/namespaces/team/changes/1')).json.state === 'approved', { what: 'the approval' });
+
+	await as('ana');
+	await page.goto('/#/changes/team/1');
+	await page.getByRole('button', { name: 'Publish now…' }).click();
+	await page.getByRole('dialog').getByRole('button', { name: 'Publish now' }).click();
+	await waitFor(async () => (await request(srv, 'GET', '/api/v1/namespaces/team/changes/1')).json.state === 'published', { what: 'the publish' });
+	assert.equal((await request(srv, 'GET', cfgPath('team', G, 'app.yaml'))).text, 'port: 2\n');
+	const h = await history(srv, 'team', 'app.yaml');
+	assert.deepEqual([h[0].changeId, h[0].message, h[0].author], [1, 'port 2', 'ana']);
+	b.checkClean();
+});
