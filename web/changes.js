@@ -51,18 +51,8 @@ function stateBadge(state) {
   return h('span', { class: `badge state-${state}` }, state);
 }
 
-// ago() for the past, "in 5m" for the future (a schedule).
-function rel(iso) {
-  const s = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
-  if (!(s > 0)) return ago(iso);
-  if (s < 60) return `in ${s}s`;
-  if (s < 3600) return `in ${Math.round(s / 60)}m`;
-  if (s < 86400) return `in ${Math.round(s / 3600)}h`;
-  return `in ${Math.round(s / 86400)}d`;
-}
-
 function when(iso) {
-  return iso ? h('time', { datetime: iso, title: fmtTime(iso) }, `${fmtTime(iso)} (${rel(iso)})`) : '—';
+  return iso ? h('time', { datetime: iso, title: fmtTime(iso) }, `${fmtTime(iso)} (${ago(iso)})`) : '—';
 }
 
 // ---- the list ----
@@ -126,7 +116,7 @@ async function listPage(main, ctx, query) {
           { dataset: { id: String(c.id) } },
           h('td', { class: 'num' }, h('a', { href: changeHash(ns, c.id), 'aria-label': `Change request ${c.id}` }, `#${c.id}`)),
           h('td', {}, h('a', { href: changeHash(ns, c.id) }, c.title || '(no title)')),
-          h('td', {}, stateBadge(c.state), c.scheduledAt && c.state === 'scheduled' ? h('span', { class: 'muted', title: fmtTime(c.scheduledAt) }, ` ${rel(c.scheduledAt)}`) : null),
+          h('td', {}, stateBadge(c.state), c.scheduledAt && c.state === 'scheduled' ? h('span', { class: 'muted', title: fmtTime(c.scheduledAt) }, ` ${ago(c.scheduledAt)}`) : null),
           h('td', {}, c.author),
           h('td', { class: 'num' }, c.review && c.review.required ? `${c.review.approvals} / ${c.review.required}` : c.review && c.review.approvals ? `${c.review.approvals}` : '—'),
           h('td', { class: 'num' }, (c.items || []).length),
