@@ -276,6 +276,8 @@ static enum MHD_Result dispatch(srv_req *r)
 static void req_free(srv_req *r)
 {
 	srv_watch_free_items(r);
+	if (r->proto_free)
+		r->proto_free(r->proto);
 	srv_params_free(r);
 	cfgkey_release(&r->key);
 	srv_body_release(r);

@@ -238,6 +238,11 @@ struct srv_req {
 	int woken;	      /* set by the hub callback, cleared on re-entry */
 	watch_event ev;
 
+	/* A protocol route's own state (routes_nacos.c, routes_apollo.c), kept
+	 * across suspend and resume; proto_free(proto) runs at the request's end. */
+	void *proto;
+	void (*proto_free)(void *proto);
+
 	/* A write in progress; NULL for other requests (it is large). */
 	struct srv_write *wr;
 	struct srv_req *check_next;	       /* in the checker's queue */
@@ -519,6 +524,40 @@ int srv_write_begin(srv_req *r);
 /* Watch plumbing (watchreq.c). srv_watch_hold runs with s->mu held when the
  * request may block: it either holds the request (returns 1) or leaves it. */
 void srv_watch_free_items(srv_req *r);
+
+/* One config of a many-config watch whose content differs from the
+ * client's copy: the effective md5 now ("" when absent), the main version,
+ * the config's revision (0 when absent) and the rule that serves it. */
+typedef struct srv_watch_change {
+	const srv_watch_item *item;
+	size_t index; /* in r->items */
+	const char *md5;
+	int64_t version, revision;
+	const char *rule; /* NULL: main */
+} srv_watch_change;
+
+/* How a many-config watch answers: the native POST /api/v1/watch, Nacos'
+ * listener, Apollo's notifications. The holding, waking and expiring are
+ * srv_watch_run's alone; a style only spells the answer. */
+typedef struct srv_watch_style {
+	/* Appends one changed config to out (n: how many came before it). */
+	void (*item)(srv_req *r, const srv_watch_change *ch, size_t n, sbuf *out);
+	/* Answers with out, which holds n >= 1 items (out is taken over). */
+	enum MHD_Result (*changed)(srv_req *r, sbuf *out, size_t n);
+	/* Answers a wait that ended (or a request that may not wait) with
+	 * nothing changed. */
+	enum MHD_Result (*timeout)(srv_req *r);
+	/* Answers when the caller may not read items[i]'s namespace ns; NULL:
+	 * the native 403. */
+	enum MHD_Result (*forbidden)(srv_req *r, const char *ns, size_t i);
+} srv_watch_style;
+
+/* Runs a many-config watch whose r->items, r->nitems, r->wait_ms and
+ * r->deadline_ms are set (and r->watch_ready, so a woken request is not
+ * parsed again): checks read access per item on every call, answers at once
+ * what changed, or holds the request until a change, the deadline, or the
+ * server stops. The route's handler calls it on each entry. */
+enum MHD_Result srv_watch_run(srv_req *r, const srv_watch_style *style);
 int srv_watch_hold(srv_req *r);
 /* Answers 429 for a watch srv_watch_hold refused for its client's memory. */
 enum MHD_Result srv_watch_refuse(srv_req *r);

@@ -552,7 +552,7 @@ void srv_timer_stop(srv *s)
 
 /* Appends every entry whose md5 differs from the one the caller is served
  * now (its effective content: a gray rule's or main); returns how many. */
-static size_t collect_changed(srv_req *r, sbuf *out)
+static size_t collect_changed(srv_req *r, const srv_watch_style *style, sbuf *out)
 {
 	const cfgkey *keys_small[8], **keys = keys_small;
 	store_config *cs_small[8], **cs = cs_small;
@@ -572,80 +572,86 @@ static size_t collect_changed(srv_req *r, sbuf *out)
 		const srv_watch_item *it = &r->items[i];
 		store_config *c = cs[i];
 		store_effective e = {0};
-		const char *md5 = "";
-		int64_t version = 0;
+		srv_watch_change ch = {it, i, "", 0, 0, NULL};
 
 		if (c) {
 			srv_effective(r, c, &e);
-			md5 = e.md5;
-			version = c->version;
+			ch.md5 = e.md5;
+			ch.version = c->version;
+			ch.revision = c->revision;
+			ch.rule = e.rule ? e.rule->name : NULL;
 		}
-		if (strcmp(md5, it->md5)) {
-			sbuf_addstr(out, n++ ? ",{" : "{\"changed\":[{");
-			cfgkey_json(&it->key, out);
-			sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64, md5, version);
-			if (e.rule) {
-				sbuf_addstr(out, ",\"gray\":");
-				sbuf_add_json_str(out, e.rule->name, strlen(e.rule->name));
-			}
-			sbuf_addch(out, '}');
-		}
+		if (strcmp(ch.md5, it->md5))
+			style->item(r, &ch, n++, out);
 		store_config_unref(c);
 	}
 	if (keys != keys_small) {
 		free(keys);
 		free(cs);
 	}
-	if (n)
-		sbuf_addstr(out, "]}\n");
 	return n;
 }
 
-enum MHD_Result srv_h_watch(srv_req *r)
+/* The native answer: {"changed":[{"namespace","group","dataId","md5","version"[,"gray"]}]}. */
+static void native_item(srv_req *r, const srv_watch_change *ch, size_t n, sbuf *out)
+{
+	(void)r;
+	sbuf_addstr(out, n ? ",{" : "{\"changed\":[{");
+	cfgkey_json(&ch->item->key, out);
+	sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64, ch->md5, ch->version);
+	if (ch->rule) {
+		sbuf_addstr(out, ",\"gray\":");
+		sbuf_add_json_str(out, ch->rule, strlen(ch->rule));
+	}
+	sbuf_addch(out, '}');
+}
+
+static enum MHD_Result native_changed(srv_req *r, sbuf *out, size_t n)
+{
+	(void)n;
+	sbuf_addstr(out, "]}\n");
+	return srv_reply(r, MHD_HTTP_OK, "application/json", out);
+}
+
+static enum MHD_Result native_timeout(srv_req *r)
+{
+	return srv_queue(r, MHD_HTTP_NOT_MODIFIED, srv_response(0, NULL, NULL, NULL));
+}
+
+static const srv_watch_style native_style = {
+    .item = native_item, .changed = native_changed, .timeout = native_timeout};
+
+enum MHD_Result srv_watch_run(srv_req *r, const srv_watch_style *style)
 {
 	srv *s = r->s;
-	sbuf why = SBUF_INIT(1024), body = SBUF_INIT(SBUF_NOMAX);
-	const char *wait = srv_arg(r, "wait");
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
 	enum MHD_Result ret;
-	uint64_t wait_ms = 0;
 	int held = 0, watching;
 	size_t changed, i;
-	hc_err err;
 
-	if (!r->watch_ready) {
-		if ((err = srv_caller(r, &why)) ||
-		    (wait && (err = val_duration(wait, &wait_ms, &why))) ||
-		    (err = wb_parse(r->body.buf, r->body.len, &r->items, &r->nitems, &why))) {
-			ret = srv_reply_why(r, err, &why);
-			goto out;
-		}
-		if (wait_ms > s->cfg.max_wait_ms)
-			wait_ms = s->cfg.max_wait_ms;
-		r->wait_ms = wait_ms;
-		r->deadline_ms = wait_ms ? val_deadline(clock_mono_ms(), wait_ms) : 0;
-		r->watch_ready = 1;
-		/* A held watch keeps only its items, never the body they came in. */
-		srv_body_release(r);
-	}
 	/* Every call: a grant taken away while held ends the watch. */
 	for (i = 0; i < r->nitems; i++) {
 		char ns[CFGKEY_NAME_MAX + 1];
 		memcpy(ns, cfgkey_ns(&r->items[i].key), cfgkey_ns_len(&r->items[i].key));
 		ns[cfgkey_ns_len(&r->items[i].key)] = '\0';
 		if (!srv_allowed(r, ns, SRV_ACT_READ)) {
-			ret = srv_reply_err(r, HC_ERR_FORBIDDEN,
-					    "%s may not read in namespace '%s' (configs[%zu])",
-					    r->id ? r->id->name : "", ns, i);
+			ret =
+			    style->forbidden
+				? style->forbidden(r, ns, i)
+				: srv_reply_err(r, HC_ERR_FORBIDDEN,
+						"%s may not read in namespace '%s' (configs[%zu])",
+						r->id ? r->id->name : "", ns, i);
 			goto out;
 		}
 	}
 	watching = r->deadline_ms != 0;
-	changed = collect_changed(r, &body);
+	changed = collect_changed(r, style, &body);
 	if (!changed && watching) {
 		/* As for a single watch: check again and hold under s->mu. */
 		pthread_mutex_lock(&s->mu);
 		r->seen_rev = store_revision(s->st); /* before the check; see srv_watch_hold */
-		changed = collect_changed(r, &body);
+		sbuf_reset(&body);
+		changed = collect_changed(r, style, &body);
 		if (!changed && srv_watch_may_hold(r, clock_mono_ms()))
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
@@ -659,11 +665,39 @@ enum MHD_Result srv_h_watch(srv_req *r)
 	else if (held < 0)
 		ret = srv_watch_refuse(r);
 	else if (changed)
-		ret = srv_reply(r, MHD_HTTP_OK, "application/json", &body);
+		ret = style->changed(r, &body, changed);
 	else
-		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED, srv_response(0, NULL, NULL, NULL));
+		ret = style->timeout(r);
 out:
 	sbuf_release(&body);
-	sbuf_release(&why);
 	return ret;
+}
+
+enum MHD_Result srv_h_watch(srv_req *r)
+{
+	srv *s = r->s;
+	sbuf why = SBUF_INIT(1024);
+	const char *wait = srv_arg(r, "wait");
+	enum MHD_Result ret;
+	uint64_t wait_ms = 0;
+	hc_err err;
+
+	if (!r->watch_ready) {
+		if ((err = srv_caller(r, &why)) ||
+		    (wait && (err = val_duration(wait, &wait_ms, &why))) ||
+		    (err = wb_parse(r->body.buf, r->body.len, &r->items, &r->nitems, &why))) {
+			ret = srv_reply_why(r, err, &why);
+			sbuf_release(&why);
+			return ret;
+		}
+		if (wait_ms > s->cfg.max_wait_ms)
+			wait_ms = s->cfg.max_wait_ms;
+		r->wait_ms = wait_ms;
+		r->deadline_ms = wait_ms ? val_deadline(clock_mono_ms(), wait_ms) : 0;
+		r->watch_ready = 1;
+		/* A held watch keeps only its items, never the body they came in. */
+		srv_body_release(r);
+	}
+	sbuf_release(&why);
+	return srv_watch_run(r, &native_style);
 }

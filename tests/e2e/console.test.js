@@ -390,10 +390,12 @@ test('a service token made in the console works with fetch, for what its role al
 	const { page } = b;
 	await page.getByRole('link', { name: 'Admin', exact: true }).click();
 	await page.getByRole('link', { name: 'Service tokens' }).click();
-	await page.getByLabel('Name', { exact: true }).fill('web-prod');
-	await page.getByLabel('Role').selectOption('reader');
-	await page.getByRole('checkbox', { name: 'public' }).check();
-	await page.getByRole('button', { name: 'Create token' }).click();
+	const form = page.getByRole('form', { name: 'New service token' });
+	await form.waitFor();
+	await form.getByLabel('Name', { exact: true }).fill('web-prod');
+	await form.getByLabel('Role').selectOption('reader');
+	await form.getByRole('checkbox', { name: 'public' }).check();
+	await form.getByRole('button', { name: 'Create token' }).click();
 	const secret = (await page.getByTestId('token-secret').textContent()).trim();
 	assert.ok(secret.length > 20, 'the secret is shown');
 	await b.screenshot('tokens');
@@ -411,6 +413,15 @@ test('a service token made in the console works with fetch, for what its role al
 	await page.getByRole('link', { name: 'Service tokens' }).click();
 	await page.getByRole('button', { name: 'Revoke token web-prod' }).waitFor();
 	assert.equal(await page.getByTestId('token-secret').count(), 0);
+	// The audit log, filtered by action, shows who made it.
+	await page.getByRole('link', { name: 'Audit log' }).click();
+	await page.getByLabel('Action').fill('token-create');
+	await page.getByRole('button', { name: 'Apply filters' }).click();
+	await page.waitForURL(/action=token-create/);
+	const rows = page.locator('table.grid tbody tr');
+	await rows.first().getByText('token-create').waitFor();
+	assert.equal(await rows.count(), 1, 'one token-create entry');
+	assert.match(await rows.first().textContent(), /admin/);
 	b.checkClean();
 });
 
