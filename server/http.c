@@ -201,6 +201,13 @@ static void caller_ip(srv_req *r)
 	free(list);
 }
 
+const char *srv_client_ip(srv_req *r)
+{
+	if (!r->ip[0])
+		caller_ip(r);
+	return r->ip;
+}
+
 hc_err srv_caller(srv_req *r, sbuf *why)
 {
 	const char *inst = srv_header(r, "X-Hotconf-Instance");

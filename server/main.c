@@ -214,8 +214,11 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
  * endpoint without a row there fails it) and for operators. */
 static int print_routes(void)
 {
-	static const char *const scopes[] = {"",	   "open",   "metrics", "namespace",
-					     "namespaces", "global", "self"};
+	static const char *const scopes[] = {
+	    [SRV_SCOPE_OPEN] = "open",	   [SRV_SCOPE_METRICS] = "metrics",
+	    [SRV_SCOPE_NS] = "namespace",  [SRV_SCOPE_NS_EACH] = "namespaces",
+	    [SRV_SCOPE_GLOBAL] = "global", [SRV_SCOPE_SELF] = "self",
+	    [SRV_SCOPE_PROTO] = "protocol"};
 	static const char *const actions[] = {[SRV_ACT_READ] = "read",
 					      [SRV_ACT_WRITE] = "write",
 					      [SRV_ACT_APPROVE] = "approve",

@@ -20,6 +20,20 @@ static void json_namespace(sbuf *out, const store_namespace *n)
 	sbuf_add_json_str(out, n->description, strlen(n->description));
 	sbuf_addf(out, ",\"configCount\":%" PRId64 ",\"review\":{\"required\":%d},",
 		  n->config_count, n->review_required);
+	sbuf_addstr(out, "\"anonymousRead\":{\"cidrs\":[");
+	if (n->anonymous_read && *n->anonymous_read) {
+		const char *p = n->anonymous_read;
+		for (;;) {
+			const char *e = strchr(p, ',');
+			size_t len = e ? (size_t)(e - p) : strlen(p);
+			sbuf_add_json_str(out, p, len);
+			if (!e)
+				break;
+			sbuf_addch(out, ',');
+			p = e + 1;
+		}
+	}
+	sbuf_addstr(out, "]},");
 	srv_json_time(out, "createdAt", n->created_ms);
 	sbuf_addch(out, '}');
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cidr.h"
 #include "clock.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
@@ -95,6 +96,35 @@ static hc_err csrf_check(srv_req *r, sbuf *why)
 	return HC_ERR_FORBIDDEN;
 }
 
+hc_err srv_identify(srv_req *r, const char *secret, sbuf *why)
+{
+	int cookie = 0;
+	hc_err err;
+
+	if (r->s->cfg.auth_off)
+		return HC_OK;
+	if (!secret) {
+		if (!credential(r, &cookie)) {
+			auth_id_unref(r->id);
+			r->id = NULL;
+			return HC_OK; /* anonymous: srv_allowed decides */
+		}
+		err = identify(r, why);
+		return err ? err : csrf_check(r, why);
+	}
+	if (r->id && auth_id_current(r->id, clock_wall_ms()))
+		return HC_OK;
+	auth_id_unref(r->id);
+	r->id = NULL;
+	r->via_cookie = 0;
+	err = auth_verify(r->s->auth, secret, clock_wall_ms(), &r->id);
+	if (err == HC_ERR_UNAUTHORIZED)
+		sbuf_addstr(why, "the credential is not valid: wrong, expired or revoked");
+	else if (err)
+		sbuf_addf(why, "cannot check the credential (%s)", hc_err_code(err));
+	return err;
+}
+
 static auth_role needed(srv_action a)
 {
 	switch (a) {
@@ -112,12 +142,135 @@ static auth_role needed(srv_action a)
 	return AUTH_OWNER + 1; /* more than any role: admins only */
 }
 
+/* ---- anonymous reads ---- */
+
+/* A namespace open to credential-less reads from these ranges. */
+typedef struct srv_anon {
+	char *ns;
+	cidr *ranges;
+	size_t n;
+} srv_anon;
+
+static void anon_free(srv_anon *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(a[i].ns);
+		free(a[i].ranges);
+	}
+	free(a);
+}
+
+void srv_anon_free(srv *s)
+{
+	anon_free(s->anon, s->nanon);
+	s->anon = NULL;
+	s->nanon = 0;
+}
+
+hc_err srv_anon_load(srv *s)
+{
+	store_namespace *ns = NULL;
+	srv_anon *a = NULL, *old;
+	size_t n = 0, i, k = 0, nold;
+	hc_err err = store_namespaces(s->st, &ns, &n);
+
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		char *list = ns[i].anonymous_read, *save = NULL, *tok;
+		if (!list || !*list)
+			continue;
+		a = xrealloc(a, (k + 1) * sizeof(*a));
+		a[k].ns = xstrdup(ns[i].id);
+		a[k].ranges = NULL;
+		a[k].n = 0;
+		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			cidr c;
+			if (cidr_parse(tok, &c))
+				continue; /* checked when set; never widen on a bad entry */
+			cidr_unmap(&c);
+			a[k].ranges = xrealloc(a[k].ranges, (a[k].n + 1) * sizeof(c));
+			a[k].ranges[a[k].n++] = c;
+		}
+		k++;
+	}
+	store_namespaces_free(ns, n);
+	pthread_mutex_lock(&s->anon_mu);
+	old = s->anon;
+	nold = s->nanon;
+	s->anon = a;
+	s->nanon = k;
+	pthread_mutex_unlock(&s->anon_mu);
+	anon_free(old, nold);
+	return HC_OK;
+}
+
+/* May r's caller, by its address, read ns without a credential? ns NULL:
+ * any namespace. */
+static int anon_reads(srv_req *r, const char *ns)
+{
+	srv *s = r->s;
+	const char *ip = srv_client_ip(r);
+	cidr who;
+	size_t i, k;
+	int ok = 0;
+
+	if (!ip || !*ip || cidr_parse(ip, &who))
+		return 0;
+	cidr_unmap(&who);
+	pthread_mutex_lock(&s->anon_mu);
+	for (i = 0; i < s->nanon && !ok; i++) {
+		if (ns && strcmp(s->anon[i].ns, ns))
+			continue;
+		for (k = 0; k < s->anon[i].n && !ok; k++)
+			ok = cidr_contains(&s->anon[i].ranges[k], &who);
+	}
+	pthread_mutex_unlock(&s->anon_mu);
+	return ok;
+}
+
+hc_err srv_anon_parse(const cJSON *cidrs, sbuf *list, sbuf *why)
+{
+	const cJSON *c;
+	int i = 0;
+
+	if (!cJSON_IsArray(cidrs) || cJSON_GetArraySize(cidrs) > 64) {
+		sbuf_addstr(why, "anonymousRead.cidrs must be an array of at most 64 CIDRs "
+				 "([] closes the namespace)");
+		return HC_ERR_INVALID;
+	}
+	cJSON_ArrayForEach(c, cidrs)
+	{
+		cidr r;
+		if (!cJSON_IsString(c) || strchr(c->valuestring, ',') ||
+		    cidr_parse(c->valuestring, &r)) {
+			sbuf_addf(why, "anonymousRead.cidrs[%d]: not an address or CIDR", i);
+			return HC_ERR_INVALID;
+		}
+		if (i++)
+			sbuf_addch(list, ',');
+		sbuf_addstr(list, c->valuestring);
+	}
+	return HC_OK;
+}
+
+/* Routes a credential-less caller may use where an admin allowed it: reads
+ * and watches of configs, and the apply reports of what they read. */
+static int anon_route(const srv_route *rt)
+{
+	return rt->action == SRV_ACT_READ &&
+	       (rt->handler == srv_h_config_get || rt->handler == srv_h_watch ||
+		rt->handler == srv_h_reports);
+}
+
 int srv_allowed(srv_req *r, const char *ns, srv_action action)
 {
 	if (r->s->cfg.auth_off)
 		return 1;
 	if (!r->id)
-		return 0;
+		return action == SRV_ACT_READ && ns && anon_reads(r, ns);
 	if (action == SRV_ACT_ADMIN)
 		return r->id->admin;
 	return auth_id_role(r->id, ns) >= needed(action);
@@ -126,6 +279,7 @@ int srv_allowed(srv_req *r, const char *ns, srv_action action)
 hc_err srv_authorize(srv_req *r, sbuf *why)
 {
 	const srv_route *rt = r->route;
+	int cookie;
 	hc_err err;
 
 	if (!rt || !rt->scope || !rt->action)
@@ -134,11 +288,22 @@ hc_err srv_authorize(srv_req *r, sbuf *why)
 		return HC_OK;
 	if (rt->scope == SRV_SCOPE_METRICS && r->s->cfg.metrics_public)
 		return HC_OK;
-	if ((err = identify(r, why)) || (err = csrf_check(r, why)))
+	if (rt->scope == SRV_SCOPE_PROTO)
+		return HC_OK; /* the handler identifies (srv_identify) and checks */
+	if ((err = identify(r, why)) == HC_ERR_UNAUTHORIZED && !credential(r, &cookie) &&
+	    anon_route(rt) &&
+	    anon_reads(r, rt->scope == SRV_SCOPE_NS ? srv_param(r, "ns") : NULL)) {
+		/* No credential at all, from a network an admin opened: the
+		 * handler's srv_allowed checks each namespace. */
+		sbuf_reset(why);
+		return HC_OK;
+	}
+	if (err || (err = csrf_check(r, why)))
 		return err;
 	switch (rt->scope) {
 	case SRV_SCOPE_OPEN:
 	case SRV_SCOPE_METRICS:
+	case SRV_SCOPE_PROTO:
 	case SRV_SCOPE_SELF:
 	case SRV_SCOPE_NS_EACH:
 		return HC_OK; /* any caller who is someone; the handler narrows it */
@@ -166,8 +331,10 @@ size_t srv_readable(srv_req *r, const char ***out)
 	size_t i, n = 0;
 
 	*out = NULL;
-	if (r->s->cfg.auth_off || r->id->admin)
+	if (r->s->cfg.auth_off || (r->id && r->id->admin))
 		return 0;
+	if (!r->id)
+		return (size_t)-1; /* lists show nothing to an anonymous caller */
 	*out = xcalloc(r->id->nroles + 1, sizeof(**out));
 	for (i = 0; i < r->id->nroles; i++)
 		if (r->id->roles[i].role >= AUTH_READER)

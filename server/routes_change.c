@@ -966,48 +966,95 @@ out:
 	return ret;
 }
 
-/* PUT /api/v1/namespaces/{ns} {"review":{"required":N}}: an owner may raise
- * the approvals a namespace requires; lowering them (0 unprotects it) is an
- * admin's call, so an owner cannot lift the review their own changes need. */
-enum MHD_Result srv_h_namespace_put(srv_req *r)
+/* {"review":{"required":N}}: an owner may raise the approvals a namespace
+ * requires; lowering them (0 unprotects it) is an admin's call, so an owner
+ * cannot lift the review their own changes need. */
+static enum MHD_Result set_review(srv_req *r, const cJSON *review)
 {
-	static const char shape[] = "{\"review\": {\"required\": 0..10}}";
-	cJSON *doc = srv_json_body(r);
-	const cJSON *review = cJSON_GetObjectItemCaseSensitive(doc, "review");
 	const cJSON *req = cJSON_GetObjectItemCaseSensitive(review, "required");
-	enum MHD_Result ret = MHD_NO;
 	int cur = 0, want;
 	hc_err err;
 
-	if (!cJSON_IsObject(doc) || cJSON_GetArraySize(doc) != 1 || !cJSON_IsObject(review) ||
-	    cJSON_GetArraySize(review) != 1 || !cJSON_IsNumber(req) || req->valuedouble < 0 ||
-	    req->valuedouble > REVIEW_MAX || req->valuedouble != (double)(int)req->valuedouble) {
-		ret = srv_reply_err(r, HC_ERR_INVALID, "body must be %s", shape);
-		goto out;
-	}
+	if (!cJSON_IsObject(review) || cJSON_GetArraySize(review) != 1 || !cJSON_IsNumber(req) ||
+	    req->valuedouble < 0 || req->valuedouble > REVIEW_MAX ||
+	    req->valuedouble != (double)(int)req->valuedouble)
+		return srv_reply_err(r, HC_ERR_INVALID, "review must be {\"required\": 0..%d}",
+				     REVIEW_MAX);
 	want = (int)req->valuedouble;
-	if (!caller_ok(r, &ret))
-		goto out;
 	err = store_namespace_review(r->s->st, NS(r), &cur);
-	if (err) {
-		ret = srv_reply_err(r, err, "namespace '%s' does not exist", NS(r));
-		goto out;
-	}
-	if (want < cur && !srv_allowed(r, "", SRV_ACT_ADMIN)) {
-		ret =
-		    srv_reply_err(r, HC_ERR_FORBIDDEN,
-				  "namespace '%s' requires %d approval%s; only an admin may lower "
-				  "that",
-				  NS(r), cur, cur == 1 ? "" : "s");
-		goto out;
-	}
+	if (err)
+		return srv_reply_err(r, err, "namespace '%s' does not exist", NS(r));
+	if (want < cur && !srv_allowed(r, "", SRV_ACT_ADMIN))
+		return srv_reply_err(r, HC_ERR_FORBIDDEN,
+				     "namespace '%s' requires %d approval%s; only an admin may "
+				     "lower that",
+				     NS(r), cur, cur == 1 ? "" : "s");
 	err = store_namespace_set_review(r->s->st, NS(r), want, srv_author(r),
 					 srv_audit_role(r, NS(r)), r->ip, clock_wall_ms());
+	if (err)
+		return srv_reply_err(r, err, "cannot change namespace '%s'", NS(r));
+	return srv_namespace_reply(r, NS(r));
+}
+
+/* {"anonymousRead":{"cidrs":[...]}}: reads and watches from those networks
+ * need no credential (for clients that cannot send one); [] closes it.
+ * Admins only: it opens a namespace to callers nobody can name. */
+static enum MHD_Result set_anonymous(srv_req *r, const cJSON *anon)
+{
+	const cJSON *cidrs = cJSON_GetObjectItemCaseSensitive(anon, "cidrs");
+	sbuf list = SBUF_INIT(SBUF_NOMAX), why = SBUF_INIT(1024);
+	enum MHD_Result ret;
+	hc_err err;
+
+	if (!srv_allowed(r, "", SRV_ACT_ADMIN)) {
+		ret = srv_reply_err(r, HC_ERR_FORBIDDEN,
+				    "only an admin may open namespace '%s' to anonymous reads",
+				    NS(r));
+		goto out;
+	}
+	if (!cJSON_IsObject(anon) || cJSON_GetArraySize(anon) != 1) {
+		ret = srv_reply_err(r, HC_ERR_INVALID, "anonymousRead must be {\"cidrs\": [...]}");
+		goto out;
+	}
+	if ((err = srv_anon_parse(cidrs, &list, &why))) {
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	err = store_namespace_set_anonymous(r->s->st, NS(r), list.buf, srv_author(r),
+					    srv_audit_role(r, NS(r)), r->ip, clock_wall_ms());
+	if (!err)
+		err = srv_anon_load(r->s);
 	if (err) {
 		ret = srv_reply_err(r, err, "cannot change namespace '%s'", NS(r));
 		goto out;
 	}
+	srv_wake_anonymous(r->s); /* a narrowed list ends the watches it no longer covers */
 	ret = srv_namespace_reply(r, NS(r));
+out:
+	sbuf_release(&list);
+	sbuf_release(&why);
+	return ret;
+}
+
+/* PUT /api/v1/namespaces/{ns} with one setting: {"review":{...}} or
+ * {"anonymousRead":{...}}. */
+enum MHD_Result srv_h_namespace_put(srv_req *r)
+{
+	cJSON *doc = srv_json_body(r);
+	const cJSON *review = cJSON_GetObjectItemCaseSensitive(doc, "review");
+	const cJSON *anon = cJSON_GetObjectItemCaseSensitive(doc, "anonymousRead");
+	enum MHD_Result ret = MHD_NO;
+
+	if (!cJSON_IsObject(doc) || cJSON_GetArraySize(doc) != 1 || (!review && !anon)) {
+		ret = srv_reply_err(r, HC_ERR_INVALID,
+				    "body must be {\"review\": {\"required\": 0..%d}} or "
+				    "{\"anonymousRead\": {\"cidrs\": [...]}}",
+				    REVIEW_MAX);
+		goto out;
+	}
+	if (!caller_ok(r, &ret))
+		goto out;
+	ret = review ? set_review(r, review) : set_anonymous(r, anon);
 out:
 	cJSON_Delete(doc);
 	return ret;

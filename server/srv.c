@@ -90,6 +90,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->conn = conn;
 	r->dc = ci ? ci->socket_context : NULL;
 	r->path = xmemdupz(uri, strcspn(uri, "?"));
+	r->query = xstrdup(uri[strlen(r->path)] ? uri + strlen(r->path) + 1 : "");
 	r->start_us = clock_mono_us();
 	r->want_version = -1;
 	r->held_fd = -1;
@@ -294,6 +295,7 @@ static void req_free(srv_req *r)
 	auth_id_unref(r->id);
 	srv_authjob_free(r->job);
 	free(r->path);
+	free(r->query);
 	free(r);
 }
 
@@ -692,6 +694,7 @@ static hc_err init_sync(srv *s)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&s->notice_mu, NULL);
 	pthread_mutex_init(&s->reg_mu, NULL);
+	pthread_mutex_init(&s->anon_mu, NULL);
 	pthread_cond_init(&s->prune_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return HC_OK;
@@ -785,7 +788,7 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		goto fail;
 	/* The feed's subscribers: cached responses go stale first, then the
 	 * watchers are woken; both hear of every change, whatever caused it. */
-	if ((err = auth_start(s)))
+	if ((err = auth_start(s)) || (err = srv_anon_load(s)))
 		goto fail;
 	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
 	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
@@ -933,6 +936,8 @@ void srv_stop(srv *s)
 	metrics_free(s->m);
 	pthread_mutex_destroy(&s->notice_mu);
 	pthread_mutex_destroy(&s->reg_mu);
+	srv_anon_free(s);
+	pthread_mutex_destroy(&s->anon_mu);
 	pthread_cond_destroy(&s->prune_cond);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->prune_mu);

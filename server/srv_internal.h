@@ -62,6 +62,9 @@ struct srv {
 	hmap *held_bytes;	 /* client address -> what its held watches cost, in bytes */
 	size_t held_total;	 /* the sum over held_bytes */
 	atomic_int stopping;	 /* set once by srv_stop: nothing may suspend from then on */
+	pthread_mutex_t anon_mu;  /* guards anon, nanon; taken alone */
+	struct srv_anon *anon;	  /* namespaces open to credential-less reads (routes_auth.c) */
+	size_t nanon;
 	pthread_mutex_t reg_mu;	 /* guards reg; taken alone */
 	watch_reg *reg;		 /* who holds which config (NULL: --max-listeners 0) */
 	struct ticker *rollout;	 /* the rollout thread (rollout.c) */
@@ -132,6 +135,9 @@ typedef enum srv_scope {
 	SRV_SCOPE_GLOBAL,   /* not tied to a namespace */
 	SRV_SCOPE_SELF,	    /* any authenticated caller; the handler decides the rest
 			     * (their own session, password, tokens they made) */
+	SRV_SCOPE_PROTO,    /* another protocol's route (Nacos, Apollo): its credentials
+			     * come in its own ways, so the handler calls srv_identify
+			     * (or its own check) and srv_allowed per namespace */
 } srv_scope;
 
 typedef enum srv_action {
@@ -195,6 +201,8 @@ struct srv_req {
 	const char *version; /* "HTTP/1.1", borrowed likewise */
 	unsigned method_bit;
 	char *path;		/* the raw (still percent-encoded) path, for messages and logs */
+	char *query;		/* the raw query after '?' ("" for none): what an Apollo
+				 * access key signs (routes_apollo.c) */
 	const srv_route *route; /* NULL: no route matched */
 	unsigned allowed;	/* methods the path's routes allow (for 405 and Allow) */
 	hc_err path_err;	/* a malformed path: answered 400 */
@@ -260,8 +268,22 @@ void srv_params_free(srv_req *r);
 /* HC_OK when the caller may use r->route; else the error to answer with and
  * a message in why. The one place permissions are enforced. */
 hc_err srv_authorize(srv_req *r, sbuf *why);
-/* For SRV_SCOPE_NS_EACH routes: may the caller do action in namespace ns? */
+/* For SRV_SCOPE_NS_EACH routes: may the caller do action in namespace ns?
+ * A caller with no credential (r->id NULL) may read only in a namespace
+ * an admin opened to its address (anonymousRead). */
 int srv_allowed(srv_req *r, const char *ns, srv_action action);
+/* For SRV_SCOPE_PROTO handlers: identifies the caller by secret (a token
+ * found elsewhere than the Authorization header), or, secret NULL, by the
+ * Authorization header or session cookie as srv_authorize does. HC_OK with
+ * r->id NULL when there is no credential at all (an anonymous caller);
+ * HC_ERR_UNAUTHORIZED for a wrong, expired or revoked one. */
+hc_err srv_identify(srv_req *r, const char *secret, sbuf *why);
+/* The namespaces open to credential-less reads, read again from the store
+ * (at start, and after one changes). */
+hc_err srv_anon_load(srv *s);
+void srv_anon_free(srv *s); /* at the server's end */
+/* {"anonymousRead":{"cidrs":[...]}}'s cidrs checked into a comma list. */
+hc_err srv_anon_parse(const struct cJSON *cidrs, sbuf *list, sbuf *why);
 
 /* Appends {"error":{"code","message"}} and a newline: every error hotconf
  * answers has this body, whoever builds the response. */
@@ -289,6 +311,8 @@ const char *srv_arg(srv_req *r, const char *name);
 const char *srv_header(srv_req *r, const char *name);
 /* Parses ?page= and ?size= into offset and limit (400 on bad values). */
 hc_err srv_paging(srv_req *r, int64_t *page, int64_t *size, sbuf *why);
+/* The client's address (as srv_caller finds it), found now if not yet. */
+const char *srv_client_ip(srv_req *r);
 /* Reads the caller's identity headers into r (400 on malformed labels). */
 hc_err srv_caller(srv_req *r, sbuf *why);
 
@@ -324,6 +348,8 @@ void srv_authjob_free(struct srv_authjob *j);
  * (who then meet srv_authorize again). */
 void srv_wake_credential(srv *s, const char *cred_id);
 void srv_wake_user(srv *s, const char *user);
+/* ...and those held without a credential (a namespace's anonymousRead changed). */
+void srv_wake_anonymous(srv *s);
 
 /* JSON pieces shared by handlers. */
 void srv_json_time(sbuf *out, const char *key, int64_t ms);
@@ -499,6 +525,12 @@ enum MHD_Result srv_h_change_reject(srv_req *r);
 enum MHD_Result srv_h_change_publish(srv_req *r);
 enum MHD_Result srv_h_change_cancel(srv_req *r);
 enum MHD_Result srv_h_change_comment(srv_req *r);
+/* Apollo's config service (routes_apollo.c): the protocol the ctrip-apollo
+ * and Apollo Java clients speak, over the same configs. */
+enum MHD_Result srv_h_apollo_config(srv_req *r);
+enum MHD_Result srv_h_apollo_file_json(srv_req *r);
+enum MHD_Result srv_h_apollo_file(srv_req *r);
+enum MHD_Result srv_h_apollo_notifications(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */

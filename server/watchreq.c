@@ -204,6 +204,7 @@ static void held_list_add(held_list *l, srv_req *r)
 
 typedef struct wake_match {
 	const char *cred_id, *user;
+	int anonymous; /* match the watches held without a credential instead */
 	held_list found;
 } wake_match;
 
@@ -214,7 +215,13 @@ static void match_held(void *ctx, const void *k, size_t kl, void *val)
 
 	(void)k;
 	(void)kl;
-	if (!r->id || !r->waiter)
+	if (!r->waiter || (m->anonymous && r->id))
+		return;
+	if (m->anonymous) {
+		held_list_add(&m->found, r);
+		return;
+	}
+	if (!r->id)
 		return;
 	if ((m->cred_id && strcmp(r->id->cred_id, m->cred_id)) ||
 	    (m->user && strcmp(r->id->user, m->user) && strcmp(r->id->name, m->user)))
@@ -236,9 +243,9 @@ static void wake_held(srv *s, srv_req *r)
 
 /* Resumes the held watches that match: srv_authorize, on their next call,
  * answers them (401 for a revoked credential, 403 for a lost grant). */
-static void wake_matching(srv *s, const char *cred_id, const char *user)
+static void wake_matching(srv *s, const char *cred_id, const char *user, int anonymous)
 {
-	wake_match m = {cred_id, user, {NULL, 0, 0}};
+	wake_match m = {cred_id, user, anonymous, {NULL, 0, 0}};
 	size_t i;
 
 	pthread_mutex_lock(&s->mu);
@@ -251,12 +258,17 @@ static void wake_matching(srv *s, const char *cred_id, const char *user)
 
 void srv_wake_credential(srv *s, const char *cred_id)
 {
-	wake_matching(s, cred_id, NULL);
+	wake_matching(s, cred_id, NULL, 0);
 }
 
 void srv_wake_user(srv *s, const char *user)
 {
-	wake_matching(s, NULL, user);
+	wake_matching(s, NULL, user, 0);
+}
+
+void srv_wake_anonymous(srv *s)
+{
+	wake_matching(s, NULL, NULL, 1);
 }
 
 enum MHD_Result srv_watch_refuse(srv_req *r)

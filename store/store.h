@@ -218,6 +218,7 @@ typedef struct store_namespace {
 	int64_t created_ms;
 	int64_t config_count;
 	int review_required; /* approvals a change request needs; 0: not protected */
+	char *anonymous_read; /* CIDRs (comma list) that may read without a credential; "" none */
 } store_namespace;
 
 void store_namespaces_free(store_namespace *items, size_t n);

@@ -785,6 +785,40 @@ hc_err store_namespace_set_review(store *st, const char *ns, int required, const
 	return finish(st, err);
 }
 
+hc_err store_namespace_set_anonymous(store *st, const char *ns, const char *cidrs,
+				     const char *actor, const char *role, const char *source_ip,
+				     int64_t now_ms)
+{
+	sbuf detail = SBUF_INIT(SBUF_NOMAX);
+	store_audit a;
+	int64_t changed = 0;
+	hc_err err;
+
+	sbuf_addf(&detail, "anonymousRead.cidrs=%s", *cidrs ? cidrs : "(none)");
+	memset(&a, 0, sizeof(a));
+	a.at_ms = now_ms;
+	a.actor = (char *)(actor ? actor : "");
+	a.role = (char *)(role ? role : "");
+	a.action = "namespace-anonymous-read";
+	a.ns = (char *)ns;
+	a.target = (char *)ns;
+	a.source_ip = (char *)(source_ip ? source_ip : "");
+	a.detail = detail.buf;
+	pthread_mutex_lock(&st->db_lock);
+	err = st_begin(st);
+	if (!err)
+		err =
+		    st_exec(st, &changed, "UPDATE namespaces SET anonymous_read = ?2 WHERE id = ?1",
+			    "ss", ns, cidrs);
+	if (!err && !changed)
+		err = HC_ERR_NOT_FOUND;
+	if (!err)
+		err = st_audit_insert(st, &a);
+	err = finish(st, err);
+	sbuf_release(&detail);
+	return err;
+}
+
 /* ---- publish (writer thread) ---- */
 
 /* The md5 an item's base is now, "" when absent. */

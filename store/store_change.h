@@ -168,6 +168,12 @@ hc_err store_cr_prune(store *st, int64_t before_ms, int64_t max, int64_t *delete
 hc_err store_namespace_review(store *st, const char *ns, int *required);
 hc_err store_namespace_set_review(store *st, const char *ns, int required, const char *actor,
 				  const char *role, const char *source_ip, int64_t now_ms);
+/* Opens namespace ns to credential-less reads from cidrs (a comma list of
+ * checked CIDRs; "" closes it), audited as namespace-anonymous-read.
+ * HC_ERR_NOT_FOUND. */
+hc_err store_namespace_set_anonymous(store *st, const char *ns, const char *cidrs,
+				     const char *actor, const char *role, const char *source_ip,
+				     int64_t now_ms);
 
 /* One item of a publish, ready for the writer: what store_gray_put and the
  * others take. w's change_id, message, author and audit_role are the

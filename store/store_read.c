@@ -51,6 +51,7 @@ void store_namespaces_free(store_namespace *items, size_t n)
 		free(items[i].id);
 		free(items[i].name);
 		free(items[i].description);
+		free(items[i].anonymous_read);
 	}
 	free(items);
 }
@@ -101,8 +102,8 @@ hc_err store_namespaces(store *st, store_namespace **items, size_t *n)
 	err =
 	    st_stmt(st, ST_NS_LIST,
 		    "SELECT n.id, n.name, n.description, n.created_ms,"
-		    " (SELECT COUNT(*) FROM configs c WHERE c.namespace = n.id), n.review_required"
-		    " FROM namespaces n ORDER BY n.id",
+		    " (SELECT COUNT(*) FROM configs c WHERE c.namespace = n.id), n.review_required,"
+		    " n.anonymous_read FROM namespaces n ORDER BY n.id",
 		    &s);
 	if (err)
 		goto fail;
@@ -120,6 +121,7 @@ hc_err store_namespaces(store *st, store_namespace **items, size_t *n)
 		ns->created_ms = sqlite3_column_int64(s, 3);
 		ns->config_count = sqlite3_column_int64(s, 4);
 		ns->review_required = sqlite3_column_int(s, 5);
+		ns->anonymous_read = xstrdup(st_col_text(s, 6));
 	}
 	st_done(s);
 	pthread_mutex_unlock(&st->db_lock);
