@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "hc_cli.h"
+#include "pct.h"
 #include "xmalloc.h"
 
 #define DEFAULT_ADDR "http://127.0.0.1:8848"
@@ -434,19 +435,7 @@ int cli_call(cli_ctx *ctx, const hcl_req *rq, hcl_resp *r)
 
 void cli_add_query(sbuf *sb, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-			sbuf_addch(sb, (char)ch);
-		} else {
-			sbuf_addch(sb, '%');
-			sbuf_addch(sb, hex[ch >> 4]);
-			sbuf_addch(sb, hex[ch & 15]);
-		}
-	}
+	pct_encode(sb, s, strlen(s), PCT_URI);
 }
 
 void cli_table_init(cli_table *t, size_t ncols)

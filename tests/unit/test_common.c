@@ -1,5 +1,5 @@
 /*
- * test_common.c: sbuf, md5, siphash, cidr, hmap, utf8, base64 and diff.
+ * test_common.c: sbuf, md5, siphash, cidr, hmap, utf8, base64, pct and diff.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "hmap.h"
 #include "md5.h"
+#include "pct.h"
 #include "sbuf.h"
 #include "siphash.h"
 #include "utf8.h"
@@ -296,6 +297,30 @@ static void test_base64(void)
 		CHECK_EQ_STR(sb.buf, v[i][1]);
 	}
 	sbuf_release(&sb);
+}
+
+static void test_pct(void)
+{
+	/* Nacos' listener answer, as Java's URLEncoder spells it. */
+	static const char nacos[] = "a b\x02g*.-_~/\x01";
+	sbuf sb = SBUF_INIT(SBUF_NOMAX);
+	char *d;
+
+	pct_encode(&sb, nacos, sizeof(nacos) - 1, PCT_FORM);
+	CHECK_EQ_STR(sb.buf, "a+b%02g*.-_%7E%2F%01");
+	sbuf_reset(&sb);
+	pct_encode(&sb, "a b~*\xc3\xa9", 7, PCT_URI);
+	CHECK_EQ_STR(sb.buf, "a%20b~%2A%C3%A9");
+	sbuf_release(&sb);
+	d = pct_decode("a+b%2f%C3%A9", 12, PCT_FORM);
+	CHECK_EQ_STR(d, "a b/\xc3\xa9");
+	free(d);
+	d = pct_decode("a+b", 3, PCT_URI);
+	CHECK_EQ_STR(d, "a+b");
+	free(d);
+	CHECK(!pct_decode("a%00b", 5, PCT_URI)); /* a NUL would cut a name short */
+	CHECK(!pct_decode("a%4", 3, PCT_URI));
+	CHECK(!pct_decode("%g1", 3, PCT_FORM));
 }
 
 static void test_clock_format(void)
@@ -586,6 +611,7 @@ int main(void)
 	RUN(test_hmap);
 	RUN(test_utf8);
 	RUN(test_base64);
+	RUN(test_pct);
 	RUN(test_clock_format);
 	RUN(test_formats);
 	RUN(test_cfgkey);
