@@ -1,11 +1,14 @@
 /*
- * auth.c: see auth.h. libsodium does all the cryptography: random secrets,
+ * auth.c: see auth.h. libsodium does the cryptography: random secrets,
  * SHA-256 of secrets, argon2id of passwords, constant-time comparisons.
+ * Nettle does the one thing libsodium has no primitive for: HMAC-SHA1,
+ * which Apollo's access keys are defined by (see auth_apollo_identity).
  */
 #include "auth.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <nettle/hmac.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -37,6 +40,8 @@ struct auth {
 	hmap *cache;				 /* secret hash (hex) -> auth_id * (a reference) */
 	pthread_mutex_t mu;			 /* guards throttles */
 	hmap *throttles;			 /* "user\nip" -> throttle * */
+	/* Keys the password-identity cache (auth_password_identity). */
+	unsigned char pw_key[crypto_generichash_KEYBYTES];
 };
 
 static const char *const role_names[] = {NULL, "reader", "editor", "approver", "owner"};
@@ -316,6 +321,85 @@ hc_err auth_revoke(auth *a, const char *cred_id, int64_t now_ms)
 	return err;
 }
 
+/* ---- Apollo access keys ---- */
+
+/* 1 when the comma list nss names ns. */
+static int list_has(const char *nss, const char *ns)
+{
+	size_t n = strlen(ns);
+	const char *p = nss;
+
+	while (*p) {
+		size_t l = strcspn(p, ",");
+		if (l == n && !memcmp(p, ns, n))
+			return 1;
+		p += l + (p[l] == ',');
+	}
+	return 0;
+}
+
+/*
+ * Apollo signs with the secret itself, and the store knows a token only by
+ * its SHA-256, so the Apollo secret is that hash (hex): the server can
+ * recompute the HMAC, and the raw token stays unknown to it. The trade-off:
+ * a copy of the database holds every token's Apollo secret (not the token,
+ * so nothing but Apollo's read routes accepts it). HMAC-SHA1 comes from
+ * Nettle: libsodium has no SHA-1, and Nettle is already in the process under
+ * libmicrohttpd's GnuTLS, with a plain function API and no global state.
+ */
+hc_err auth_apollo_identity(auth *a, const char *app_id, const char *signature_b64,
+			    const char *signed_text, int64_t now_ms, auth_id **out)
+{
+	char want[sodium_base64_ENCODED_LEN(SHA1_DIGEST_SIZE, sodium_base64_VARIANT_ORIGINAL)];
+	uint8_t mac[SHA1_DIGEST_SIZE];
+	struct hmac_sha1_ctx ctx;
+	store_cred *v = NULL;
+	auth_id *had;
+	size_t n = 0, i, slen = strlen(signature_b64);
+	hc_err err;
+
+	*out = NULL;
+	err = store_creds(a->st, "token", NULL, &v, &n);
+	for (i = 0; !err && i < n; i++) {
+		const store_cred *c = &v[i];
+		if (c->revoked_ms || c->expires_ms <= now_ms || !list_has(c->namespaces, app_id) ||
+		    auth_role_parse(c->role) < AUTH_READER)
+			continue;
+		hmac_sha1_set_key(&ctx, strlen(c->hash), (const uint8_t *)c->hash);
+		hmac_sha1_update(&ctx, strlen(signed_text), (const uint8_t *)signed_text);
+		hmac_sha1_digest(&ctx, SHA1_DIGEST_SIZE, mac);
+		sodium_bin2base64(want, sizeof(want), mac, sizeof(mac),
+				  sodium_base64_VARIANT_ORIGINAL);
+		if (slen == strlen(want) && !sodium_memcmp(want, signature_b64, slen)) {
+			err = build_id(a, c, now_ms, out);
+			if (err)
+				break;
+			/* Cached under the token's hash, as auth_verify would: a
+			 * revoke then marks it stale, which ends a held poll. */
+			pthread_rwlock_wrlock(&a->cache_lock);
+			had = hmap_get(a->cache, c->hash, strlen(c->hash));
+			if (had) { /* one identity per token, so a revoke finds it */
+				auth_id_unref(*out);
+				auth_id_ref(had); /* the caller's */
+				*out = had;
+			} else {
+				if (hmap_count(a->cache) >= CACHE_MAX)
+					cache_clear(a);
+				auth_id_ref(*out); /* the cache's */
+				hmap_put(a->cache, c->hash, strlen(c->hash), *out);
+			}
+			pthread_rwlock_unlock(&a->cache_lock);
+			break;
+		}
+	}
+	sodium_memzero(&ctx, sizeof(ctx));
+	sodium_memzero(mac, sizeof(mac));
+	store_creds_free(v, n);
+	if (!err && !*out)
+		err = HC_ERR_UNAUTHORIZED;
+	return err;
+}
+
 /* ---- passwords and logins ---- */
 
 hc_err auth_hash_password(const char *password, sbuf *out)
@@ -422,19 +506,19 @@ static void audit(auth *a, const char *actor, const char *action, const char *ip
 	store_audit_add(a->st, &e);
 }
 
-hc_err auth_login(auth *a, const char *user, const char *password, const char *ip, int64_t now_ms,
-		  sbuf *token_out, auth_id **out, int64_t *retry_s)
+/* The argon2 check of a login, throttled per user and ip and audited with
+ * detail: HC_OK, HC_ERR_RATE_LIMIT (*retry_s the seconds to wait),
+ * HC_ERR_UNAUTHORIZED or the store's error. */
+static hc_err check_password(auth *a, const char *user, const char *password, const char *ip,
+			     const char *detail, int64_t now_ms, int64_t *retry_s)
 {
-	char hex[2 * crypto_hash_sha256_BYTES + 1], id[40], csrf[40];
 	store_user u;
-	store_cred c;
 	hc_err err;
 	int ok;
 
-	*out = NULL;
 	*retry_s = throttle_note(a, user, ip, now_ms, 0, 1);
 	if (*retry_s) {
-		audit(a, user, "login-throttled", ip, "", now_ms);
+		audit(a, user, "login-throttled", ip, detail, now_ms);
 		return HC_ERR_RATE_LIMIT;
 	}
 	err = store_user_get(a->st, user, &u);
@@ -445,9 +529,23 @@ hc_err auth_login(auth *a, const char *user, const char *password, const char *i
 	store_user_release(&u);
 	throttle_note(a, user, ip, now_ms, ok, 0);
 	if (!ok) {
-		audit(a, user, "login-failed", ip, "", now_ms);
+		audit(a, user, "login-failed", ip, detail, now_ms);
 		return HC_ERR_UNAUTHORIZED;
 	}
+	return HC_OK;
+}
+
+hc_err auth_login(auth *a, const char *user, const char *password, const char *ip, int64_t now_ms,
+		  sbuf *token_out, auth_id **out, int64_t *retry_s)
+{
+	char hex[2 * crypto_hash_sha256_BYTES + 1], id[40], csrf[40];
+	store_cred c;
+	hc_err err;
+
+	*out = NULL;
+	err = check_password(a, user, password, ip, "", now_ms, retry_s);
+	if (err)
+		return err;
 	new_secret("hcs_", token_out);
 	new_id("ses_", id);
 	new_id("", csrf);
@@ -467,6 +565,91 @@ hc_err auth_login(auth *a, const char *user, const char *password, const char *i
 	if (!err)
 		audit(a, user, "login", ip, "", now_ms);
 	return err;
+}
+
+/*
+ * Protocols whose clients send a user name and password on every request
+ * (Nacos): argon2 runs once, on a cache miss (auth_password_identity, which
+ * the caller runs off its worker: the checker thread); the identity is then
+ * cached under "pw\n" + the keyed BLAKE2b of user and password (a random key
+ * per process, so the cache never holds anything a copy of memory could test
+ * passwords against offline without the key), and a repeat costs one hash
+ * and one lookup (auth_password_cached). auth_forget_user drops the entries
+ * of a user like any of its sessions. Throttled and audited like auth_login.
+ */
+#define PW_KEY_SIZE (3 + 2 * crypto_generichash_BYTES + 1)
+
+static void pw_cache_key(auth *a, const char *user, const char *password, char key[PW_KEY_SIZE])
+{
+	unsigned char h[crypto_generichash_BYTES];
+	crypto_generichash_state gs;
+
+	crypto_generichash_init(&gs, a->pw_key, sizeof(a->pw_key), sizeof(h));
+	crypto_generichash_update(&gs, (const unsigned char *)user, strlen(user) + 1);
+	crypto_generichash_update(&gs, (const unsigned char *)password, strlen(password));
+	crypto_generichash_final(&gs, h, sizeof(h));
+	memcpy(key, "pw\n", 3);
+	sodium_bin2hex(key + 3, PW_KEY_SIZE - 3, h, sizeof(h));
+}
+
+hc_err auth_password_cached(auth *a, const char *user, const char *password, int64_t now_ms,
+			    auth_id **out)
+{
+	char key[PW_KEY_SIZE];
+	auth_id *got;
+
+	*out = NULL;
+	if (!user || !password || strlen(password) > 1024)
+		return HC_ERR_UNAUTHORIZED;
+	pw_cache_key(a, user, password, key);
+	pthread_rwlock_rdlock(&a->cache_lock);
+	got = hmap_get(a->cache, key, strlen(key));
+	if (got && got->expires_ms > now_ms && !atomic_load(&got->stale))
+		auth_id_ref(got);
+	else
+		got = NULL;
+	pthread_rwlock_unlock(&a->cache_lock);
+	*out = got;
+	return got ? HC_OK : HC_ERR_NOT_FOUND;
+}
+
+hc_err auth_password_identity(auth *a, const char *user, const char *password, const char *ip,
+			      int64_t now_ms, auth_id **out)
+{
+	char key[PW_KEY_SIZE], id[40];
+	store_cred c;
+	auth_id *got;
+	int64_t retry_s;
+	hc_err err;
+
+	err = auth_password_cached(a, user, password, now_ms, out);
+	if (err != HC_ERR_NOT_FOUND)
+		return err;
+	err = check_password(a, user, password, ip, "password parameter", now_ms, &retry_s);
+	if (err)
+		return err;
+	pw_cache_key(a, user, password, key);
+	snprintf(id, sizeof(id), "pw_%.16s", key + 3);
+	memset(&c, 0, sizeof(c));
+	c.id = id;
+	c.kind = "session";
+	c.name = (char *)user;
+	c.user = (char *)user;
+	c.csrf = "";
+	c.created_ms = now_ms;
+	c.expires_ms = now_ms + a->cfg.session_ttl_ms;
+	err = build_id(a, &c, now_ms, &got);
+	if (err)
+		return err;
+	audit(a, user, "login", ip, "password parameter", now_ms);
+	pthread_rwlock_wrlock(&a->cache_lock);
+	if (hmap_count(a->cache) >= CACHE_MAX)
+		cache_clear(a);
+	auth_id_ref(got);
+	auth_id_unref(hmap_put(a->cache, key, strlen(key), got));
+	pthread_rwlock_unlock(&a->cache_lock);
+	*out = got;
+	return HC_OK;
 }
 
 hc_err auth_token_create(auth *a, const char *creator, const char *name, auth_role role,
@@ -520,6 +703,7 @@ auth *auth_new(store *st, const auth_config *cfg)
 	pthread_rwlock_init(&a->cache_lock, NULL);
 	a->cache = hmap_new();
 	a->throttles = hmap_new();
+	randombytes_buf(a->pw_key, sizeof(a->pw_key));
 	sbuf_addf(&p, "%s/initial-admin-password", cfg->data_dir);
 	a->initial_pw_path = sbuf_detach(&p, NULL);
 	return a;

@@ -101,6 +101,21 @@ hc_err auth_verify(auth *a, const char *secret, int64_t now_ms, auth_id **out);
  * that ip within 5 minutes (*retry_s gets the seconds to wait). Audited. */
 hc_err auth_login(auth *a, const char *user, const char *password, const char *ip, int64_t now_ms,
 		  sbuf *token_out, auth_id **out, int64_t *retry_s);
+/* A user name and password sent with a request (Nacos' username and
+ * password parameters), in two steps. auth_password_cached is fast (one
+ * keyed hash and a lookup) and safe on a worker: HC_OK and *out a reference
+ * the caller drops when that user and password were verified within the
+ * session TTL, HC_ERR_NOT_FOUND when they must be verified, and
+ * HC_ERR_UNAUTHORIZED for what can never match (a password over 1024
+ * bytes). auth_password_identity verifies them (slow: argon2 on a miss, so
+ * run it on the checker thread), throttled and audited like auth_login, and
+ * caches the identity; auth_forget_user drops it. It answers HC_OK with *out,
+ * HC_ERR_UNAUTHORIZED for a wrong user or password, HC_ERR_RATE_LIMIT after
+ * 5 failures of that user from that ip within 5 minutes. */
+hc_err auth_password_cached(auth *a, const char *user, const char *password, int64_t now_ms,
+			    auth_id **out);
+hc_err auth_password_identity(auth *a, const char *user, const char *password, const char *ip,
+			      int64_t now_ms, auth_id **out);
 /* Ends a session or revokes a token at once (the cache forgets it). */
 hc_err auth_revoke(auth *a, const char *cred_id, int64_t now_ms);
 /* Forgets cached identities of user (grants or password changed, user gone). */
@@ -116,6 +131,18 @@ int auth_password_ok(const char *pw_hash, const char *password);
 hc_err auth_token_create(auth *a, const char *creator, const char *name, auth_role role,
 			 const char *nss, int64_t ttl_ms, int64_t now_ms, sbuf *secret_out,
 			 char id_out[40]);
+
+/* An Apollo access key's request (Authorization: Apollo app_id:signature):
+ * HC_OK and *out a reference the caller drops when a live service token that
+ * reaches namespace app_id signed it, i.e. signature_b64 is
+ * base64(HMAC-SHA1(key, signed_text)) with key the token's Apollo secret, the
+ * lower-case hex SHA-256 of the token (what the store keeps; shown once
+ * beside the token when it is made). HC_ERR_UNAUTHORIZED when none did; the
+ * caller checks the timestamp inside signed_text. One read of the store's
+ * tokens per call, so call it once per request; the identity is cached as
+ * auth_verify's is (by the token's hash), so a revoke marks it stale. */
+hc_err auth_apollo_identity(auth *a, const char *app_id, const char *signature_b64,
+			    const char *signed_text, int64_t now_ms, auth_id **out);
 
 /* The initial admin password file, removed once that password changes. */
 void auth_initial_password_done(auth *a);
