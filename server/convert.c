@@ -1496,6 +1496,67 @@ static hc_err pr_finish(cv *v, cpath *path, sbuf *msg)
 	return HC_OK;
 }
 
+/* Where a logical line's key ends (*klen, still escaped) and its value
+ * starts (*vstart), by Properties.load(): the first unescaped '=', ':' or
+ * white space ends the key, and white space with at most one '=' or ':'
+ * around it separates the value. */
+static void pr_split(const sbuf *line, size_t *klen_out, size_t *vstart_out)
+{
+	size_t klen = 0, vstart = line->len;
+	int sep = 0, bs = 0;
+
+	while (klen < line->len) {
+		char c = line->buf[klen];
+		if ((c == '=' || c == ':') && !bs) {
+			vstart = klen + 1;
+			sep = 1;
+			break;
+		}
+		if (pr_ws(c) && !bs) {
+			vstart = klen + 1;
+			break;
+		}
+		bs = c == '\\' ? !bs : 0;
+		klen++;
+	}
+	while (vstart < line->len) {
+		char c = line->buf[vstart];
+		if (!pr_ws(c)) {
+			if (sep || (c != '=' && c != ':'))
+				break;
+			sep = 1;
+		}
+		vstart++;
+	}
+	*klen_out = klen;
+	*vstart_out = vstart;
+}
+
+hc_err conv_props_each(const char *data, size_t len, conv_pair_fn fn, void *ctx, sbuf *why)
+{
+	pr r = {data, data + len, 1};
+	sbuf line = SBUF_INIT(SBUF_NOMAX), key = SBUF_INIT(SBUF_NOMAX);
+	sbuf val = SBUF_INIT(SBUF_NOMAX);
+	hc_err err = HC_OK;
+	unsigned at;
+
+	if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3))
+		r.p += 3; /* a BOM, as the tree reader skips it */
+	while (!err && pr_line(&r, &line, &at)) {
+		size_t klen, vstart;
+		pr_split(&line, &klen, &vstart);
+		err = pr_unescape(line.buf, klen, &key, at, why);
+		if (!err)
+			err = pr_unescape(line.buf + vstart, line.len - vstart, &val, at, why);
+		if (!err)
+			fn(ctx, key.buf, key.len, val.buf, val.len);
+	}
+	sbuf_release(&line);
+	sbuf_release(&key);
+	sbuf_release(&val);
+	return err;
+}
+
 static hc_err read_props(const char *data, size_t len, cpath *path, sbuf *msg, cv **out)
 {
 	pr r = {data, data + len, 1};
@@ -1508,32 +1569,9 @@ static hc_err read_props(const char *data, size_t len, cpath *path, sbuf *msg, c
 
 	*out = NULL;
 	while (!err && pr_line(&r, &line, &at)) {
-		size_t klen = 0, vstart = line.len;
-		int sep = 0, bs = 0;
+		size_t klen, vstart;
 		const char *bad;
-		while (klen < line.len) {
-			char c = line.buf[klen];
-			if ((c == '=' || c == ':') && !bs) {
-				vstart = klen + 1;
-				sep = 1;
-				break;
-			}
-			if (pr_ws(c) && !bs) {
-				vstart = klen + 1;
-				break;
-			}
-			bs = c == '\\' ? !bs : 0;
-			klen++;
-		}
-		while (vstart < line.len) {
-			char c = line.buf[vstart];
-			if (!pr_ws(c)) {
-				if (sep || (c != '=' && c != ':'))
-					break;
-				sep = 1;
-			}
-			vstart++;
-		}
+		pr_split(&line, &klen, &vstart);
 		err = pr_unescape(line.buf, klen, &key, at, msg);
 		if (!err)
 			err = pr_unescape(line.buf + vstart, line.len - vstart, &val, at, msg);

@@ -69,4 +69,15 @@
 hc_err conv_convert(const char *from, const char *data, size_t len, const char *to, sbuf *out,
 		    sbuf *why);
 
+/* One key and value of a properties document, unescaped (k[kl] and v[vl]
+ * are NUL; either may hold other NULs from \u0000). Borrowed for the call. */
+typedef void (*conv_pair_fn)(void *ctx, const char *k, size_t kl, const char *v, size_t vl);
+/* Calls fn with each key/value line of properties data[0..len), in order,
+ * flat: no nesting, so every document Properties.load() reads is read
+ * (repeated keys are all passed on: the caller decides, Java keeps the
+ * last). HC_ERR_UNPROCESSABLE, naming the line in *why, for a malformed
+ * \uXXXX escape, the one thing Properties.load() refuses; fn may have been
+ * called for earlier lines. For protocol servers (Apollo's configurations). */
+hc_err conv_props_each(const char *data, size_t len, conv_pair_fn fn, void *ctx, sbuf *why);
+
 #endif

@@ -217,6 +217,8 @@ static const struct {
 } watch_routes[] = {
     {"POST", "/api/v1/watch", 0},
     {"GET", "/api/v1/configs/", 1},
+    {"POST", "/nacos/v1/cs/configs/listener", 0},
+    {"GET", "/notifications/v2", 0},
 };
 
 int head_is_watch(const char *data, size_t n)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pct.h"
 #include "srv_internal.h"
 #include "xmalloc.h"
 
@@ -109,6 +110,43 @@ static const srv_route routes[] = {
 	{"/api/v1/tokens/{id}", SRV_DELETE, srv_h_token_delete, SRV_BODY_SMALL, SRV_SCOPE_SELF,
 	 SRV_ACT_OWN},
 	{"/api/v1/audit", SRV_GET, srv_h_audit, SRV_BODY_SMALL, SRV_SCOPE_SELF, SRV_ACT_OWN},
+	/* Apollo's config service (routes_apollo.c): the handler identifies the
+	 * caller (an access key, a token, or anonymous where a namespace allows). */
+	{"/configs/{appId}/{cluster}/{namespace}", SRV_GET, srv_h_apollo_config, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/configfiles/json/{appId}/{cluster}/{namespace}", SRV_GET, srv_h_apollo_file_json,
+	 SRV_BODY_SMALL, SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/configfiles/{appId}/{cluster}/{namespace}", SRV_GET, srv_h_apollo_file, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/notifications/v2", SRV_GET, srv_h_apollo_notifications, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	/* Nacos' open API, config side (routes_nacos.c): the handler identifies the
+	 * caller (username+password, accessToken, a token, or anonymous where a
+	 * namespace allows) and checks each namespace itself. */
+	{"/nacos/v1/cs/configs", SRV_GET, srv_h_nacos_config_get, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/nacos/v1/cs/configs", SRV_POST, srv_h_nacos_config_post, SRV_BODY_CONTENT,
+	 SRV_SCOPE_PROTO, SRV_ACT_WRITE},
+	{"/nacos/v1/cs/configs", SRV_DELETE, srv_h_nacos_config_delete, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_WRITE},
+	{"/nacos/v1/cs/configs/listener", SRV_POST, srv_h_nacos_listener, SRV_BODY_WATCH,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/nacos/v1/cs/configs/listener", SRV_GET, srv_h_nacos_listeners, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/nacos/v1/cs/history", SRV_GET, srv_h_nacos_history, SRV_BODY_SMALL, SRV_SCOPE_PROTO,
+	 SRV_ACT_READ},
+	{"/nacos/v1/cs/history/previous", SRV_GET, srv_h_nacos_history_previous, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/nacos/v1/cs/history/configs", SRV_GET, srv_h_nacos_history_configs, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_READ},
+	{"/nacos/v1/auth/login", SRV_POST, srv_h_nacos_login, SRV_BODY_SMALL, SRV_SCOPE_OPEN,
+	 SRV_ACT_READ},
+	{"/nacos/v2/cs/config", SRV_GET, srv_h_nacos_v2_config, SRV_BODY_SMALL, SRV_SCOPE_PROTO,
+	 SRV_ACT_READ},
+	{"/nacos/v2/cs/config", SRV_POST, srv_h_nacos_v2_config, SRV_BODY_CONTENT,
+	 SRV_SCOPE_PROTO, SRV_ACT_WRITE},
+	{"/nacos/v2/cs/config", SRV_DELETE, srv_h_nacos_v2_config, SRV_BODY_SMALL,
+	 SRV_SCOPE_PROTO, SRV_ACT_WRITE},
 	/* The console (routes_web.c): last, and only for paths nothing above
 	 * knows and that are not under /api/ (see srv_route_request). */
 	{"/{*file}", SRV_GET, srv_h_web, SRV_BODY_SMALL, SRV_SCOPE_OPEN, SRV_ACT_READ},
@@ -146,47 +184,6 @@ void srv_methods_str(unsigned methods, char out[64])
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes %XX in s[0..n) into a new string; NULL when an escape is
- * malformed or decodes to a NUL (a name cut short by one could alias
- * another config). */
-static char *decode_segment(const char *s, size_t n)
-{
-	char *out = xmalloc(n + 1), *o = out;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		int hi, lo;
-		if (s[i] != '%') {
-			*o++ = s[i];
-			continue;
-		}
-		if (i + 2 >= n)
-			goto bad;
-		hi = hexval(s[i + 1]);
-		lo = hexval(s[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			goto bad;
-		*o++ = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	*o = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
 /* Does pattern match the raw path? With capture set, decodes and keeps the
  * parameters in r. Returns 1 on a match, 0 on none, -1 on a malformed
  * segment (only with capture). */
@@ -217,7 +214,7 @@ static int match(srv_req *r, const char *pattern, const char *path, int capture)
 			if (ul == 0)
 				return 0; /* an empty segment is no name */
 			if (capture) {
-				char *v = decode_segment(u, ul);
+				char *v = pct_decode(u, ul, PCT_URI);
 				if (!v)
 					return -1;
 				if (r->nparams == SRV_MAX_PARAMS) {

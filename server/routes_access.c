@@ -5,6 +5,7 @@
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,15 @@ enum MHD_Result srv_h_token_create(srv_req *r)
 	body.buf[body.len] = '\0';
 	sbuf_addstr(&body, ",\"token\":");
 	sbuf_add_json_str(&body, secret.buf, secret.len);
+	{
+		/* What an Apollo client signs with (auth_apollo_identity): the
+		 * token's SHA-256 in hex, shown once like the token itself. */
+		unsigned char h[crypto_hash_sha256_BYTES];
+		char hex[2 * crypto_hash_sha256_BYTES + 1];
+		crypto_hash_sha256(h, (const unsigned char *)secret.buf, secret.len);
+		sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+		sbuf_addf(&body, ",\"apolloSecret\":\"%s\"", hex);
+	}
 	sbuf_addstr(&body, "}\n");
 	ret = srv_reply(r, MHD_HTTP_CREATED, "application/json", &body);
 out:

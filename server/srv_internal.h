@@ -62,8 +62,8 @@ struct srv {
 	hmap *held_bytes;	 /* client address -> what its held watches cost, in bytes */
 	size_t held_total;	 /* the sum over held_bytes */
 	atomic_int stopping;	 /* set once by srv_stop: nothing may suspend from then on */
-	pthread_mutex_t anon_mu;  /* guards anon, nanon; taken alone */
-	struct srv_anon *anon;	  /* namespaces open to credential-less reads (routes_auth.c) */
+	pthread_mutex_t anon_mu; /* guards anon, nanon; taken alone */
+	struct srv_anon *anon;	 /* namespaces open to credential-less reads (routes_auth.c) */
 	size_t nanon;
 	pthread_mutex_t reg_mu;	 /* guards reg; taken alone */
 	watch_reg *reg;		 /* who holds which config (NULL: --max-listeners 0) */
@@ -531,6 +531,18 @@ enum MHD_Result srv_h_apollo_config(srv_req *r);
 enum MHD_Result srv_h_apollo_file_json(srv_req *r);
 enum MHD_Result srv_h_apollo_file(srv_req *r);
 enum MHD_Result srv_h_apollo_notifications(srv_req *r);
+/* Nacos' open API, config side (routes_nacos.c): v1 configs, the listener,
+ * history, login, and /nacos/v2/cs/config, for Nacos clients unchanged. */
+enum MHD_Result srv_h_nacos_config_get(srv_req *r);
+enum MHD_Result srv_h_nacos_config_post(srv_req *r);
+enum MHD_Result srv_h_nacos_config_delete(srv_req *r);
+enum MHD_Result srv_h_nacos_listener(srv_req *r);
+enum MHD_Result srv_h_nacos_listeners(srv_req *r);
+enum MHD_Result srv_h_nacos_history(srv_req *r);
+enum MHD_Result srv_h_nacos_history_previous(srv_req *r);
+enum MHD_Result srv_h_nacos_history_configs(srv_req *r);
+enum MHD_Result srv_h_nacos_login(srv_req *r);
+enum MHD_Result srv_h_nacos_v2_config(srv_req *r);
 
 /* A store write's completion: records the outcome in r->wr and resumes the
  * connection (store_done_fn; the writer or the checker thread). */

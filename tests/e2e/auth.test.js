@@ -374,6 +374,81 @@ function rows(srv, who) {
 			async () => ['POST', `${CH}/${await draft()}/comments`, { text: 'hm' }],
 			cells(200, READ),
 		],
+		// Apollo's config service (routes_apollo.c): NS is the appId, the
+		// Apollo namespace "apollo" the config apollo.properties (cluster G).
+		...(() => {
+			const mkApollo = async () => {
+				const r = await request(srv, 'PUT', cfgPath(NS, G, 'apollo.properties') + '?format=properties', { body: 'k=v\n' });
+				assert.ok(r.status === 200 || r.status === 201, `apollo config (setup): ${describe(r)}`);
+			};
+			const poll = encodeURIComponent(JSON.stringify([{ namespaceName: 'apollo', notificationId: -1 }]));
+			return [
+				['GET /configs/{appId}/{cluster}/{namespace}', async () => (await mkApollo(), ['GET', `/configs/${NS}/${G}/apollo`]), cells(200, READ)],
+				[
+					'GET /configfiles/json/{appId}/{cluster}/{namespace}',
+					async () => (await mkApollo(), ['GET', `/configfiles/json/${NS}/${G}/apollo`]),
+					cells(200, READ),
+				],
+				[
+					'GET /configfiles/{appId}/{cluster}/{namespace}',
+					async () => (await mkApollo(), ['GET', `/configfiles/${NS}/${G}/apollo`]),
+					cells(200, READ),
+				],
+				[
+					'GET /notifications/v2',
+					async () => (await mkApollo(), ['GET', `/notifications/v2?appId=${NS}&cluster=${G}&notifications=${poll}`]),
+					cells(200, READ),
+				],
+			];
+		})(),
+		// Nacos' open API (routes_nacos.c): parameters in the query (Nacos
+		// takes them there or in a form body); Nacos answers every refusal
+		// 403, in its own (plain text or v2 envelope) shape.
+		...(() => {
+			const nc = (o) => '?' + new URLSearchParams({ tenant: NS, group: G, ...o }).toString();
+			const deny = { overrides: Object.fromEntries(NOBODY.map((n) => [n, 403])) };
+			const mkN = async (p) => (await ok(srv, 'PUT', cfgPath(NS, G, p), 'v: 1\n', 201), p);
+			const newestId = async () => {
+				const r = await request(srv, 'GET', '/nacos/v1/cs/history' + nc({ search: 'accurate', dataId: 'app' }));
+				assertStatus(r, 200, 'nacos history (setup)');
+				return r.json.pageItems[0].id;
+			};
+			return [
+				['GET /nacos/v1/cs/configs', () => ['GET', '/nacos/v1/cs/configs' + nc({ dataId: 'app' })], cells(200, READ, deny)],
+				['POST /nacos/v1/cs/configs', (w) => ['POST', '/nacos/v1/cs/configs' + nc({ dataId: `nc-${w}`, content: 'x' })], cells(200, WRITE, deny)],
+				[
+					'DELETE /nacos/v1/cs/configs',
+					async (w) => ['DELETE', '/nacos/v1/cs/configs' + nc({ dataId: await mkN(`ncdel-${w}`) })],
+					cells(200, WRITE, deny),
+				],
+				[
+					'POST /nacos/v1/cs/configs/listener',
+					() => ['POST', '/nacos/v1/cs/configs/listener' + nc({ 'Listening-Configs': `app\x02${G}\x02\x02${NS}\x01` })],
+					cells(200, READ, deny),
+				],
+				['GET /nacos/v1/cs/configs/listener', () => ['GET', '/nacos/v1/cs/configs/listener' + nc({ dataId: 'app' })], cells(200, READ, deny)],
+				['GET /nacos/v1/cs/history', () => ['GET', '/nacos/v1/cs/history' + nc({ search: 'accurate', dataId: 'app' })], cells(200, READ, deny)],
+				[
+					'GET /nacos/v1/cs/history/previous',
+					async () => ['GET', '/nacos/v1/cs/history/previous' + nc({ dataId: 'app', id: await newestId() })],
+					cells(200, READ, deny),
+				],
+				['GET /nacos/v1/cs/history/configs', () => ['GET', '/nacos/v1/cs/history/configs' + nc({})], cells(200, READ, deny)],
+				// Open, as the native login: without username and password it is 400 for anyone.
+				['POST /nacos/v1/auth/login', () => ['POST', '/nacos/v1/auth/login'], cells(400, EVERYONE, { open: true })],
+				['GET /nacos/v2/cs/config', () => ['GET', '/nacos/v2/cs/config' + nc({ dataId: 'app', namespaceId: NS })], cells(200, READ, deny)],
+				[
+					'POST /nacos/v2/cs/config',
+					(w) => ['POST', '/nacos/v2/cs/config' + nc({ dataId: `nc2-${w}`, namespaceId: NS, content: 'x' })],
+					cells(200, WRITE, deny),
+				],
+				[
+					'DELETE /nacos/v2/cs/config',
+					async (w) => ['DELETE', '/nacos/v2/cs/config' + nc({ dataId: await mkN(`nc2del-${w}`), namespaceId: NS })],
+					cells(200, WRITE, deny),
+				],
+			];
+		})(),
 		// Last: it ends the caller's session. A service token has no session.
 		[
 			'POST /api/v1/auth/logout',
@@ -417,6 +492,9 @@ test('authorization matrix: every route x every kind of caller, exact statuses',
 			const [method, p, body] = await call(name);
 			const r = await request(srv, method, p, { body, headers: who[name].headers, anonymous: true });
 			if (r.status !== want[name]) wrong.push(`${route} as ${name}: want ${want[name]}, got ${describe(r)}`);
+			else if (p.startsWith('/nacos/') && r.status === 403)
+				// Nacos' clients read a refusal as plain text (v1) or its v2 envelope.
+				assert.ok(r.text.length > 0 && !r.text.startsWith('{"error"'), `${route} as ${name}: Nacos-style refusal, got ${describe(r)}`);
 			else if (r.status === 401 || r.status === 403)
 				assertError(r, r.status, r.status === 401 ? 'unauthenticated' : 'forbidden', `${route} as ${name}`);
 			if (r.status === 401)

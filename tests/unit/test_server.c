@@ -1250,6 +1250,11 @@ static void test_watch_heads(void)
 	CHECK(!is_watch("PUT /api/v1/configs/p/g/a?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n"));
 	CHECK(!is_watch("POST /api/v1/watchers HTTP/1.1\r\nHost: x\r\n\r\n"));
 	CHECK(!is_watch("GET /api/v1/watch HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(is_watch("POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nHost: x\r\n\r\n"));
+	CHECK(is_watch("POST /nacos/v1/cs/configs/listener?username=u HTTP/1.1\r\n\r\n"));
+	CHECK(!is_watch("GET /nacos/v1/cs/configs/listener?dataId=a HTTP/1.1\r\n\r\n"));
+	CHECK(is_watch("GET /notifications/v2?appId=a&cluster=default HTTP/1.1\r\n\r\n"));
+	CHECK(!is_watch("GET /notifications/v2x HTTP/1.1\r\n\r\n"));
 	CHECK(!is_watch("POST"));
 	CHECK(!is_watch("POST /api/v1/watch"));
 }
