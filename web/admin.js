@@ -1,5 +1,5 @@
-// admin.js: the admin pages: namespaces (with their grants and review rule),
-// users, service tokens and the audit log. Every call goes through api.js to
+// admin.js: the admin pages: namespaces (with their grants, review rule and
+// anonymous reads), users, service tokens and the audit log. Every call goes through api.js to
 // the public API; the server decides what is allowed, the page only hides
 // what the user could not use and shows the API's words when it refuses.
 //
@@ -14,7 +14,8 @@ const TOKEN_ROLES = ['reader', 'editor'];
 const AUDIT_ACTIONS = [
   'login', 'login-failed', 'login-throttled', 'logout', 'password-change',
   'user-create', 'user-delete', 'grant', 'revoke-grant',
-  'namespace-create', 'namespace-delete', 'token-create', 'token-revoke',
+  'namespace-create', 'namespace-delete', 'namespace-review', 'namespace-anonymous-read',
+  'token-create', 'token-revoke',
   'publish', 'delete', 'rollback',
   'change-create', 'change-edit', 'change-submit', 'change-approve', 'change-reject',
   'change-cancel', 'change-publish', 'change-force-publish', 'change-fail',
@@ -43,6 +44,22 @@ function sections(ctx) {
 
 function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+// The networks a namespace is open to for credential-less reads ([] = closed).
+function anonCidrs(n) {
+  return (n.anonymousRead && n.anonymousRead.cidrs) || [];
+}
+
+// "10.0.0.0/8, 192.168.1.20\n..." -> ['10.0.0.0/8', '192.168.1.20']: commas,
+// newlines or spaces between entries (no address holds any), repeats dropped.
+// Whether each is an address or a CIDR is the server's call.
+function parseCidrs(text) {
+  return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
+}
+
+function codeList(items) {
+  return items.map((c, i) => [i ? ', ' : '', h('code', {}, c)]);
 }
 
 // A place for a form's or a section's error, read out when it changes.
@@ -178,6 +195,49 @@ async function namespacesPage(body, ctx, query, state, redraw) {
     return b;
   };
 
+  // Opening a namespace to callers nobody can name is for admins only (the
+  // server says so too). Edit, confirm, PUT; a list the server refuses (400)
+  // brings the dialog back with its words and the list as typed.
+  const anonBtn = (n) => {
+    const b = h('button', { type: 'button', class: 'small', 'aria-label': `Set anonymous reads of ${n.id}` }, 'Anonymous reads…');
+    b.addEventListener('click', async () => {
+      clear(msg);
+      const cur = anonCidrs(n);
+      let draft = cur.join('\n');
+      let refused = null;
+      for (;;) {
+        const got = await anonDialog(n, draft, refused);
+        if (!got) return;
+        const want = got.close ? [] : parseCidrs(got.text);
+        if (want.join(',') === cur.join(',')) {
+          toast(want.length ? `Namespace ${n.id} is already open to exactly these networks.` : `Namespace ${n.id} is already closed to anonymous reads.`);
+          return;
+        }
+        if (!(await confirmAnon(n, cur, want))) return;
+        refused = await busy(b, async () => {
+          try {
+            await api('PUT', `/api/v1/namespaces/${seg(n.id)}`, { json: { anonymousRead: { cidrs: want } } });
+          } catch (e) {
+            return e;
+          }
+          await after(want.length
+            ? `Namespace ${n.id} is open to anonymous reads from ${want.join(', ')}.`
+            : `Namespace ${n.id} is closed to anonymous reads: every read needs a credential again.`);
+          return null;
+        });
+        if (!refused) return;
+        if (refused.status !== 400) {
+          showError(msg, refused);
+          return;
+        }
+        const m = /cidrs\[(\d+)\]/.exec(refused.message);
+        if (m && want[Number(m[1])] !== undefined) refused.message += ` ('${want[Number(m[1])]}')`;
+        draft = want.join('\n'); // as sent, so the index in the message fits
+      }
+    });
+    return b;
+  };
+
   const deleteBtn = (n) => {
     const b = h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete namespace ${n.id}` }, 'Delete…');
     b.addEventListener('click', async () => {
@@ -202,14 +262,22 @@ async function namespacesPage(body, ctx, query, state, redraw) {
   const rows = nss.map((n) => {
     const own = ctx.canOwn(n.id);
     const req = (n.review && n.review.required) || 0;
+    const anon = anonCidrs(n);
     return h(
       'tr',
-      { dataset: { ns: n.id } },
+      { dataset: { ns: n.id }, class: anon.length ? 'anon-open' : null },
       h('td', {}, h('code', {}, n.id)),
       h('td', {}, n.name || ''),
       h('td', {}, n.description || ''),
       h('td', { class: 'num' }, String(n.configCount ?? 0)),
       h('td', {}, req ? h('span', { class: 'badge warn' }, `${plural(req, 'approval')}`) : h('span', { class: 'muted' }, 'no')),
+      h(
+        'td',
+        { dataset: { anonymous: anon.length ? 'open' : 'closed' } },
+        anon.length
+          ? [h('span', { class: 'badge bad', title: 'Reads and watches from these networks need no credential' }, 'open, no credential'), ' from ', codeList(anon)]
+          : h('span', { class: 'muted' }, 'closed'),
+      ),
       h(
         'td',
         {},
@@ -218,23 +286,78 @@ async function namespacesPage(body, ctx, query, state, redraw) {
           { class: 'row' },
           own ? h('a', { class: 'button small', href: hashWith('namespaces', { grants: n.id }), 'aria-label': `Grants of ${n.id}`, 'aria-current': grantsOf === n.id ? 'true' : null }, 'Grants') : null,
           own ? reviewBtn(n) : null,
+          admin ? anonBtn(n) : null,
           admin && n.id !== 'public' ? deleteBtn(n) : null,
         ),
       ),
     );
   });
 
+  const open = nss.filter((n) => anonCidrs(n).length);
   const parts = [
     h('h2', {}, 'Namespaces'),
+    open.length
+      ? h(
+          'div',
+          { class: 'notice anon', role: 'note' },
+          h('strong', {}, 'Open to reads without a credential: '),
+          codeList(open.map((n) => n.id)),
+          `. Any client at the networks shown under Anonymous reads may read and watch ${open.length === 1 ? 'its' : 'their'} configs without naming itself.`,
+        )
+      : null,
     msg,
-    table(['ID', 'Name', 'Description', 'Configs', 'Review required', 'Actions'], rows, { empty: 'No namespaces you may see.' }),
+    table(['ID', 'Name', 'Description', 'Configs', 'Review required', 'Anonymous reads', 'Actions'], rows, { empty: 'No namespaces you may see.' }),
   ];
   if (admin) parts.push(createNamespaceForm(msg, after));
-  else parts.push(h('p', { class: 'muted' }, 'Only admins create and delete namespaces.'));
+  else parts.push(h('p', { class: 'muted' }, 'Only admins create and delete namespaces and open them to anonymous reads.'));
   const grantsHost = h('div', {});
   if (grantsOf) parts.splice(1, 0, grantsHost);
   clear(body, parts);
   if (grantsOf) await grantsPanel(grantsHost, ctx, grantsOf, state);
+}
+
+// The anonymous-read editor: resolves to {text} (save), {text, close: true}
+// or null (cancel). refused: the server's refusal of the last try, if any.
+async function anonDialog(n, draft, refused) {
+  const cur = anonCidrs(n);
+  const area = h('textarea', { name: 'anonymous-cidrs', rows: 5, spellcheck: 'false', autocomplete: 'off', placeholder: '10.0.0.0/8\n192.168.1.20', value: draft });
+  const buttons = [{ label: 'Cancel', value: false }];
+  if (cur.length) buttons.push({ label: 'Close to anonymous reads', value: 'close', class: 'danger' });
+  buttons.push({ label: 'Save', value: 'save', class: 'primary' });
+  const v = await dialog(`Anonymous reads of ${n.id}`, [
+    h(
+      'div',
+      { class: 'notice' },
+      h('strong', {}, 'A security setting. '),
+      `Any client at these networks may read and watch every config in ${n.id} without a credential, so nobody can tell who read what. `,
+      'Writes, history and lists still need one. Open it only for clients that cannot send a credential, to the narrowest networks you can.',
+    ),
+    h('p', {}, cur.length ? ['Now open to: ', codeList(cur), '.'] : 'Now closed: every read needs a credential.'),
+    field('Networks', area, 'Addresses or CIDRs (10.0.0.0/8, 192.168.1.20, fd00::/8), one per line or separated by commas; at most 64. Empty closes it.'),
+    refused ? errorBox(refused) : null,
+  ], buttons);
+  if (!v) return null;
+  return v === 'close' ? { text: area.value, close: true } : { text: area.value };
+}
+
+async function confirmAnon(n, cur, want) {
+  if (!want.length) {
+    return dialog(`Close ${n.id} to anonymous reads?`, [
+      h('p', {}, 'Clients at ', codeList(cur), ` then need a credential to read ${n.id}: their reads get 401 and their held watches end at once.`),
+    ], [
+      { label: 'Cancel', value: false },
+      { label: 'Close to anonymous reads', value: true, class: 'danger' },
+    ]);
+  }
+  const gone = cur.filter((c) => !want.includes(c));
+  return dialog(cur.length ? `Change ${n.id}'s anonymous reads?` : `Open ${n.id} to anonymous reads?`, [
+    h('p', {}, `Any client at these networks may then read and watch every config in ${n.id} without a credential:`),
+    h('ul', {}, want.map((c) => h('li', {}, h('code', {}, c)))),
+    gone.length ? h('p', {}, 'No longer open to: ', codeList(gone), ' (their anonymous watches end).') : null,
+  ], [
+    { label: 'Cancel', value: false },
+    { label: 'Open to anonymous reads', value: true, class: 'danger' },
+  ]);
 }
 
 function createNamespaceForm(pageMsg, after) {

@@ -479,3 +479,79 @@ test('a protected namespace: an edit becomes a change request, another user appr
 	assert.deepEqual([h[0].changeId, h[0].message, h[0].author], [1, 'port 2', 'ana']);
 	b.checkClean();
 });
+
+test('anonymous reads: an admin opens a namespace to a network, a bad CIDR changes nothing, an owner only sees it, closing ends it', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'POST', '/api/v1/namespaces', { body: { id: 'team', name: 'Team' } })).status, 201);
+	assert.equal((await request(srv, 'PUT', cfgPath('team', G, 'app.yaml', '?format=yaml'), { body: 'a: 1\n' })).status, 201);
+	assert.equal((await request(srv, 'POST', '/api/v1/users', { body: { name: 'olga', password: 'olga-password-1' } })).status, 201);
+	assert.equal((await request(srv, 'PUT', '/api/v1/namespaces/team/grants/olga', { body: { role: 'owner' } })).status, 200);
+	// What a client without a credential gets from here (127.0.0.1), and what the API shows.
+	const anonRead = () => request(srv, 'GET', cfgPath('team', G, 'app.yaml'), { anonymous: true });
+	const cidrs = async () => (await request(srv, 'GET', '/api/v1/namespaces')).json.namespaces.find((n) => n.id === 'team').anonymousRead.cidrs;
+	assert.equal((await anonRead()).status, 401, 'closed by default');
+
+	const b = await consoleAsAdmin(t, srv);
+	const { page } = b;
+	await page.goto('/#/admin/namespaces');
+	const row = page.locator('tr[data-ns="team"]');
+	await row.locator('td[data-anonymous="closed"]').waitFor();
+	const edit = async (text) => {
+		await page.getByRole('button', { name: 'Set anonymous reads of team' }).click();
+		const dlg = page.getByRole('dialog', { name: 'Anonymous reads of team' });
+		await dlg.getByLabel('Networks').fill(text);
+		await dlg.getByRole('button', { name: 'Save' }).click();
+		const sure = page.getByRole('dialog', { name: /anonymous reads\?$/ });
+		await sure.getByRole('button', { name: 'Open to anonymous reads' }).click();
+	};
+
+	// Open it to 127.0.0.0/8: flagged on the row, and a credential-less read works.
+	await edit('127.0.0.0/8');
+	await row.locator('td[data-anonymous="open"]').getByText('127.0.0.0/8').waitFor();
+	await page.getByRole('note').getByText('team').waitFor();
+	await b.screenshot('anonymous-read');
+	assert.deepEqual(await cidrs(), ['127.0.0.0/8']);
+	const got = await anonRead();
+	assert.deepEqual([got.status, got.text], [200, 'a: 1\n']);
+
+	// A bad CIDR: the server's message in the dialog, the typed list kept, nothing changed.
+	b.expect(400, '/api/v1/namespaces/team');
+	await edit('127.0.0.0/8,\nnot-a-net');
+	const dlg = page.getByRole('dialog', { name: 'Anonymous reads of team' });
+	await dlg.getByRole('alert').filter({ hasText: 'anonymousRead.cidrs[1]: not an address or CIDR' }).waitFor();
+	assert.match(await dlg.getByRole('alert').textContent(), /not-a-net/, 'the message names the entry');
+	assert.equal(await dlg.getByLabel('Networks').inputValue(), '127.0.0.0/8\nnot-a-net');
+	await dlg.getByRole('button', { name: 'Cancel' }).click();
+	await dlg.waitFor({ state: 'detached' });
+	assert.deepEqual(await cidrs(), ['127.0.0.0/8'], 'the bad list changed nothing');
+	assert.equal((await anonRead()).status, 200);
+	assert.deepEqual(await row.locator('td[data-anonymous="open"] code').allTextContents(), ['127.0.0.0/8']);
+	b.checkClean('after the bad CIDR');
+
+	// An owner sees it, flagged, but has no control for it (and the server would refuse).
+	await page.getByRole('button', { name: 'Log out' }).click();
+	await page.goto('/#/login');
+	await b.login('olga', 'olga-password-1');
+	await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	await page.goto('/#/admin/namespaces');
+	await row.locator('td[data-anonymous="open"]').getByText('127.0.0.0/8').waitFor();
+	await row.getByRole('link', { name: 'Grants of team' }).waitFor(); // the owner's controls are there
+	assert.equal(await page.getByRole('button', { name: 'Set anonymous reads of team' }).count(), 0, 'read-only for an owner');
+
+	// The admin closes it: credential-less reads are refused again.
+	await page.getByRole('button', { name: 'Log out' }).click();
+	await page.goto('/#/login');
+	await b.login('admin', srv.adminPassword);
+	await page.getByRole('heading', { name: /Configs in/ }).waitFor();
+	await page.goto('/#/admin/namespaces');
+	await page.getByRole('button', { name: 'Set anonymous reads of team' }).click();
+	await page.getByRole('dialog', { name: 'Anonymous reads of team' }).getByRole('button', { name: 'Close to anonymous reads' }).click();
+	await page.getByRole('dialog', { name: 'Close team to anonymous reads?' }).getByRole('button', { name: 'Close to anonymous reads' }).click();
+	await row.locator('td[data-anonymous="closed"]').waitFor();
+	assert.equal(await page.getByRole('note').count(), 0, 'no namespace flagged open');
+	assert.deepEqual(await cidrs(), []);
+	assert.equal((await anonRead()).status, 401, 'closed again');
+	const audit = (await request(srv, 'GET', '/api/v1/audit?action=namespace-anonymous-read')).json.items;
+	assert.deepEqual(audit.map((a) => [a.actor, a.namespace]), [['admin', 'team'], ['admin', 'team']], 'opened and closed, the bad list not');
+	b.checkClean();
+});
