@@ -2,7 +2,8 @@
  * hcload.c: the command line of hcload, the load generator behind
  * bench/run.sh. It parses flags, refuses any target outside 127.0.0.0/8,
  * raises its own open-file limit, runs one scenario (watchers.c, publish.c,
- * gray.c, reports.c) and prints human lines plus one machine-readable line per result:
+ * gray.c, reports.c, nacos.c) and prints human lines plus one
+ * machine-readable line per result:
  *
  *   RESULT scenario=park-10k target=hotconf metric=wake_last_ms value=12.3 unit=ms better=low
  *
@@ -48,6 +49,11 @@ static void usage(FILE *to)
 	    "             --rounds two publishes, re-armed plainly (the reference) and with\n"
 	    "             \"status\":\"applied\"; each timed until all are held again, and\n"
 	    "             the reports checked in /metrics and the listeners view\n"
+	    "  nacos      per --rounds, --watchers Nacos v1 listeners (POST\n"
+	    "             /nacos/v1/cs/configs/listener) on PREFIX0, then as many native\n"
+	    "             watches (GET ?wait=), each kind on fresh connections, woken by one\n"
+	    "             publish and timed to its last answer, the order alternating;\n"
+	    "             server RSS per listener in the first phase (hotconf only)\n"
 	    "  seed       publish keys PREFIX0..PREFIX(keys-1) with --size bytes each\n"
 	    "  ping       wait until the server answers (hotconf /healthz, etcd /version)\n"
 	    "\n"
@@ -57,9 +63,11 @@ static void usage(FILE *to)
 	    "  --pid PID              the server's pid, for RSS and CPU from /proc\n"
 	    "  --token T              hotconf: send Authorization: Bearer T\n"
 	    "  --name NAME            scenario name in RESULT lines (the command)\n"
-	    "  --watchers N           long polls to hold (1000; soak, gray, reports 10000)\n"
+	    "  --watchers N           long polls to hold (1000; soak, gray, reports, nacos\n"
+	    "                         10000)\n"
 	    "  --ref-watchers N       gray: watchers of the reference config (watchers/10)\n"
-	    "  --rounds N             gray, reports: rounds (5)\n"
+	    "  --rounds N             gray, reports, nacos: rounds (5)\n"
+	    "  --first nacos|native   nacos: the kind of the first phase (nacos)\n"
 	    "  --keys M               keys they watch (1; soak 10)\n"
 	    "  --publish              park: publish key 0 once all are parked\n"
 	    "  --count N              publish: requests in all (default: --seconds)\n"
@@ -76,7 +84,7 @@ static void usage(FILE *to)
 	    "  --rate R               soak: publishes per second (1)\n"
 	    "  --wait DURATION        hotconf long-poll wait (120s; the server caps it)\n"
 	    "  --prefix P             key names P0, P1, ... (k; publish: pub; gray: gray;\n"
-	    "                         reports: rep)\n"
+	    "                         reports: rep; nacos: nc)\n"
 	    "  --quiet                print RESULT lines only\n");
 }
 
@@ -308,10 +316,11 @@ static int lnum(const char *flag, const char *v, long min, long max, long *out)
 static void defaults(hl_opts *o, const char *cmd)
 {
 	int soak = !strcmp(cmd, "soak"), gray = !strcmp(cmd, "gray"), rep = !strcmp(cmd, "reports");
+	int nacos = !strcmp(cmd, "nacos");
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = o->name = cmd;
-	o->watchers = soak || gray || rep ? 10000 : 1000;
+	o->watchers = soak || gray || rep || nacos ? 10000 : 1000;
 	o->keys = soak ? 10 : 1;
 	o->seconds = soak ? 600 : 5;
 	o->concurrency = 1;
@@ -324,7 +333,11 @@ static void defaults(hl_opts *o, const char *cmd)
 	o->rounds = 5;
 	o->rate = 1;
 	o->wait = "120s";
-	o->prefix = !strcmp(cmd, "publish") ? "pub" : gray ? "gray" : rep ? "rep" : "k";
+	o->prefix = !strcmp(cmd, "publish") ? "pub"
+		    : gray		    ? "gray"
+		    : rep		    ? "rep"
+		    : nacos		    ? "nc"
+					    : "k";
 }
 
 static int parse_flag(hl_opts *o, const char *f, const char *v)
@@ -340,6 +353,12 @@ static int parse_flag(hl_opts *o, const char *f, const char *v)
 	}
 	if (!strcmp(f, "--addr"))
 		return parse_addr(v, o);
+	if (!strcmp(f, "--first")) {
+		if (strcmp(v, "nacos") && strcmp(v, "native"))
+			return -1;
+		o->first_native = !strcmp(v, "native");
+		return 0;
+	}
 	if (!strcmp(f, "--etcd-api")) {
 		if (strcmp(v, "v2") && strcmp(v, "v3"))
 			return -1;
@@ -435,10 +454,9 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*run)(const hl_opts *);
-	} cmds[] = {{"park", hl_park},	   {"reconnect", hl_reconnect},
-		    {"soak", hl_soak},	   {"publish", hl_publish},
-		    {"gray", hl_gray},	   {"reports", hl_reports},
-		    {"seed", hl_seed_cmd}, {"ping", hl_ping}};
+	} cmds[] = {{"park", hl_park},	     {"reconnect", hl_reconnect}, {"soak", hl_soak},
+		    {"publish", hl_publish}, {"gray", hl_gray},		  {"reports", hl_reports},
+		    {"nacos", hl_nacos},     {"seed", hl_seed_cmd},	  {"ping", hl_ping}};
 	hl_opts o;
 	long nofile;
 	size_t i;

@@ -5,8 +5,9 @@
  * runs the non-blocking sockets on one epoll set, proc.c reads the server's
  * memory and CPU from /proc, watchers.c holds the watch scenarios (park,
  * reconnect, soak) and the held-watch machinery they share with gray.c (the
- * gray-release scenario) and reports.c (apply reports on re-armed watches),
- * and publish.c the publish scenario.
+ * gray-release scenario), reports.c (apply reports on re-armed watches) and
+ * nacos.c (Nacos listeners against the native watch), and publish.c the
+ * publish scenario.
  *
  * Threading: hcload is single-threaded; nothing here is thread-safe.
  * Everything talks to 127.0.0.0/8 only (the --addr parser in hcload.c refuses
@@ -26,9 +27,9 @@
 typedef enum hl_target { HL_HOTCONF, HL_ETCD } hl_target;
 
 typedef struct hl_opts {
-	const char *cmd;	 /* park, publish, reconnect, soak, gray, seed, ping */
-	const char *name;	 /* scenario name in RESULT lines (default: cmd) */
-	hl_target target;	 /* --target */
+	const char *cmd;  /* park, publish, reconnect, soak, gray, reports, nacos, seed, ping */
+	const char *name; /* scenario name in RESULT lines (default: cmd) */
+	hl_target target; /* --target */
 	struct sockaddr_in addr; /* --addr, always inside 127.0.0.0/8 */
 	char host[80];		 /* "127.0.0.1:PORT", for the Host header */
 	long pid;		 /* --pid of the server, 0 when unknown */
@@ -45,7 +46,8 @@ typedef struct hl_opts {
 	double idle_seconds;	 /* --idle-seconds for the idle CPU sample */
 	double timeout;		 /* --timeout: hard limit of every phase, seconds */
 	long grace_ms;		 /* --grace-ms to wait for wrong wakes */
-	long rounds;		 /* --rounds: gray's rounds of publish, rule, abort, promote */
+	long rounds;		 /* --rounds: gray's, reports' and nacos' rounds */
+	int first_native;	 /* --first native: nacos starts with the native watch */
 	long refs;		 /* --ref-watchers: gray's reference watchers (0: watchers/10) */
 	double rate;		 /* --rate: soak publishes per second */
 	const char *wait;	 /* --wait: hotconf long-poll wait, e.g. "120s" */
@@ -302,6 +304,13 @@ int hl_gray(const hl_opts *o);
  * held again and checked against hotconf_reports_total and the listeners
  * view. */
 int hl_reports(const hl_opts *o);
+/* Nacos listeners (nacos.c): per --rounds, --watchers Nacos v1 listeners
+ * (POST /nacos/v1/cs/configs/listener) and then as many native watches of
+ * one config (GET ?wait=) on fresh connections, each kind parked on PREFIX0
+ * and woken by one native publish and timed to its last answer (the order
+ * alternating, --first's kind first); the server's RSS per listener is
+ * measured in the first phase only. */
+int hl_nacos(const hl_opts *o);
 /* Publishes keys prefix0..prefix(keys-1) with content of o->size bytes. */
 int hl_seed_cmd(const hl_opts *o);
 /* Waits (up to --timeout) until the server answers its health URL. */

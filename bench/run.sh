@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # run.sh: hotconf against etcd 3.4, side by side on this machine, in one run (issue 3).
 #
-#   bash bench/run.sh           every scenario 5 times against both servers (~10 min on 2 cores)
+#   bash bench/run.sh           every scenario 5 times against both servers (~12 min on 2 cores)
 #   bash bench/run.sh --quick   2 runs each with smaller N, for working on the tool (~1.5 min)
 #   bash bench/run.sh --soak    the full run, then the 10-minute soak (hotconf only)
 #   bash bench/run.sh --smoke --hotconf BIN --hcload BIN
 #                               tiny N, a few seconds, hotconf only; builds and installs nothing.
 #                               Fails only when something does not work (a watcher not parked or
 #                               never woken, a wrong wake, a failed request), never on a time.
-#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,soak,
+#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,nacos,soak,
 #         --soak-seconds S,
 #         --build-dir DIR, --out FILE, --hotconf BIN --hcload BIN (skip the build)
 #
-# The full run installs what is missing from Debian (etcd-server, wrk, the build deps), builds
-# hotconf and hcload (Release) in build/bench, and runs the scenarios with hcload (bench/hcload.c)
-# and wrk. Where a scenario measures memory it gets fresh servers for every run. Only one server
-# runs at a time, listening on 127.0.0.1. It prints one markdown table (median and worst run,
-# the ratio hotconf/etcd, and whether hotconf met the issue's target) and writes it to
-# bench/results/YYYY-MM-DD.md with the machine it ran on. Every wait here is bounded.
+# The full run installs what is missing from Debian (the build deps, and etcd-server and wrk
+# when a chosen scenario uses them), builds hotconf and hcload (Release) in build/bench, and
+# runs the scenarios with hcload (bench/hcload.c) and wrk. Where a scenario measures memory it
+# gets fresh servers for every run. Only one server runs at a time, listening on 127.0.0.1. It
+# prints one markdown table (median and worst run, the ratio hotconf/etcd, and whether hotconf
+# met the issue's target) and writes it to bench/results/YYYY-MM-DD.md with the machine it ran
+# on. Every wait here is bounded.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -75,6 +76,13 @@ full) nr=10000 rep_rounds=5 ;;
 quick) nr=5000 rep_rounds=3 ;;
 smoke) nr=50 rep_rounds=2 ;;
 esac
+# Nacos listeners (issue 13): nn Nacos v1 listeners, then as many native watches, on one config,
+# rounds per run (one phase of each kind a round).
+case "$mode" in
+full) nn=10000 nacos_rounds=5 ;;
+quick) nn=5000 nacos_rounds=3 ;;
+smoke) nn=100 nacos_rounds=1 ;;
+esac
 [ -n "$runs" ] && nruns=$runs
 keys100=100
 [ "$mode" = smoke ] && keys100=4
@@ -85,14 +93,21 @@ soak_watchers=10000
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 label() { if [ "$1" -ge 1000 ]; then echo "$(($1 / 1000))k"; else echo "$1"; fi; }
 l1=$(label $n1) l2=$(label $n2) l3=$(label $n3) lg=$(label $ng) lgr=$(label $((ng / 10)))
-lr=$(label $nr)
+lr=$(label $nr) ln=$(label $nn)
 
 # ---- setup: packages, build, binaries ----
 
+# What the chosen scenarios need besides hotconf: etcd for the side-by-side ones, wrk for GETs.
+need_etcd=0 need_wrk=0
+for sc in park keys publish get reconnect; do want "$sc" && need_etcd=1; done
+{ want get || want auth; } && need_wrk=1
+
 install_deps() {
-	local p need=()
+	local p need=() extra=()
+	[ "$need_etcd" = 1 ] && extra+=(etcd-server)
+	[ "$need_wrk" = 1 ] && extra+=(wrk)
 	for p in build-essential cmake pkg-config libmicrohttpd-dev libsqlite3-dev libcjson-dev \
-		libyaml-dev libzip-dev libsodium-dev libcurl4-gnutls-dev etcd-server wrk curl; do
+		libyaml-dev libzip-dev libsodium-dev libcurl4-gnutls-dev curl "${extra[@]}"; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
 	[ ${#need[@]} -eq 0 ] && return 0
@@ -114,8 +129,8 @@ else
 		hc_bin="$build_dir/hotconf" hl_bin="$build_dir/hcload"
 	fi
 	etcd_bin=$(command -v etcd || echo /usr/bin/etcd)
-	[ -x "$etcd_bin" ] || die "no etcd binary (apt-get install etcd-server)"
-	command -v wrk >/dev/null || die "no wrk (apt-get install wrk)"
+	[ "$need_etcd" = 0 ] || [ -x "$etcd_bin" ] || die "no etcd binary (apt-get install etcd-server)"
+	[ "$need_wrk" = 0 ] || command -v wrk >/dev/null || die "no wrk (apt-get install wrk)"
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -408,6 +423,23 @@ scen_reports() {
 	done
 }
 
+# Nacos listeners: nn listeners of the Nacos v1 API (POST /nacos/v1/cs/configs/listener) and, in
+# the same run, as many native watches of the same config, each kind parked on fresh
+# connections and woken by one publish (hcload nacos, bench/nacos.c). Fresh servers every run,
+# once with the Nacos listeners first and once with the native watches first: the server's RSS
+# is measured in the first phase only, so each kind's comes from one of the two.
+scen_nacos() {
+	local r first
+	for r in $(seq 1 "$nruns"); do
+		for first in nacos native; do
+			start_hotconf
+			hl "$r" hotconf nacos nacos --watchers "$nn" --rounds "$nacos_rounds" \
+				--first "$first"
+			stop_hotconf
+		done
+	done
+}
+
 scen_soak() {
 	start_hotconf
 	hl 1 hotconf soak soak --watchers "$soak_watchers" --keys 10 --seconds "$soak_secs" --rate 1
@@ -444,6 +476,8 @@ scen_smoke() {
 	start_hotconf
 	hl 1 hotconf reports reports --watchers "$nr" --rounds "$rep_rounds" --per-source 30
 	stop_hotconf
+	# Nacos listeners, a server of their own for each order (as in the full run).
+	scen_nacos
 }
 
 echo "run.sh: $mode run, $nruns run(s) per scenario; hotconf $hc_bin, hcload $hl_bin"
@@ -464,6 +498,7 @@ else
 	fi
 	want gray && scen_gray
 	want reports && scen_reports
+	want nacos && scen_nacos
 	{ [ "$soak" = 1 ] || [[ ",$only," == *",soak,"* ]]; } && scen_soak
 fi
 
@@ -561,6 +596,22 @@ rows="$work/rows.txt"
 	echo "$rp: server RSS per parked watcher at the end ($rep_rounds rounds)|—|reports:rss_per_watcher_end|—||B"
 	echo "$rp: answers between publishes|0|reports:early|—|hc == 0|count"
 	echo "$rp: failed requests, lost watchers, wrong answers, re-arms not held|0|reports:errors|—|hc == 0|count"
+	np="Nacos $ln listeners on one config"
+	nv="(in the same run, the native watch: $ln GET ?wait=)"
+	echo "$np: listeners parked|all $ln|nacos:nacos_parked|—|hc == $nn|count"
+	echo "$np: server RSS per parked listener|<= 6.5 KiB|nacos:nacos_rss_per_watcher|—|hc <= 6656|B"
+	echo "$np $nv: server RSS per parked watch|—|nacos:native_rss_per_watcher|—||B"
+	echo "$np, one publish: last listener answered|—|nacos:nacos_last_ms|—||ms"
+	echo "$np $nv: last watch woken|—|nacos:native_last_ms|—||ms"
+	echo "$np, one publish: last listener answered vs the native watch, same run|<= 1.1x|nacos:nacos_vs_native|—|hc <= 1.1|x"
+	echo "$np, one publish: median listener answered|—|nacos:nacos_median_ms|—||ms"
+	echo "$np $nv: median watch woken|—|nacos:native_median_ms|—||ms"
+	echo "$np: listeners answered right (all rounds)|all $(label $((nn * nacos_rounds)))|nacos:nacos_answered|—|hc == $((nn * nacos_rounds))|count"
+	echo "$np: wrong answers (wrong line, early, twice)|0|nacos:nacos_wrong|—|hc == 0|count"
+	echo "$np: listeners lost or not parked|0|nacos:nacos_lost|—|hc == 0|count"
+	echo "$np $nv: watches woken right (all rounds)|all $(label $((nn * nacos_rounds)))|nacos:native_answered|—|hc == $((nn * nacos_rounds))|count"
+	echo "$np $nv: wrong answers|0|nacos:native_wrong|—|hc == 0|count"
+	echo "$np: failed requests, lost or not parked listeners and watches, wrong answers|0|nacos:errors|—|hc == 0|count"
 	if [ "$soak_secs" -ge 60 ]; then d="$((soak_secs / 60)) min"; else d="$soak_secs s"; fi
 	echo "soak $d, $(label $soak_watchers) watchers re-arming: missed final version|0|soak:missed_final|—|hc == 0|count"
 	echo "soak: RSS drift|< 5%|soak:rss_drift_pct|—|hc < 5|%"
@@ -694,14 +745,17 @@ cmd="bash bench/run.sh"
 [ "$soak" = 1 ] && cmd="$cmd --soak"
 [ -n "$only" ] && cmd="$cmd --only $only"
 [ -n "$runs" ] && cmd="$cmd --runs $runs"
+etcd_v="no etcd (these scenarios are hotconf's only)" wrk_v="no wrk"
+[ "$need_etcd" = 1 ] && etcd_v="$("$etcd_bin" --version |
+	awk '/etcd Version/ { print "etcd " $3 } /Go Version/ { print "(" $3 ")" }' | paste -sd' '), --enable-v2"
+[ "$need_wrk" = 1 ] && wrk_v=$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')
 {
 	echo "# hotconf and etcd side by side, $(date +%F)"
 	echo
 	echo "- Machine: $(nproc) cores (${cpu_model:-unknown CPU}), $mem memory, Linux $(uname -r)," \
 		"open-file limit (ulimit -Hn) $(ulimit -Hn); server data on $(df -T "$work" | awk 'NR == 2 { print $2 }')."
 	echo "- hotconf $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD -- common store watch server migrations 2>/dev/null || echo ' (with uncommitted server changes)'), Release;" \
-		"$("$etcd_bin" --version | awk '/etcd Version/ { print "etcd " $3 } /Go Version/ { print "(" $3 ")" }' | paste -sd' ')," \
-		"--enable-v2; $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')."
+		"$etcd_v; $wrk_v."
 	echo "- Command: \`$cmd\` ($mode mode, $nruns runs per scenario, $((elapsed / 60)) min)." \
 		"Cells are the median / the worst run; the ratio is of the medians. met? is the issue's" \
 		"target for hotconf: yes (every run), median only, or no."
