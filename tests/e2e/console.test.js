@@ -104,7 +104,10 @@ test('a YAML config: create, an invalid edit marked at its line, v2, diff v1 and
 
 	const v1 = 'server:\n  port: 8080\nfeature: false\n';
 	await page.getByRole('link', { name: 'New config' }).click();
-	await page.getByLabel('dataId').fill('app.yaml');
+	// The editor page first: until it replaces the list, 'dataId' would also
+	// match the list's search box ("Search by dataId or group").
+	await page.getByRole('heading', { name: 'New config' }).waitFor();
+	await page.getByLabel('dataId', { exact: true }).fill('app.yaml');
 	await b.setEditor(v1);
 	await page.getByRole('button', { name: 'Publish…' }).click();
 	const dlg = page.getByRole('dialog');
