@@ -127,17 +127,51 @@ void nc_no_cache(struct MHD_Response *resp)
 	MHD_add_response_header(resp, "Expires", "0");
 }
 
-enum MHD_Result nc_reply(srv_req *r, unsigned status, const char *ctype, sbuf *body)
+/* A response of body (taken over) with its type and Nacos' no-cache headers. */
+static struct MHD_Response *plain_response(sbuf *body, const char *ctype)
 {
 	size_t len;
 	char *data = sbuf_detach(body, &len);
 	struct MHD_Response *resp = srv_response(len, data, free, data);
 
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", ctype);
-	nc_no_cache(resp);
-	return srv_queue(r, status, resp);
+	if (resp) {
+		MHD_add_response_header(resp, "Content-Type", ctype);
+		nc_no_cache(resp);
+	}
+	return resp;
+}
+
+enum MHD_Result nc_reply_shared(srv_req *r, sbuf *body)
+{
+	srv *s = r->s;
+	enum MHD_Result ret = MHD_NO;
+
+	pthread_mutex_lock(&s->nc_mu);
+	if (!s->nc_resp || s->nc_body.len != body->len ||
+	    memcmp(s->nc_body.buf, body->buf, body->len)) {
+		struct MHD_Response *resp;
+		sbuf_reset(&s->nc_body);
+		sbuf_add(&s->nc_body, body->buf, body->len);
+		resp = plain_response(body, "text/plain;charset=UTF-8");
+		if (!resp) {
+			sbuf_reset(&s->nc_body);
+			goto out;
+		}
+		if (s->nc_resp) /* others may still send it: MHD counts references */
+			MHD_destroy_response(s->nc_resp);
+		s->nc_resp = resp;
+	}
+	ret = srv_queue_shared(r, MHD_HTTP_OK, s->nc_resp);
+out:
+	pthread_mutex_unlock(&s->nc_mu);
+	return ret;
+}
+
+enum MHD_Result nc_reply(srv_req *r, unsigned status, const char *ctype, sbuf *body)
+{
+	struct MHD_Response *resp = plain_response(body, ctype);
+
+	return resp ? srv_queue(r, status, resp) : MHD_NO;
 }
 
 /* v1: status and text; v2: {"code","message","data":text}. */

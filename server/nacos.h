@@ -77,6 +77,11 @@ const char *nc_param(srv_req *r, const char *name);
 /* Answers in Nacos' shapes; body is taken over. */
 void nc_no_cache(struct MHD_Response *resp);
 enum MHD_Result nc_reply(srv_req *r, unsigned status, const char *ctype, sbuf *body);
+/* A 200 of body shared by every request answered with the same bytes (the
+ * listeners of one config woken by one publish): built once, queued on each
+ * connection under s->nc_mu, as respcache does for config reads. The caller
+ * still releases body (its bytes may have been taken over). */
+enum MHD_Result nc_reply_shared(srv_req *r, sbuf *body);
 /* v1: text as a plain-text body; v2: {"code":v2code,"message":text,"data":null}. */
 enum MHD_Result nc_fail(srv_req *r, unsigned status, int v2code, const char *text);
 enum MHD_Result nc_bad(srv_req *r, const sbuf *why);

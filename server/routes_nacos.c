@@ -468,7 +468,7 @@ static enum MHD_Result listen_changed(srv_req *r, sbuf *out, size_t nb)
 {
 	(void)nb;
 	sbuf_addch(out, '\n');
-	return nc_reply(r, MHD_HTTP_OK, "text/plain;charset=UTF-8", out);
+	return nc_reply_shared(r, out);
 }
 
 static enum MHD_Result listen_timeout(srv_req *r)

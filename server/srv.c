@@ -695,6 +695,8 @@ static hc_err init_sync(srv *s)
 	pthread_mutex_init(&s->notice_mu, NULL);
 	pthread_mutex_init(&s->reg_mu, NULL);
 	pthread_mutex_init(&s->anon_mu, NULL);
+	pthread_mutex_init(&s->nc_mu, NULL);
+	sbuf_init(&s->nc_body, SBUF_NOMAX);
 	pthread_cond_init(&s->prune_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return HC_OK;
@@ -938,6 +940,10 @@ void srv_stop(srv *s)
 	pthread_mutex_destroy(&s->reg_mu);
 	srv_anon_free(s);
 	pthread_mutex_destroy(&s->anon_mu);
+	if (s->nc_resp)
+		MHD_destroy_response(s->nc_resp);
+	sbuf_release(&s->nc_body);
+	pthread_mutex_destroy(&s->nc_mu);
 	pthread_cond_destroy(&s->prune_cond);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->prune_mu);

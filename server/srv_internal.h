@@ -65,13 +65,16 @@ struct srv {
 	pthread_mutex_t anon_mu; /* guards anon, nanon; taken alone */
 	struct srv_anon *anon;	 /* namespaces open to credential-less reads (routes_auth.c) */
 	size_t nanon;
-	pthread_mutex_t reg_mu;	 /* guards reg; taken alone */
-	watch_reg *reg;		 /* who holds which config (NULL: --max-listeners 0) */
-	struct ticker *rollout;	 /* the rollout thread (rollout.c) */
-	struct ticker *schedule; /* the change-request scheduler (schedule.c) */
-	struct door *door;	 /* accepts connections (door.c) */
-	struct auth *auth;	 /* accounts and credentials (auth.c) */
-	sbuf tls_cert, tls_key;	 /* PEM, when serving HTTPS */
+	pthread_mutex_t reg_mu;	      /* guards reg; taken alone */
+	pthread_mutex_t nc_mu;	      /* guards nc_body, nc_resp; taken alone (nacos.c) */
+	sbuf nc_body;		      /* the body of nc_resp */
+	struct MHD_Response *nc_resp; /* the last changed-line answer of woken Nacos listeners */
+	watch_reg *reg;		      /* who holds which config (NULL: --max-listeners 0) */
+	struct ticker *rollout;	      /* the rollout thread (rollout.c) */
+	struct ticker *schedule;      /* the change-request scheduler (schedule.c) */
+	struct door *door;	      /* accepts connections (door.c) */
+	struct auth *auth;	      /* accounts and credentials (auth.c) */
+	sbuf tls_cert, tls_key;	      /* PEM, when serving HTTPS */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
 	 * and is never held across a hub call, so a publisher queueing a notice
