@@ -12,6 +12,8 @@
 #include "hcl.h"
 #include "sbuf.h"
 
+struct cJSON;
+
 enum {
 	CLI_OK = 0,
 	CLI_ERR = 1,
@@ -68,6 +70,18 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Splits NS/GROUP/DATAID into checked names (each out is 129 bytes). 0, or
  * CLI_USAGE after saying why. */
 int cli_key(cli_ctx *ctx, const char *arg, char *ns, char *group, char *id);
+/* A config's names, each checked by cli_key. */
+typedef struct cli_cfg {
+	char ns[HCL_NAME_MAX + 1], group[HCL_NAME_MAX + 1], id[HCL_NAME_MAX + 1];
+} cli_cfg;
+
+/* Parses the command's flags and its first positional as a config, wanting
+ * between min and max positionals. CLI_OK, CLI_USAGE or CLI_HELP. */
+int cli_parse_cfg(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts, int min, int max,
+		  cli_cfg *k);
+/* Appends /api/v1/configs/NS/GROUP/DATAID and suffix to p. */
+void cli_cfg_path(sbuf *p, const cli_cfg *k, const char *suffix);
+
 /* Parses 1500ms, 2s, 3m, 1h or a bare number of seconds; 0 or -1. */
 int cli_duration(const char *s, long *ms);
 
@@ -84,6 +98,20 @@ hotconf_client *cli_client_with(cli_ctx *ctx, hotconf_options *o);
  * CLI_UNAVAILABLE, CLI_NOT_FOUND, CLI_CONFLICT or CLI_ERR.
  */
 int cli_call(cli_ctx *ctx, const hcl_req *rq, hcl_resp *r);
+/*
+ * GETs every page of a paged answer ({"total", field: [...]}, base ending in
+ * '?' or '&') into *items, a cJSON array the caller owns (also on failure).
+ * With first, *first receives the first page's document without field (the
+ * caller owns it; NULL when no page came). Exit code as cli_call.
+ */
+int cli_get_pages(cli_ctx *ctx, const char *base, const char *field, struct cJSON **items,
+		  struct cJSON **first);
+/*
+ * Runs a command made of subcommands (`gray set`, `tokens ls`): argv[1]
+ * names one of subs (their names are "<command> <sub>"), which then runs
+ * with ctx->cmd set to it. No subcommand, or --help, lists them.
+ */
+int cli_dispatch(cli_ctx *ctx, const cli_cmd *subs, size_t n, int argc, char **argv);
 /* Appends s %-escaped for a query string. */
 void cli_add_query(sbuf *sb, const char *s);
 
@@ -99,8 +127,17 @@ void cli_table_print(const cli_table *t, FILE *out);
 void cli_table_release(cli_table *t);
 
 /* Prints a cJSON value (taken over) as one line on stdout. */
-struct cJSON;
 void cli_print_json(struct cJSON *v);
+/* The answer's body parsed as JSON (caller owns it), or NULL. */
+struct cJSON *cli_body_json(const hcl_resp *r);
+/* Adds "namespace", "group" and "dataId" to o. */
+void cli_add_names(struct cJSON *o, const cli_cfg *k);
+/* An If-Match value for --if-match v: "*" as it is, an md5 quoted; NULL for
+ * NULL. Caller frees. */
+char *cli_if_match(const char *v);
+/* 1 when output should be coloured for --color when (NULL: auto, which
+ * means stdout is a terminal, NO_COLOR is unset and TERM is not dumb). */
+int cli_want_color(const char *when);
 /* A JSON string member, or "". */
 const char *cli_jstr(const struct cJSON *o, const char *name);
 /* A JSON number member as an integer, or 0. */

@@ -22,14 +22,8 @@
 #define PAGE_SIZE 500
 #define MAX_PAGES 200 /* ls and history stop after 100,000 entries */
 
-typedef struct key {
-	char ns[HCL_NAME_MAX + 1], group[HCL_NAME_MAX + 1], id[HCL_NAME_MAX + 1];
-} key;
-
-/* Parses the command's flags and its first positional as a key, wanting
- * between min and max positionals. */
-static int parse_keyed(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts, int min, int max,
-		       key *k)
+int cli_parse_cfg(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts, int min, int max,
+		  cli_cfg *k)
 {
 	int rc = cli_parse(ctx, argc, argv, opts);
 
@@ -42,12 +36,12 @@ static int parse_keyed(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
 	return cli_key(ctx, ctx->pos[0], k->ns, k->group, k->id);
 }
 
-static void config_path(sbuf *p, const key *k, const char *suffix)
+void cli_cfg_path(sbuf *p, const cli_cfg *k, const char *suffix)
 {
 	sbuf_addf(p, "/api/v1/configs/%s/%s/%s%s", k->ns, k->group, k->id, suffix);
 }
 
-static void add_names(cJSON *o, const key *k)
+void cli_add_names(cJSON *o, const cli_cfg *k)
 {
 	cJSON_AddStringToObject(o, "namespace", k->ns);
 	cJSON_AddStringToObject(o, "group", k->group);
@@ -67,8 +61,7 @@ static void add_content(cJSON *o, const char *data, size_t n)
 	}
 }
 
-/* An If-Match value: "*" as it is, an md5 quoted. */
-static char *if_match(const char *v)
+char *cli_if_match(const char *v)
 {
 	sbuf b = SBUF_INIT(256);
 
@@ -81,7 +74,7 @@ static char *if_match(const char *v)
 	return sbuf_detach(&b, NULL);
 }
 
-static cJSON *parse_body(const hcl_resp *r)
+cJSON *cli_body_json(const hcl_resp *r)
 {
 	return cJSON_ParseWithLength(hcl_buf_str(&r->body), r->body.len);
 }
@@ -92,18 +85,18 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv)
 	sbuf p = SBUF_INIT(SBUF_NOMAX);
 	hcl_resp r = {0};
 	hcl_req rq = {0};
-	key k;
-	int rc = parse_keyed(ctx, argc, argv, opts, 1, 1, &k);
+	cli_cfg k;
+	int rc = cli_parse_cfg(ctx, argc, argv, opts, 1, 1, &k);
 
 	if (rc)
 		return rc;
-	config_path(&p, &k, "");
+	cli_cfg_path(&p, &k, "");
 	rq.method = "GET";
 	rq.path = p.buf;
 	rc = cli_call(ctx, &rq, &r);
 	if (!rc && ctx->json) {
 		cJSON *o = cJSON_CreateObject();
-		add_names(o, &k);
+		cli_add_names(o, &k);
 		cJSON_AddNumberToObject(o, "version", (double)r.version);
 		cJSON_AddStringToObject(o, "md5", r.md5);
 		cJSON_AddStringToObject(o, "format", r.format);
@@ -135,8 +128,8 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv)
 	char *im = NULL;
 	const char *file;
 	cJSON *doc = NULL;
-	key k;
-	int rc = parse_keyed(ctx, argc, argv, opts, 1, 2, &k);
+	cli_cfg k;
+	int rc = cli_parse_cfg(ctx, argc, argv, opts, 1, 2, &k);
 
 	if (rc)
 		return rc;
@@ -146,7 +139,7 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv)
 			      strerror(errno));
 		goto out;
 	}
-	config_path(&p, &k, "?");
+	cli_cfg_path(&p, &k, "?");
 	if (format) {
 		sbuf_addstr(&p, "format=");
 		cli_add_query(&p, format);
@@ -161,7 +154,7 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv)
 		sbuf_addstr(&p, "description=");
 		cli_add_query(&p, description);
 	}
-	im = if_match(match);
+	im = cli_if_match(match);
 	rq.method = "PUT";
 	rq.path = p.buf;
 	rq.body = content.buf;
@@ -171,10 +164,10 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv)
 	rc = cli_call(ctx, &rq, &r);
 	if (rc)
 		goto out;
-	doc = parse_body(&r);
+	doc = cli_body_json(&r);
 	if (ctx->json) {
 		cJSON *o = cJSON_CreateObject();
-		add_names(o, &k);
+		cli_add_names(o, &k);
 		cJSON_AddNumberToObject(o, "version", (double)cli_jint(doc, "version"));
 		cJSON_AddStringToObject(o, "md5", cli_jstr(doc, "md5"));
 		cJSON_AddBoolToObject(o, "created", r.status == 201);
@@ -211,26 +204,26 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv)
 	hcl_req rq = {0};
 	cJSON *doc = NULL;
 	char *im = NULL;
-	key k;
-	int rc = parse_keyed(ctx, argc, argv, opts, 1, 1, &k);
+	cli_cfg k;
+	int rc = cli_parse_cfg(ctx, argc, argv, opts, 1, 1, &k);
 
 	if (rc)
 		return rc;
-	config_path(&p, &k, "");
+	cli_cfg_path(&p, &k, "");
 	if (message) {
 		sbuf_addstr(&p, "?message=");
 		cli_add_query(&p, message);
 	}
-	im = if_match(match);
+	im = cli_if_match(match);
 	rq.method = "DELETE";
 	rq.path = p.buf;
 	rq.if_match = im;
 	rc = cli_call(ctx, &rq, &r);
 	if (!rc) {
-		doc = parse_body(&r);
+		doc = cli_body_json(&r);
 		if (ctx->json) {
 			cJSON *o = cJSON_CreateObject();
-			add_names(o, &k);
+			cli_add_names(o, &k);
 			cJSON_AddBoolToObject(o, "deleted", 1);
 			cJSON_AddNumberToObject(o, "version", (double)cli_jint(doc, "version"));
 			cli_print_json(o);
@@ -246,15 +239,13 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-/*
- * GETs every page of a paged answer ({"total","items"}) into *items (a cJSON
- * array the caller owns). base ends with '?' or '&'.
- */
-static int get_pages(cli_ctx *ctx, const char *base, cJSON **items)
+int cli_get_pages(cli_ctx *ctx, const char *base, const char *field, cJSON **items, cJSON **first)
 {
 	int page, rc = CLI_OK;
 
 	*items = cJSON_CreateArray();
+	if (first)
+		*first = NULL;
 	for (page = 1; page <= MAX_PAGES; page++) {
 		sbuf p = SBUF_INIT(SBUF_NOMAX);
 		hcl_resp r = {0};
@@ -272,15 +263,20 @@ static int get_pages(cli_ctx *ctx, const char *base, cJSON **items)
 			hcl_resp_release(&r);
 			break;
 		}
-		doc = parse_body(&r);
+		doc = cli_body_json(&r);
 		hcl_resp_release(&r);
 		total = cli_jint(doc, "total");
-		list = cJSON_GetObjectItemCaseSensitive(doc, "items");
+		list = cJSON_GetObjectItemCaseSensitive(doc, field);
 		for (e = cJSON_IsArray(list) ? list->child : NULL; e; e = next, got++) {
 			next = e->next;
 			cJSON_AddItemToArray(*items, cJSON_DetachItemViaPointer(list, e));
 		}
-		cJSON_Delete(doc);
+		if (first && !*first) {
+			cJSON_DeleteItemFromObjectCaseSensitive(doc, field);
+			*first = doc;
+		} else {
+			cJSON_Delete(doc);
+		}
 		if (!got || cJSON_GetArraySize(*items) >= total)
 			break;
 	}
@@ -318,7 +314,7 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv)
 		cli_add_query(&base, search);
 		sbuf_addch(&base, '&');
 	}
-	rc = get_pages(ctx, base.buf, &items);
+	rc = cli_get_pages(ctx, base.buf, "items", &items, NULL);
 	if (!rc && ctx->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToObject(o, "items", items);
@@ -359,16 +355,16 @@ int cli_cmd_history(cli_ctx *ctx, int argc, char **argv)
 	static const cli_opt opts[] = {{0}};
 	sbuf base = SBUF_INIT(SBUF_NOMAX);
 	cJSON *items = NULL, *e;
-	key k;
-	int rc = parse_keyed(ctx, argc, argv, opts, 1, 1, &k);
+	cli_cfg k;
+	int rc = cli_parse_cfg(ctx, argc, argv, opts, 1, 1, &k);
 
 	if (rc)
 		return rc;
-	config_path(&base, &k, "/history?");
-	rc = get_pages(ctx, base.buf, &items);
+	cli_cfg_path(&base, &k, "/history?");
+	rc = cli_get_pages(ctx, base.buf, "items", &items, NULL);
 	if (!rc && ctx->json) {
 		cJSON *o = cJSON_CreateObject();
-		add_names(o, &k);
+		cli_add_names(o, &k);
 		cJSON_AddItemToObject(o, "items", items);
 		items = NULL;
 		cli_print_json(o);
@@ -427,8 +423,8 @@ int cli_cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	cJSON *body = NULL, *doc = NULL;
 	char *text = NULL;
 	long long version;
-	key k;
-	int rc = parse_keyed(ctx, argc, argv, opts, 2, 2, &k);
+	cli_cfg k;
+	int rc = cli_parse_cfg(ctx, argc, argv, opts, 2, 2, &k);
 
 	if (rc)
 		return rc;
@@ -439,17 +435,17 @@ int cli_cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	if (message)
 		cJSON_AddStringToObject(body, "message", message);
 	text = cJSON_PrintUnformatted(body);
-	config_path(&p, &k, "/rollback");
+	cli_cfg_path(&p, &k, "/rollback");
 	rq.method = "POST";
 	rq.path = p.buf;
 	rq.body = text;
 	rq.len = strlen(text);
 	rc = cli_call(ctx, &rq, &r);
 	if (!rc) {
-		doc = parse_body(&r);
+		doc = cli_body_json(&r);
 		if (ctx->json) {
 			cJSON *o = cJSON_CreateObject();
-			add_names(o, &k);
+			cli_add_names(o, &k);
 			cJSON_AddNumberToObject(o, "from", (double)version);
 			cJSON_AddNumberToObject(o, "version", (double)cli_jint(doc, "version"));
 			cJSON_AddStringToObject(o, "md5", cli_jstr(doc, "md5"));
@@ -570,7 +566,7 @@ int cli_cmd_login(cli_ctx *ctx, int argc, char **argv)
 	memset(text, 0, strlen(text));
 	if (rc)
 		goto out;
-	doc = parse_body(&r);
+	doc = cli_body_json(&r);
 	if (!*cli_jstr(doc, "token")) {
 		rc = cli_fail(CLI_ERR, "the server's answer holds no token");
 	} else if (save_token(cli_jstr(doc, "token"), path, sizeof(path))) {

@@ -77,7 +77,7 @@ static int parse_version(const char *s, long long *v)
 	return *end ? -1 : 0;
 }
 
-static int want_color(const char *when)
+int cli_want_color(const char *when)
 {
 	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
 
@@ -115,7 +115,7 @@ int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (parse_version(ctx->pos[1], &v1) || (ctx->npos == 3 && parse_version(ctx->pos[2], &v2)))
 		return cli_usage(ctx, "versions are positive integers");
-	c = want_color(when) && !ctx->json ? &ansi : &plain;
+	c = cli_want_color(when) && !ctx->json ? &ansi : &plain;
 	meta = c == &ansi ? "\033[1m" : "";
 	sbuf_addf(&cp, "/api/v1/configs/%s/%s/%s", ns, group, id);
 	rc = fetch_version(ctx, cp.buf, v1, &a);
