@@ -2,8 +2,8 @@
  * cli.c: the hotconf command line: the command table, `hotconf --help`,
  * the flag parser, settings (flags, then HOTCONF_ADDR / HOTCONF_TOKEN, then
  * ~/.config/hotconf/config, then the token saved by `hotconf login`), and
- * requests mapped to exit codes. Commands live in cli_cmds.c, cli_diff.c and
- * cli_watch.c. Single-threaded.
+ * requests mapped to exit codes. Commands live in cli_cmds.c, cli_diff.c,
+ * cli_watch.c and cli_admin.c (gray, listeners, tokens). Single-threaded.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -38,6 +38,11 @@ static const cli_cmd commands[] = {
      "                     [--exec CMD | --signal SIG --pid-file F] [--wait MIN:MAX]\n"
      "                     [--check CMD]",
      "write configs to files as they change and reload a program"},
+    {"gray", cli_cmd_gray, "ls|set|rm|promote NS/GROUP/DATAID [RULE] ...",
+     "list, set, abort or promote a config's gray release rules"},
+    {"listeners", cli_cmd_listeners, "NS/GROUP/DATAID [--latest true|false] [--gray RULE]",
+     "who holds a config: instances, versions, rules and apply reports"},
+    {"tokens", cli_cmd_tokens, "ls|create|rm ...", "list, create or revoke service tokens"},
 };
 
 static void main_help(FILE *to)
@@ -67,7 +72,7 @@ static void main_help(FILE *to)
 	    "  0  ok\n"
 	    "  1  other error (the server's message is on stderr)\n"
 	    "  2  usage: a bad flag, argument or name\n"
-	    "  3  not found: no such config or version\n"
+	    "  3  not found: no such config, version, rule or token\n"
 	    "  4  conflict: a failed --if-match or a state that forbids it\n"
 	    "  5  unavailable: no server answered\n");
 }

@@ -147,7 +147,7 @@ long long cli_jint(const struct cJSON *o, const char *name);
  * (into out[4096]); 0 or -1 when neither is set. */
 int cli_config_dir(char *out, size_t n);
 
-/* Commands (cli_cmds.c, cli_diff.c, cli_watch.c). */
+/* Commands (cli_cmds.c, cli_diff.c, cli_watch.c, cli_admin.c). */
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv);
@@ -157,6 +157,9 @@ int cli_cmd_rollback(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_login(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_gray(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_listeners(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_tokens(cli_ctx *ctx, int argc, char **argv);
 
 /* Reads a whole file ("-": stdin) into sb; 0 or -1 with errno. */
 int cli_read_file(const char *path, sbuf *sb);
