@@ -617,6 +617,7 @@ hc_err store_open(const char *path, store **out)
 
 	*out = NULL;
 	st->index = hmap_new();
+	st->prune_hold = INT64_MAX; /* nothing held until a mirror says so */
 	if (pthread_mutex_init(&st->db_lock, NULL) != 0) {
 		err = HC_ERR_INTERNAL;
 		goto fail;

@@ -217,7 +217,7 @@ typedef struct store_namespace {
 	char *id, *name, *description;
 	int64_t created_ms;
 	int64_t config_count;
-	int review_required; /* approvals a change request needs; 0: not protected */
+	int review_required;  /* approvals a change request needs; 0: not protected */
 	char *anonymous_read; /* CIDRs (comma list) that may read without a credential; "" none */
 } store_namespace;
 
@@ -621,9 +621,40 @@ hc_err store_namespace_delete(store *st, const char *id);
  * config (its current version, or its delete) is never pruned. Gray rule
  * entries (gray-publish, gray-abort and the rollout moves) count apart: the
  * newest keep_versions of those are kept too, and never push a main entry
- * out. *deleted gets the number removed. */
+ * out. Entries above the store_prune_hold revision are kept whatever their
+ * age. *deleted gets the number removed. */
 hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int64_t max_rows,
 		   int64_t *deleted);
+
+/*
+ * The revision log: every committed change is one history entry with a
+ * revision of its own (1, 2, 3, ... server-wide), so a reader that has seen
+ * revision R catches up with the entries above R (a git mirror does).
+ */
+typedef struct store_log_entry {
+	char *ns, *group, *data_id;
+	store_history h; /* with its content */
+	/* Gray entries (every op but publish, delete, rollback): the rule after
+	 * the change, its priority, salt and rollout plan as JSON
+	 * ({"steps":[500,10000],"intervalMs":..,"maxRejected":..,"maxRejectedPct":0|1,
+	 * "minReports":..}, steps in hundredths; "" without a plan). Entries
+	 * written before schema 7 have 0 and "". */
+	int gray_priority;
+	char *gray_salt, *gray_plan;
+} store_log_entry;
+
+/* Frees n entries and the array. NULL is a no-op. */
+void store_log_free(store_log_entry *items, size_t n);
+/* At most limit entries with a revision above after, in revision order;
+ * *items (caller frees with store_log_free) gets them, *n their number (0:
+ * nothing newer). Entries store_prune removed are missing: a reader sees a
+ * gap in the revisions. Any thread. */
+hc_err store_log_since(store *st, int64_t after, size_t limit, store_log_entry **items, size_t *n);
+/* From now on store_prune keeps every entry with a revision above rev (a
+ * reader has not seen them yet); INT64_MAX, as at open, holds nothing.
+ * Only in memory: a store opened without a reader prunes as before. Any
+ * thread. */
+void store_prune_hold(store *st, int64_t rev);
 
 /*
  * Fault injection, for tests (as SQLite's test VFS does for its own): the

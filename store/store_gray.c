@@ -649,20 +649,34 @@ static hc_err delete_rule(store *st, const cfgkey *key, const char *name)
 
 /* The history entry of a rule change: a history version of its own, the
  * rule's content, name and match, and rollout (NULL: "") in its column. */
+/* The history note of rule r after a change: what a replay needs of it
+ * (plan gets the rule's plan as JSON; gn borrows it and r). */
+static void gray_note(const store_gray_rule *r, const char *rollout, sbuf *plan, st_gray_note *gn)
+{
+	if (r->rollout)
+		st_rollout_plan_json(&r->rollout->plan, plan);
+	*gn = (st_gray_note){r->name, r->match, rollout, r->priority, r->salt, plan->buf};
+}
+
 hc_err st_gray_history(store *st, const store_write *w, const st_change *ch, store_op op,
 		       const store_gray_rule *r, int64_t revision, const char *rollout)
 {
-	st_gray_note gn = {r->name, r->match, rollout};
+	sbuf plan = SBUF_INIT(SBUF_NOMAX);
+	st_gray_note gn;
 	store_config t = *ch->cur;
 	hc_err err;
 
+	gray_note(r, rollout, &plan, &gn);
 	t.content = r->content;
 	t.len = r->len;
 	memcpy(t.md5, r->md5, sizeof(t.md5));
 	snprintf(t.format, sizeof(t.format), "%s", r->format);
 	t.revision = revision;
 	err = st_next_version(st, &ch->key, &t.version);
-	return err ? err : st_insert_history(st, w, &ch->key, op, &t, &gn);
+	if (!err)
+		err = st_insert_history(st, w, &ch->key, op, &t, &gn);
+	sbuf_release(&plan);
+	return err;
 }
 
 /* After a rule change: the next snapshot is the current main version with
@@ -954,14 +968,17 @@ hc_err st_gray_delete_body(store *st, st_job *j)
  * "") goes to the history entry's rollout column. */
 hc_err st_gray_promote_rule(store *st, st_job *j, const store_gray_rule *r, const char *summary)
 {
-	st_gray_note gn = {r->name, r->match, summary};
+	sbuf plan = SBUF_INIT(SBUF_NOMAX);
+	st_gray_note gn;
 	st_change *ch = &j->ch;
 	hc_err err;
 
+	gray_note(r, summary, &plan, &gn);
 	err = delete_rule(st, &ch->key, r->name);
 	if (!err)
 		err = st_new_version(st, j->w, STORE_OP_GRAY_PROMOTE, r->content, r->len, r->format,
 				     j->w->description, &gn, ch, j->res);
+	sbuf_release(&plan);
 	if (err)
 		return err;
 	/* One snapshot, one announcement: the new main version without the

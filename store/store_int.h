@@ -52,6 +52,7 @@ typedef enum st_id {
 	ST_GRAY_UPSERT,
 	ST_GRAY_DELETE,
 	ST_GRAY_MATCH,
+	ST_LOG_SINCE,
 	/* store_list: 8 filter combinations, each as a page query and a count */
 	ST_LIST_FIRST,
 	ST_LIST_LAST = ST_LIST_FIRST + 15,
@@ -176,6 +177,10 @@ struct store {
 	store_health_state health;
 	char reason[STORE_DETAIL_MAX];
 	int full; /* the disk filled up: only deletes run until space is back */
+
+	/* store_prune keeps every history entry with a revision above this
+	 * (store_prune_hold); atomic. */
+	int64_t prune_hold;
 };
 
 /* The number of store_op values: store_op_name() knows each below it. */
@@ -305,6 +310,9 @@ hc_err st_bump_revision(store *st, int64_t *revision);
  * are "". */
 typedef struct st_gray_note {
 	const char *rule, *match, *rollout;
+	int priority;	  /* the rule's, after the change */
+	const char *salt; /* the rule's */
+	const char *plan; /* its rollout plan as JSON (st_rollout_plan_json), or "" */
 } st_gray_note;
 /* Inserts a history entry for t; gn is a gray entry's note, NULL for none. */
 hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
@@ -382,10 +390,18 @@ int st_rollout_same_plan(const store_rollout_plan *a, const store_rollout_plan *
 void st_rollout_steps_text(const store_rollout_plan *p, sbuf *out);
 int st_rollout_steps_parse(const char *text, store_rollout_plan *p);
 void st_rollout_json(const store_rollout *ro, sbuf *out);
+void st_rollout_plan_json(const store_rollout_plan *p, sbuf *out);
 
 /* *exists gets 1 when namespace id exists, and *review (when not NULL) its
  * review_required. Caller holds db_lock. */
 hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review);
+/* The history columns st_history_from_row() reads, in order; content, when
+ * wanted, follows. */
+#define ST_HISTORY_COLS                                                                            \
+	"version, revision, op, md5, format, author, message, source_ip, created_ms, gray_rule, "  \
+	"gray_match, rollout, change_id"
+/* Copies the current row (ST_HISTORY_COLS, then content when with_content). */
+void st_history_from_row(sqlite3_stmt *s, int with_content, store_history *h);
 /* Loads one history entry with its content into *out, which the caller
  * releases; *found gets 0 when there is none. Caller holds db_lock. */
 hc_err st_history_load(store *st, const cfgkey *key, int64_t version, store_history *out,

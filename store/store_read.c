@@ -377,10 +377,6 @@ fail:
 
 /* ---- history ---- */
 
-#define HISTORY_COLS                                                                               \
-	"version, revision, op, md5, format, author, message, source_ip, created_ms, gray_rule, "  \
-	"gray_match, rollout, change_id"
-
 static store_op op_from_name(const char *name)
 {
 	int op;
@@ -392,8 +388,7 @@ static store_op op_from_name(const char *name)
 	return STORE_OP_PUBLISH;
 }
 
-/* Copies the current row (HISTORY_COLS, then content when with_content). */
-static void history_from_row(sqlite3_stmt *s, int with_content, store_history *h)
+void st_history_from_row(sqlite3_stmt *s, int with_content, store_history *h)
 {
 	h->version = sqlite3_column_int64(s, 0);
 	h->revision = sqlite3_column_int64(s, 1);
@@ -428,7 +423,7 @@ hc_err st_history_load(store *st, const cfgkey *key, int64_t version, store_hist
 	memset(out, 0, sizeof(*out));
 	*found = 0;
 	err = st_stmt(st, ST_HIST_GET,
-		      "SELECT " HISTORY_COLS ", content FROM history"
+		      "SELECT " ST_HISTORY_COLS ", content FROM history"
 		      " WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3 AND version = ?4",
 		      &s);
 	if (err)
@@ -437,7 +432,7 @@ hc_err st_history_load(store *st, const cfgkey *key, int64_t version, store_hist
 	st_bind_int(s, 4, version, &rc);
 	err = rc != SQLITE_OK ? st_sqlerr(st, rc, "bind") : st_step(st, s, found);
 	if (!err && *found)
-		history_from_row(s, 1, out);
+		st_history_from_row(s, 1, out);
 	st_done(s);
 	return err;
 }
@@ -495,7 +490,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 	}
 
 	err = st_stmt(st, ST_HIST_LIST,
-		      "SELECT " HISTORY_COLS " FROM history"
+		      "SELECT " ST_HISTORY_COLS " FROM history"
 		      " WHERE namespace = ?1 AND grp = ?2 AND data_id = ?3"
 		      " ORDER BY version DESC LIMIT ?4 OFFSET ?5",
 		      &s);
@@ -514,7 +509,7 @@ hc_err store_history_list(store *st, const char *ns, const char *group, const ch
 		if (!row)
 			break;
 		v = st_grow(v, cnt, &cap, sizeof(*v));
-		history_from_row(s, 0, &v[cnt++]);
+		st_history_from_row(s, 0, &v[cnt++]);
 	}
 	st_done(s);
 	pthread_mutex_unlock(&st->db_lock);
@@ -563,13 +558,14 @@ hc_err store_prune(store *st, int64_t older_than_ms, int64_t keep_versions, int6
 		      "     'gray-resume') ORDER BY version DESC) AS rn"
 		      "  FROM history WHERE (namespace, grp, data_id) IN ("
 		      "   SELECT namespace, grp, data_id FROM history WHERE created_ms < ?1))"
-		      " WHERE rn > ?2 AND created_ms < ?1 ORDER BY id LIMIT ?3)",
+		      " WHERE rn > ?2 AND created_ms < ?1 AND revision <= ?4 ORDER BY id LIMIT ?3)",
 		      &s);
 	if (err)
 		goto out;
 	st_bind_int(s, 1, older_than_ms, &rc);
 	st_bind_int(s, 2, keep_versions, &rc);
 	st_bind_int(s, 3, max_rows, &rc);
+	st_bind_int(s, 4, __atomic_load_n(&st->prune_hold, __ATOMIC_ACQUIRE), &rc);
 	err = st_run_bound(st, s, rc);
 	if (!err)
 		*deleted = sqlite3_changes(st->db);

@@ -12,6 +12,7 @@
  */
 #include "store_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,19 @@ void st_rollout_json(const store_rollout *ro, sbuf *out)
 	sbuf_addstr(out, "],\"reason\":");
 	sbuf_add_json_str(out, ro->reason, strlen(ro->reason));
 	sbuf_addch(out, '}');
+}
+
+void st_rollout_plan_json(const store_rollout_plan *p, sbuf *out)
+{
+	int i;
+
+	sbuf_addstr(out, "{\"steps\":[");
+	for (i = 0; i < p->nsteps; i++)
+		sbuf_addf(out, "%s%d", i ? "," : "", p->steps[i]);
+	sbuf_addf(out,
+		  "],\"intervalMs\":%" PRId64 ",\"maxRejected\":%" PRId64
+		  ",\"maxRejectedPct\":%d,\"minReports\":%" PRId64 "}",
+		  p->interval_ms, p->max_rejected, p->max_rejected_is_pct, p->min_reports);
 }
 
 /* ---- rollout moves ---- */

@@ -206,7 +206,7 @@ hc_err st_bump_revision(store *st, int64_t *revision)
 hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, store_op op,
 			 const store_config *t, const st_gray_note *gn)
 {
-	static const st_gray_note none = {NULL, NULL, NULL};
+	static const st_gray_note none = {NULL, NULL, NULL, 0, NULL, NULL};
 	sqlite3_stmt *s;
 	hc_err err;
 	int rc;
@@ -215,8 +215,9 @@ hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, sto
 	    st, ST_HIST_INSERT,
 	    "INSERT INTO history (namespace, grp, data_id, version, revision, op, content,"
 	    " md5, format, author, message, source_ip, created_ms, gray_rule, gray_match,"
-	    " rollout, change_id)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+	    " rollout, change_id, gray_priority, gray_salt, gray_plan)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+	    " ?18, ?19, ?20)",
 	    &s);
 	if (err)
 		return err;
@@ -237,6 +238,9 @@ hc_err st_insert_history(store *st, const store_write *w, const cfgkey *key, sto
 	st_bind_text(s, 15, gn->match, &rc);
 	st_bind_text(s, 16, gn->rollout, &rc);
 	st_bind_int(s, 17, w->change_id, &rc);
+	st_bind_int(s, 18, gn->priority, &rc);
+	st_bind_text(s, 19, gn->salt, &rc);
+	st_bind_text(s, 20, gn->plan, &rc);
 	return st_run_bound(st, s, rc);
 }
 

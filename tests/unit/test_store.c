@@ -2357,6 +2357,60 @@ static void test_gray_prune(void)
 	fx_close(&fx);
 }
 
+/* The revision log: every change once, in revision order, with its names,
+ * content and (gray entries) the rule's priority and salt; and pruning
+ * keeps what store_prune_hold holds. */
+static void test_log(void)
+{
+	store_gray_spec g = gspec("canary", 7, "env=canary", NULL);
+	store_log_entry *v = NULL;
+	fixture fx;
+	store_result r;
+	int64_t deleted = -1;
+	size_t n = 0;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_log_since(fx.st, 0, 10, &v, &n), HC_OK);
+	CHECK_EQ_INT(n, 0);
+	put_versions(fx.st, "a", 1, 3, 100);			     /* revisions 1..3 */
+	CHECK_EQ_INT(gput(fx.st, "a", &g, "g1", 400, &r), HC_OK);    /* 4 */
+	CHECK_EQ_INT(put(fx.st, "b", "{}", "json", 500, &r), HC_OK); /* 5 */
+	CHECK_EQ_INT(store_log_since(fx.st, 1, 3, &v, &n), HC_OK);
+	REQUIRE(n == 3);
+	CHECK_EQ_INT(v[0].h.revision, 2);
+	CHECK_EQ_INT(v[2].h.revision, 4);
+	CHECK_EQ_STR(v[0].data_id, "a");
+	CHECK_EQ_STR(v[0].h.content, "v2");
+	CHECK_EQ_INT(v[2].h.op, STORE_OP_GRAY_PUBLISH);
+	CHECK_EQ_STR(v[2].h.gray_rule, "canary");
+	CHECK_EQ_INT(v[2].gray_priority, 7);
+	CHECK(strlen(v[2].gray_salt) > 0);
+	CHECK_EQ_STR(v[2].gray_plan, "");
+	store_log_free(v, n);
+	CHECK_EQ_INT(store_log_since(fx.st, 4, 10, &v, &n), HC_OK);
+	REQUIRE(n == 1);
+	CHECK_EQ_STR(v[0].ns, "public");
+	CHECK_EQ_STR(v[0].group, "DEFAULT_GROUP");
+	CHECK_EQ_STR(v[0].data_id, "b");
+	CHECK_EQ_STR(v[0].h.format, "json");
+	store_log_free(v, n);
+
+	/* Held at 1: a's v2 (revision 2) and later survive pruning... */
+	store_prune_hold(fx.st, 1);
+	CHECK_EQ_INT(store_prune(fx.st, 10000, 1, 100, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 1); /* a's v1 only */
+	CHECK_EQ_INT(history_total(fx.st, "public", "a"), 3);
+	/* ...until the hold moves on. */
+	store_prune_hold(fx.st, INT64_MAX);
+	CHECK_EQ_INT(store_prune(fx.st, 10000, 1, 100, &deleted), HC_OK);
+	CHECK_EQ_INT(deleted, 1); /* a's v2 */
+	CHECK_EQ_INT(store_log_since(fx.st, 0, 10, &v, &n), HC_OK);
+	REQUIRE(n == 3);
+	CHECK_EQ_INT(v[0].h.revision, 3); /* the gap a reader sees */
+	store_log_free(v, n);
+	fx_close(&fx);
+}
+
 static void cred(store *st, const char *id, const char *kind, int64_t expires)
 {
 	store_cred c;
@@ -3687,6 +3741,7 @@ int main(void)
 	RUN(test_list);
 	RUN(test_namespaces);
 	RUN(test_prune);
+	RUN(test_log);
 	RUN(test_reopen);
 	RUN(test_schema_too_new);
 	RUN(test_binary_content);
