@@ -183,17 +183,8 @@ test('cli gray: set, ls, rm, promote; what instances get; --json; exit codes', a
 	}
 	assert.equal((await request(srv, 'GET', cfgPath('public', G, 'app.yaml', '/gray'))).json.rules.length, 3, 'no refused set wrote a rule');
 
-	// Promote: the rule's content becomes main; abort: its instances get main again.
-	// (Each rule change takes a history version, so main versions skip numbers.)
-	r = ok(await run(['gray', 'promote', K, 'canary', '-m', 'ship it']), 'gray promote');
-	const after = await get(srv, 'public', G, 'app.yaml', { headers: { 'X-Hotconf-Labels': 'env=prod' } });
-	assert.equal(after.text, 'port: 9090\n', 'everyone gets the promoted content');
-	const v = Number(after.headers.get('x-hotconf-version'));
-	assert.ok(v > 1);
-	assert.equal(r.stdout, `promoted gray rule canary of ${K}: now version ${v}, md5 ${md5('port: 9090\n')}\n`);
-	const h = await request(srv, 'GET', cfgPath('public', G, 'app.yaml', '/history'));
-	assert.equal(h.json.items[0].op, 'gray-promote');
-	assert.equal(h.json.items[0].message, 'ship it');
+	// Abort: the rule's instances get main again (the header names main's version).
+	const main = Number((await get(srv, 'public', G, 'app.yaml')).headers.get('x-hotconf-version'));
 	r = ok(await run(['gray', 'rm', K, 'half', '--json']), 'gray rm --json');
 	assert.deepEqual(JSON.parse(r.stdout), {
 		namespace: 'public',
@@ -201,11 +192,23 @@ test('cli gray: set, ls, rm, promote; what instances get; --json; exit codes', a
 		dataId: 'app.yaml',
 		rule: 'half',
 		removed: true,
-		version: v,
-		md5: md5('port: 9090\n'),
+		version: main,
+		md5: md5('port: 8080\n'),
 	});
 	r = ok(await run(['gray', 'rm', K, 'ramp', '-m', 'stop']), 'gray rm');
-	assert.equal(r.stdout, `removed gray rule ramp of ${K}: its instances get version ${v} (md5 ${md5('port: 9090\n')}) again\n`);
+	assert.equal(r.stdout, `removed gray rule ramp of ${K}: its instances get version ${main} (md5 ${md5('port: 8080\n')}) again\n`);
+	// Promote: the rule's content becomes main, for everyone. (Each rule change
+	// takes a history version, so main versions skip numbers.)
+	r = ok(await run(['gray', 'promote', K, 'canary', '-m', 'ship it']), 'gray promote');
+	const after = await get(srv, 'public', G, 'app.yaml', { headers: { 'X-Hotconf-Labels': 'env=prod' } });
+	assert.equal(after.text, 'port: 9090\n', 'everyone gets the promoted content');
+	assert.equal(after.headers.get('x-hotconf-gray'), null);
+	const v = Number(after.headers.get('x-hotconf-version'));
+	assert.ok(v > main);
+	assert.equal(r.stdout, `promoted gray rule canary of ${K}: now version ${v}, md5 ${md5('port: 9090\n')}\n`);
+	const h = await request(srv, 'GET', cfgPath('public', G, 'app.yaml', '/history'));
+	assert.equal(h.json.items[0].op, 'gray-promote');
+	assert.equal(h.json.items[0].message, 'ship it');
 	r = ok(await run(['gray', 'ls', K]), 'gray ls of no rules');
 	assert.equal(r.stdout.trimEnd().split('\n').length, 1, 'only the header');
 
