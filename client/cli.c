@@ -3,7 +3,8 @@
  * the flag parser, settings (flags, then HOTCONF_ADDR / HOTCONF_TOKEN, then
  * ~/.config/hotconf/config, then the token saved by `hotconf login`), and
  * requests mapped to exit codes. Commands live in cli_cmds.c, cli_diff.c,
- * cli_watch.c and cli_admin.c (gray, listeners, tokens). Single-threaded.
+ * cli_watch.c, cli_admin.c (gray, listeners, tokens) and cli_archive.c
+ * (export, import). Single-threaded.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -43,6 +44,9 @@ static const cli_cmd commands[] = {
     {"listeners", cli_cmd_listeners, "NS/GROUP/DATAID [--latest true|false] [--gray RULE]",
      "who holds a config: instances, versions, rules and apply reports"},
     {"tokens", cli_cmd_tokens, "ls|create|rm ...", "list, create or revoke service tokens"},
+    {"export", cli_cmd_export, "NS [--group G] [-o FILE]", "write a namespace's configs as a zip"},
+    {"import", cli_cmd_import, "NS FILE|- [--policy abort|skip|overwrite] [--dry-run]",
+     "publish the configs of an export zip (hotconf's or Nacos') into a namespace"},
 };
 
 static void main_help(FILE *to)
@@ -72,7 +76,7 @@ static void main_help(FILE *to)
 	    "  0  ok\n"
 	    "  1  other error (the server's message is on stderr)\n"
 	    "  2  usage: a bad flag, argument or name\n"
-	    "  3  not found: no such config, version, rule or token\n"
+	    "  3  not found: no such config, version, rule, token or namespace\n"
 	    "  4  conflict: a failed --if-match or a state that forbids it\n"
 	    "  5  unavailable: no server answered\n");
 }

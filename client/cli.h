@@ -147,7 +147,7 @@ long long cli_jint(const struct cJSON *o, const char *name);
  * (into out[4096]); 0 or -1 when neither is set. */
 int cli_config_dir(char *out, size_t n);
 
-/* Commands (cli_cmds.c, cli_diff.c, cli_watch.c, cli_admin.c). */
+/* Commands (cli_cmds.c, cli_diff.c, cli_watch.c, cli_admin.c, cli_archive.c). */
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv);
@@ -160,6 +160,8 @@ int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_gray(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_listeners(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_tokens(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_import(cli_ctx *ctx, int argc, char **argv);
 
 /* Reads a whole file ("-": stdin) into sb; 0 or -1 with errno. */
 int cli_read_file(const char *path, sbuf *sb);
