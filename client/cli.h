@@ -130,6 +130,12 @@ void cli_table_release(cli_table *t);
 void cli_print_json(struct cJSON *v);
 /* The answer's body parsed as JSON (caller owns it), or NULL. */
 struct cJSON *cli_body_json(const hcl_resp *r);
+/* cli_call, then *doc = the answer's body as JSON (the caller owns it; NULL
+ * on failure or when the body is not JSON). */
+int cli_call_json(cli_ctx *ctx, const hcl_req *rq, hcl_resp *r, struct cJSON **doc);
+/* A write's answer (201: created, else its "changed"): adds "created" and
+ * "changed" to o when o is not NULL; returns created, updated or unchanged. */
+const char *cli_write_result(const hcl_resp *r, const struct cJSON *doc, struct cJSON *o);
 /* Adds "namespace", "group" and "dataId" to o. */
 void cli_add_names(struct cJSON *o, const cli_cfg *k);
 /* An If-Match value for --if-match v: "*" as it is, an md5 quoted; NULL for

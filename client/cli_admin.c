@@ -50,6 +50,25 @@ static cJSON *csv_array(const char *list)
 	return a;
 }
 
+/* GETs path into *doc (caller owns it; release r as well). */
+static int get_json(cli_ctx *ctx, const char *path, hcl_resp *r, cJSON **doc)
+{
+	hcl_req rq = {0};
+
+	rq.method = "GET";
+	rq.path = path;
+	return cli_call_json(ctx, &rq, r, doc);
+}
+
+/* Moves doc's array member name into o (an empty array when doc has none). */
+static void move_array(cJSON *doc, const char *name, cJSON *o)
+{
+	cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, name);
+
+	cJSON_AddItemToObject(
+	    o, name, cJSON_IsArray(a) ? cJSON_DetachItemViaPointer(doc, a) : cJSON_CreateArray());
+}
+
 /* A number argument (strtod); 0, or -1 when s is not one whole number. */
 static int parse_number(const char *s, double *v)
 {
@@ -132,27 +151,19 @@ static int gray_ls(cli_ctx *ctx, int argc, char **argv)
 	static const cli_opt opts[] = {{0}};
 	sbuf p = SBUF_INIT(SBUF_NOMAX);
 	hcl_resp r = {0};
-	hcl_req rq = {0};
-	cJSON *doc = NULL, *rules, *e;
+	cJSON *doc = NULL, *e;
 	cli_cfg k;
 	int rc = cli_parse_cfg(ctx, argc, argv, opts, 1, 1, &k);
 
 	if (rc)
 		return rc;
 	cli_cfg_path(&p, &k, "/gray");
-	rq.method = "GET";
-	rq.path = p.buf;
-	rc = cli_call(ctx, &rq, &r);
-	if (rc)
+	if ((rc = get_json(ctx, p.buf, &r, &doc)))
 		goto out;
-	doc = cli_body_json(&r);
-	rules = cJSON_GetObjectItemCaseSensitive(doc, "rules");
 	if (ctx->json) {
 		cJSON *o = cJSON_CreateObject();
 		cli_add_names(o, &k);
-		cJSON_AddItemToObject(o, "rules",
-				      cJSON_IsArray(rules) ? cJSON_DetachItemViaPointer(doc, rules)
-							   : cJSON_CreateArray());
+		move_array(doc, "rules", o);
 		cli_print_json(o);
 	} else {
 		cli_table t;
@@ -160,7 +171,7 @@ static int gray_ls(cli_ctx *ctx, int argc, char **argv)
 				      "MD5",  "ROLLOUT",  "AUTHOR", "UPDATED"};
 		cli_table_init(&t, 8);
 		cli_table_add(&t, head);
-		cJSON_ArrayForEach(e, rules)
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "rules"))
 		{
 			sbuf m = SBUF_INIT(SBUF_NOMAX), ro = SBUF_INIT(SBUF_NOMAX);
 			char prio[32], md5[MD5_SHORT + 1];
@@ -187,6 +198,43 @@ static int gray_ls(cli_ctx *ctx, int argc, char **argv)
 out:
 	cJSON_Delete(doc);
 	hcl_resp_release(&r);
+	sbuf_release(&p);
+	return rc;
+}
+
+/*
+ * One write to a rule: method on .../gray/RULE[suffix][?message=M] with body
+ * (NULL: none) and --if-match; *doc is the answer (caller owns it). *o, on
+ * success with --json, starts the JSON output: names and rule.
+ */
+static int rule_write(cli_ctx *ctx, const cli_cfg *k, const char *rule, const char *method,
+		      const char *suffix, const char *body, const char *match, const char *message,
+		      hcl_resp *r, cJSON **doc, cJSON **o)
+{
+	sbuf p = SBUF_INIT(SBUF_NOMAX);
+	hcl_req rq = {0};
+	char *im = cli_if_match(match);
+	int rc;
+
+	cli_cfg_path(&p, k, "/gray/");
+	sbuf_addf(&p, "%s%s", rule, suffix);
+	if (message) {
+		sbuf_addstr(&p, "?message=");
+		cli_add_query(&p, message);
+	}
+	rq.method = method;
+	rq.path = p.buf;
+	rq.body = body;
+	rq.len = body ? strlen(body) : 0;
+	rq.if_match = im;
+	rc = cli_call_json(ctx, &rq, r, doc);
+	*o = NULL;
+	if (!rc && ctx->json) {
+		*o = cJSON_CreateObject();
+		cli_add_names(*o, k);
+		cJSON_AddStringToObject(*o, "rule", rule);
+	}
+	free(im);
 	sbuf_release(&p);
 	return rc;
 }
@@ -321,11 +369,10 @@ static int gray_set(cli_ctx *ctx, int argc, char **argv)
 	     NULL},
 	    {NULL, 0, NULL, NULL, NULL, NULL},
 	};
-	sbuf p = SBUF_INIT(SBUF_NOMAX), content = SBUF_INIT(HCL_MAX_BODY);
+	sbuf content = SBUF_INIT(HCL_MAX_BODY);
 	hcl_resp r = {0};
-	hcl_req rq = {0};
-	cJSON *body = NULL, *doc = NULL;
-	char *text = NULL, *im = NULL;
+	cJSON *body = NULL, *doc = NULL, *o;
+	char *text = NULL;
 	const char *rule, *file;
 	cli_cfg k;
 	int rc = parse_rule_args(ctx, argc, argv, opts, 3, &k, &rule);
@@ -341,33 +388,16 @@ static int gray_set(cli_ctx *ctx, int argc, char **argv)
 	if (!(body = gray_body(ctx, &f, &content, &rc)))
 		goto out;
 	text = cJSON_PrintUnformatted(body);
-	im = cli_if_match(f.match);
-	cli_cfg_path(&p, &k, "/gray/");
-	sbuf_addstr(&p, rule);
-	rq.method = "PUT";
-	rq.path = p.buf;
-	rq.body = text;
-	rq.len = strlen(text);
-	rq.if_match = im;
-	rc = cli_call(ctx, &rq, &r);
+	rc = rule_write(ctx, &k, rule, "PUT", "", text, f.match, NULL, &r, &doc, &o);
 	if (rc)
 		goto out;
-	doc = cli_body_json(&r);
-	if (ctx->json) {
-		cJSON *o = cJSON_CreateObject();
-		cli_add_names(o, &k);
-		cJSON_AddStringToObject(o, "rule", rule);
+	if (o) {
 		cJSON_AddStringToObject(o, "md5", cli_jstr(doc, "md5"));
 		cJSON_AddNumberToObject(o, "revision", (double)cli_jint(doc, "revision"));
-		cJSON_AddBoolToObject(o, "created", r.status == 201);
-		cJSON_AddBoolToObject(
-		    o, "changed", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed")));
+		cli_write_result(&r, doc, o);
 		cli_print_json(o);
 	} else {
-		const char *what = r.status == 201 ? "created"
-				   : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed"))
-				       ? "updated"
-				       : "unchanged";
+		const char *what = cli_write_result(&r, doc, NULL);
 		printf("%s gray rule %s of %s/%s/%s: md5 %s\n", what, rule, k.ns, k.group, k.id,
 		       cli_jstr(doc, "md5"));
 	}
@@ -375,9 +405,7 @@ out:
 	cJSON_Delete(doc);
 	cJSON_Delete(body);
 	free(text);
-	free(im);
 	hcl_resp_release(&r);
-	sbuf_release(&p);
 	sbuf_release(&content);
 	return rc;
 }
@@ -391,37 +419,19 @@ static int gray_end(cli_ctx *ctx, int argc, char **argv, int promote)
 	    {"if-match", 0, "MD5", "only if the rule's md5 is MD5", &match, NULL},
 	    {NULL, 0, NULL, NULL, NULL, NULL},
 	};
-	sbuf p = SBUF_INIT(SBUF_NOMAX);
 	hcl_resp r = {0};
-	hcl_req rq = {0};
-	cJSON *doc = NULL;
-	char *im = NULL;
+	cJSON *doc = NULL, *o;
 	const char *rule;
 	cli_cfg k;
 	int rc = parse_rule_args(ctx, argc, argv, opts, 2, &k, &rule);
 
 	if (rc)
 		return rc;
-	cli_cfg_path(&p, &k, "/gray/");
-	sbuf_addstr(&p, rule);
-	if (promote)
-		sbuf_addstr(&p, "/promote");
-	if (message) {
-		sbuf_addstr(&p, "?message=");
-		cli_add_query(&p, message);
-	}
-	im = cli_if_match(match);
-	rq.method = promote ? "POST" : "DELETE";
-	rq.path = p.buf;
-	rq.if_match = im;
-	rc = cli_call(ctx, &rq, &r);
+	rc = rule_write(ctx, &k, rule, promote ? "POST" : "DELETE", promote ? "/promote" : "", NULL,
+			match, message, &r, &doc, &o);
 	if (rc)
 		goto out;
-	doc = cli_body_json(&r);
-	if (ctx->json) {
-		cJSON *o = cJSON_CreateObject();
-		cli_add_names(o, &k);
-		cJSON_AddStringToObject(o, "rule", rule);
+	if (o) {
 		cJSON_AddBoolToObject(o, promote ? "promoted" : "removed", 1);
 		cJSON_AddNumberToObject(o, "version", (double)cli_jint(doc, "version"));
 		cJSON_AddStringToObject(o, "md5", cli_jstr(doc, "md5"));
@@ -436,9 +446,7 @@ static int gray_end(cli_ctx *ctx, int argc, char **argv, int promote)
 	}
 out:
 	cJSON_Delete(doc);
-	free(im);
 	hcl_resp_release(&r);
-	sbuf_release(&p);
 	return rc;
 }
 
@@ -601,8 +609,7 @@ static int tokens_ls(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {{0}};
 	hcl_resp r = {0};
-	hcl_req rq = {0};
-	cJSON *doc = NULL, *list, *e;
+	cJSON *doc = NULL, *e;
 	char now[32];
 	time_t t0 = time(NULL);
 	struct tm tm;
@@ -612,18 +619,11 @@ static int tokens_ls(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (ctx->npos)
 		return cli_usage(ctx, "unexpected argument '%s'", ctx->pos[0]);
-	rq.method = "GET";
-	rq.path = "/api/v1/tokens";
-	rc = cli_call(ctx, &rq, &r);
-	if (rc)
+	if ((rc = get_json(ctx, "/api/v1/tokens", &r, &doc)))
 		goto out;
-	doc = cli_body_json(&r);
-	list = cJSON_GetObjectItemCaseSensitive(doc, "tokens");
 	if (ctx->json) {
 		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToObject(o, "tokens",
-				      cJSON_IsArray(list) ? cJSON_DetachItemViaPointer(doc, list)
-							  : cJSON_CreateArray());
+		move_array(doc, "tokens", o);
 		cli_print_json(o);
 	} else {
 		cli_table t;
@@ -633,7 +633,7 @@ static int tokens_ls(cli_ctx *ctx, int argc, char **argv)
 		strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tm);
 		cli_table_init(&t, 8);
 		cli_table_add(&t, head);
-		cJSON_ArrayForEach(e, list)
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "tokens"))
 		{
 			sbuf ns = SBUF_INIT(SBUF_NOMAX);
 			const char *row[8];
@@ -698,10 +698,9 @@ static int tokens_create(cli_ctx *ctx, int argc, char **argv)
 	rq.path = "/api/v1/tokens";
 	rq.body = text;
 	rq.len = strlen(text);
-	rc = cli_call(ctx, &rq, &r);
+	rc = cli_call_json(ctx, &rq, &r, &doc);
 	if (rc)
 		goto out;
-	doc = cli_body_json(&r);
 	if (ctx->json) {
 		cli_print_json(doc);
 		doc = NULL;

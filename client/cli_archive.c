@@ -247,10 +247,9 @@ int cli_cmd_import(cli_ctx *ctx, int argc, char **argv)
 	rq.body = zip.buf;
 	rq.len = zip.len;
 	rq.content_type = "application/zip";
-	rc = cli_call(ctx, &rq, &r);
+	rc = cli_call_json(ctx, &rq, &r, &doc);
 	if (rc)
 		goto out;
-	doc = cli_body_json(&r);
 	if (!cJSON_IsObject(doc)) {
 		rc = cli_fail(CLI_ERR, "the server's answer is not a JSON object");
 	} else if (ctx->json) {

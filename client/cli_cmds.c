@@ -79,6 +79,25 @@ cJSON *cli_body_json(const hcl_resp *r)
 	return cJSON_ParseWithLength(hcl_buf_str(&r->body), r->body.len);
 }
 
+const char *cli_write_result(const hcl_resp *r, const cJSON *doc, cJSON *o)
+{
+	int changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed"));
+
+	if (o) {
+		cJSON_AddBoolToObject(o, "created", r->status == 201);
+		cJSON_AddBoolToObject(o, "changed", changed);
+	}
+	return r->status == 201 ? "created" : changed ? "updated" : "unchanged";
+}
+
+int cli_call_json(cli_ctx *ctx, const hcl_req *rq, hcl_resp *r, cJSON **doc)
+{
+	int rc = cli_call(ctx, rq, r);
+
+	*doc = rc ? NULL : cli_body_json(r);
+	return rc;
+}
+
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv)
 {
 	static const cli_opt opts[] = {{0}};
@@ -161,24 +180,18 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv)
 	rq.len = content.len;
 	rq.content_type = "application/octet-stream";
 	rq.if_match = im;
-	rc = cli_call(ctx, &rq, &r);
+	rc = cli_call_json(ctx, &rq, &r, &doc);
 	if (rc)
 		goto out;
-	doc = cli_body_json(&r);
 	if (ctx->json) {
 		cJSON *o = cJSON_CreateObject();
 		cli_add_names(o, &k);
 		cJSON_AddNumberToObject(o, "version", (double)cli_jint(doc, "version"));
 		cJSON_AddStringToObject(o, "md5", cli_jstr(doc, "md5"));
-		cJSON_AddBoolToObject(o, "created", r.status == 201);
-		cJSON_AddBoolToObject(
-		    o, "changed", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed")));
+		cli_write_result(&r, doc, o);
 		cli_print_json(o);
 	} else {
-		const char *what = r.status == 201 ? "created"
-				   : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed"))
-				       ? "updated"
-				       : "unchanged";
+		const char *what = cli_write_result(&r, doc, NULL);
 		printf("%s %s/%s/%s: version %lld, md5 %s\n", what, k.ns, k.group, k.id,
 		       cli_jint(doc, "version"), cli_jstr(doc, "md5"));
 	}
