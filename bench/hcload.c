@@ -54,6 +54,9 @@ static void usage(FILE *to)
 	    "             watches (GET ?wait=), each kind on fresh connections, woken by one\n"
 	    "             publish and timed to its last answer, the order alternating;\n"
 	    "             server RSS per listener in the first phase (hotconf only)\n"
+	    "  pattern    as nacos, with pattern watches of PREFIX0's group (POST\n"
+	    "             /api/v1/watch with {\"namespace\",\"group\",\"known\"}) in place of\n"
+	    "             the Nacos listeners (hotconf only)\n"
 	    "  seed       publish keys PREFIX0..PREFIX(keys-1) with --size bytes each\n"
 	    "  ping       wait until the server answers (hotconf /healthz, etcd /version)\n"
 	    "\n"
@@ -67,7 +70,8 @@ static void usage(FILE *to)
 	    "                         10000)\n"
 	    "  --ref-watchers N       gray: watchers of the reference config (watchers/10)\n"
 	    "  --rounds N             gray, reports, nacos: rounds (5)\n"
-	    "  --first nacos|native   nacos: the kind of the first phase (nacos)\n"
+	    "  --first nacos|pattern|native\n"
+	    "                         nacos, pattern: the kind of the first phase (not native)\n"
 	    "  --keys M               keys they watch (1; soak 10)\n"
 	    "  --publish              park: publish key 0 once all are parked\n"
 	    "  --count N              publish: requests in all (default: --seconds)\n"
@@ -316,11 +320,11 @@ static int lnum(const char *flag, const char *v, long min, long max, long *out)
 static void defaults(hl_opts *o, const char *cmd)
 {
 	int soak = !strcmp(cmd, "soak"), gray = !strcmp(cmd, "gray"), rep = !strcmp(cmd, "reports");
-	int nacos = !strcmp(cmd, "nacos");
+	int nacos = !strcmp(cmd, "nacos"), pattern = !strcmp(cmd, "pattern");
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = o->name = cmd;
-	o->watchers = soak || gray || rep || nacos ? 10000 : 1000;
+	o->watchers = soak || gray || rep || nacos || pattern ? 10000 : 1000;
 	o->keys = soak ? 10 : 1;
 	o->seconds = soak ? 600 : 5;
 	o->concurrency = 1;
@@ -337,6 +341,7 @@ static void defaults(hl_opts *o, const char *cmd)
 		    : gray		    ? "gray"
 		    : rep		    ? "rep"
 		    : nacos		    ? "nc"
+		    : pattern		    ? "pt"
 					    : "k";
 }
 
@@ -354,7 +359,7 @@ static int parse_flag(hl_opts *o, const char *f, const char *v)
 	if (!strcmp(f, "--addr"))
 		return parse_addr(v, o);
 	if (!strcmp(f, "--first")) {
-		if (strcmp(v, "nacos") && strcmp(v, "native"))
+		if (strcmp(v, "nacos") && strcmp(v, "pattern") && strcmp(v, "native"))
 			return -1;
 		o->first_native = !strcmp(v, "native");
 		return 0;
@@ -456,7 +461,8 @@ int main(int argc, char **argv)
 		int (*run)(const hl_opts *);
 	} cmds[] = {{"park", hl_park},	     {"reconnect", hl_reconnect}, {"soak", hl_soak},
 		    {"publish", hl_publish}, {"gray", hl_gray},		  {"reports", hl_reports},
-		    {"nacos", hl_nacos},     {"seed", hl_seed_cmd},	  {"ping", hl_ping}};
+		    {"nacos", hl_nacos},     {"pattern", hl_nacos},	  {"seed", hl_seed_cmd},
+		    {"ping", hl_ping}};
 	hl_opts o;
 	long nofile;
 	size_t i;

@@ -1,5 +1,7 @@
 /*
- * nacos.c: hcload's Nacos listener scenario (issue 13's performance target).
+ * nacos.c: hcload's scenarios that set another kind of long poll against
+ * the native watch of one config in the same run: the Nacos listener
+ * (issue 13's performance target) and the pattern watch (issue 15).
  *
  * Two kinds of phase on one config, PREFIX0 in group hcload of namespace
  * public, each with --watchers fresh connections:
@@ -7,6 +9,10 @@
  *   nacos   POST /nacos/v1/cs/configs/listener with Long-Pulling-Timeout:
  *           30000 and one record, Listening-Configs=PREFIX0^Bhcload^B<md5>
  *           ^Bpublic^A (form-encoded), as Nacos' v1 clients long-poll
+ *           (hcload nacos)
+ *   pattern POST /api/v1/watch?wait=30s of the whole group,
+ *           {"configs":[{"namespace":"public","group":"hcload",
+ *           "known":{"PREFIX0":"<md5>"}}]} (hcload pattern)
  *   native  hotconf's own watch of one config, GET ?wait= with If-None-Match
  *           (the park scenario's watch, watchers.c)
  *
@@ -14,9 +20,10 @@
  * hotconf_watches_held), waits a moment for stray answers, publishes once
  * through the native PUT and times, per listener, the publish request's
  * first byte to the listener's last byte. A Nacos listener must get exactly
- * "PREFIX0%02hcload%02public%01\n", a native watch a 200 with the new
- * content's ETag. Then every connection is reset and the next phase starts
- * from nothing. Per --rounds one phase of each kind, the order alternating
+ * "PREFIX0%02hcload%02public%01\n", a pattern watch PREFIX0 with the new
+ * md5 in its changed list, a native watch a 200 with the new content's ETag. Then every connection
+ * is reset and the next phase starts from nothing. Per --rounds one phase of each kind, the order
+ * alternating
  * (--first's kind first in odd rounds) so a drift of the box falls on both
  * alike; the ratio reported is the median over the rounds of the Nacos
  * listeners' last answer over the median of the native watches' last.
@@ -47,9 +54,8 @@
 #define SETTLE_US 300000   /* between phases: the server closes the last one's sockets */
 #define CPU_UNKNOWN -1.0   /* ms: a CPU time that could not be read */
 
-enum kind { K_NACOS, K_NATIVE, K_COUNT };
-
-static const char *const kind_name[K_COUNT] = {"nacos", "native"};
+/* K_OTHER is the scenario's own kind: a Nacos listener or a pattern watch. */
+enum kind { K_OTHER, K_NATIVE, K_COUNT };
 
 /* One kind of phase, summed over the rounds. */
 typedef struct nphase {
@@ -63,12 +69,14 @@ typedef struct nphase {
 
 typedef struct nacos_ctx {
 	const hl_opts *o;
-	enum kind kind;	      /* of the phase running */
-	int publishing;	      /* the publish went out: answers now count */
-	char want_md5[33];    /* the content the publish installs */
-	char want_line[160];  /* a Nacos listener's answer to it */
-	long answered, wrong; /* this phase */
-	uint64_t *lat;	      /* this phase: us from the publish, one per right answer */
+	int pattern;			/* K_OTHER is the pattern watch, not Nacos' */
+	const char *kind_name[K_COUNT]; /* "nacos" or "pattern", "native" */
+	enum kind kind;			/* of the phase running */
+	int publishing;			/* the publish went out: answers now count */
+	char want_md5[33];		/* the content the publish installs */
+	char want_line[160];		/* a Nacos listener's answer to it; a pattern's entry */
+	long answered, wrong;		/* this phase */
+	uint64_t *lat;			/* this phase: us from the publish, one per right answer */
 	size_t nlat;
 	long early, req_fail;
 	char why[512]; /* the first thing that went wrong, described */
@@ -87,7 +95,7 @@ static void note(nacos_ctx *g, const hl_conn *c, const char *what)
 	if (g->why[0])
 		return;
 	snprintf(g->why, sizeof(g->why), "%s: listener %ld %s (status %d, ETag %s, body '%.80s')",
-		 kind_name[g->kind], c ? c->id : -1, what, c ? c->resp.status : 0,
+		 g->kind_name[g->kind], c ? c->id : -1, what, c ? c->resp.status : 0,
 		 c && c->resp.etag[0] ? c->resp.etag : "-", c ? c->body.buf : "");
 }
 
@@ -115,14 +123,36 @@ static void nacos_request(const hl_wctx *x, const hl_conn *c, sbuf *out)
 	sbuf_release(&body);
 }
 
-/* Is c's answer the right one for the publish? */
+static void pattern_request(const hl_wctx *x, const hl_conn *c, sbuf *out)
+{
+	const hl_opts *o = x->o;
+	sbuf body = SBUF_INIT(SBUF_NOMAX);
+	char key[64];
+
+	hl_key_name(o, KEY, key);
+	sbuf_addf(&body,
+		  "{\"configs\":[{\"namespace\":\"public\",\"group\":\"hcload\","
+		  "\"known\":{\"%s\":\"%s\"}}]}",
+		  key, c->md5);
+	sbuf_addf(out,
+		  "POST /api/v1/watch?wait=%ds HTTP/1.1\r\nHost: %s\r\n%s"
+		  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		  LONG_PULL_MS / 1000, o->host, o->authz, body.len, body.buf);
+	sbuf_release(&body);
+}
+
+/* Is c's answer the right one for the publish? A pattern's lists exactly
+ * PREFIX0 with the new md5 (the group holds nothing else). */
 static int answer_ok(const nacos_ctx *g, const hl_conn *c)
 {
 	if (c->resp.status != 200)
 		return 0;
-	if (g->kind == K_NACOS)
-		return !strcmp(c->body.buf, g->want_line);
-	return !strcmp(c->resp.etag, g->want_md5);
+	if (g->kind == K_NATIVE)
+		return !strcmp(c->resp.etag, g->want_md5);
+	if (g->pattern)
+		return !strncmp(c->body.buf, "{\"changed\":[{", 13) &&
+		       strstr(c->body.buf, g->want_line) && !strstr(c->body.buf, "},{");
+	return !strcmp(c->body.buf, g->want_line);
 }
 
 static void on_answer(hl_wctx *x, hl_conn *c, enum hl_ev_kind kind)
@@ -178,11 +208,11 @@ static int park(nacos_ctx *g, hl_wctx *x, nphase *p, int first)
 
 	if (!p->parked_first && !p->not_parked)
 		p->parked_first = parked;
-	hl_say(o, "%s: %ld/%ld listeners parked in %.1f ms", kind_name[g->kind], parked, x->n,
+	hl_say(o, "%s: %ld/%ld listeners parked in %.1f ms", g->kind_name[g->kind], parked, x->n,
 	       ms(park_us));
 	if (parked < x->n || x->dead || g->early) {
 		fprintf(stderr, "hcload: %s: %ld of %ld listeners parked, %ld failed, %ld early\n",
-			kind_name[g->kind], parked, x->n, x->dead, g->early);
+			g->kind_name[g->kind], parked, x->n, x->dead, g->early);
 		p->not_parked += x->n - parked;
 		return -1;
 	}
@@ -207,10 +237,14 @@ static int wake(nacos_ctx *g, hl_wctx *x, nphase *p, long round)
 	char key[64];
 	int rc = -1;
 
-	hl_content(&content, (size_t)o->size, kind_name[g->kind], (uint64_t)round);
+	hl_content(&content, (size_t)o->size, g->kind_name[g->kind], (uint64_t)round);
 	md5_hex(content.buf, content.len, g->want_md5);
 	hl_key_name(o, KEY, key);
-	snprintf(g->want_line, sizeof(g->want_line), "%s%%02hcload%%02public%%01\n", key);
+	if (g->pattern)
+		snprintf(g->want_line, sizeof(g->want_line), "\"dataId\":\"%s\",\"md5\":\"%s\"",
+			 key, g->want_md5);
+	else
+		snprintf(g->want_line, sizeof(g->want_line), "%s%%02hcload%%02public%%01\n", key);
 	sbuf_reset(&g->req);
 	hl_req_put(o, &g->req, key, content.buf, content.len);
 	g->answered = g->wrong = 0;
@@ -231,13 +265,13 @@ static int wake(nacos_ctx *g, hl_wctx *x, nphase *p, long round)
 	p->lost += live - (x->n - x->dead);
 	if (x->pub_status < 200 || x->pub_status > 299) {
 		fprintf(stderr, "hcload: round %ld %s: the publish failed (status %d): %.300s\n",
-			round, kind_name[g->kind], x->pub_status, x->pub.body.buf);
+			round, g->kind_name[g->kind], x->pub_status, x->pub.body.buf);
 		g->req_fail++;
 		goto out;
 	}
 	if (g->answered < live) {
 		fprintf(stderr, "hcload: round %ld %s: %ld of %ld listeners answered right\n",
-			round, kind_name[g->kind], g->answered, live);
+			round, g->kind_name[g->kind], g->answered, live);
 		goto out;
 	}
 	hl_sort_u64(g->lat, g->nlat);
@@ -248,8 +282,8 @@ static int wake(nacos_ctx *g, hl_wctx *x, nphase *p, long round)
 	hl_say(o,
 	       "round %ld %s: publish %d in %.2f ms; %ld/%ld answered, median %.2f ms, last %.2f "
 	       "ms; server CPU %.1f ms, hcload CPU %.1f ms",
-	       round, kind_name[g->kind], x->pub_status, ms(x->t_ack - x->t_pub), g->answered, live,
-	       ms(p->median[p->nlast]), ms(p->last[p->nlast]), p->srv_cpu[p->nlast],
+	       round, g->kind_name[g->kind], x->pub_status, ms(x->t_ack - x->t_pub), g->answered,
+	       live, ms(p->median[p->nlast]), ms(p->last[p->nlast]), p->srv_cpu[p->nlast],
 	       p->cli_cpu[p->nlast]);
 	p->nlast++;
 	rc = 0;
@@ -275,11 +309,11 @@ static int run_phase(nacos_ctx *g, enum kind k, long round, int first)
 		goto out;
 	x.user = g;
 	x.on_answer = on_answer;
-	if (k == K_NACOS)
-		x.request = nacos_request;
+	if (k == K_OTHER)
+		x.request = g->pattern ? pattern_request : nacos_request;
 	for (i = 0; i < x.n; i++) {
 		x.w[i].key = KEY;
-		x.w[i].keep_body = k == K_NACOS; /* the answer is the changed line */
+		x.w[i].keep_body = k == K_OTHER; /* the answer lists what changed */
 	}
 	if (hl_wctx_prepare(&x)) {
 		g->req_fail++;
@@ -332,48 +366,50 @@ static void report(nacos_ctx *g)
 		    o,
 		    "%s: %ld/%ld answered right over %zu rounds, %ld wrong, %ld early, %ld lost; "
 		    "median of the rounds' last answer %.2f ms, of their median %.2f ms",
-		    kind_name[k], p->answered, p->expected, p->nlast, p->wrong, p->early, p->lost,
-		    last[k], med);
-		snprintf(m, sizeof(m), "%s_parked", kind_name[k]);
+		    g->kind_name[k], p->answered, p->expected, p->nlast, p->wrong, p->early,
+		    p->lost, last[k], med);
+		snprintf(m, sizeof(m), "%s_parked", g->kind_name[k]);
 		hl_result(o, m, (double)p->parked_first, "count", "high");
-		snprintf(m, sizeof(m), "%s_answered", kind_name[k]);
+		snprintf(m, sizeof(m), "%s_answered", g->kind_name[k]);
 		hl_result(o, m, (double)p->answered, "count", "high");
-		snprintf(m, sizeof(m), "%s_missed", kind_name[k]);
+		snprintf(m, sizeof(m), "%s_missed", g->kind_name[k]);
 		hl_result(o, m, (double)(p->expected - p->answered), "count", "low");
-		snprintf(m, sizeof(m), "%s_wrong", kind_name[k]);
+		snprintf(m, sizeof(m), "%s_wrong", g->kind_name[k]);
 		hl_result(o, m, (double)(p->wrong + p->early), "count", "low");
-		snprintf(m, sizeof(m), "%s_lost", kind_name[k]);
+		snprintf(m, sizeof(m), "%s_lost", g->kind_name[k]);
 		hl_result(o, m, (double)(p->lost + p->not_parked), "count", "low");
 		if (last[k] >= 0) {
-			snprintf(m, sizeof(m), "%s_last_ms", kind_name[k]);
+			snprintf(m, sizeof(m), "%s_last_ms", g->kind_name[k]);
 			hl_result(o, m, last[k], "ms", "low");
-			snprintf(m, sizeof(m), "%s_median_ms", kind_name[k]);
+			snprintf(m, sizeof(m), "%s_median_ms", g->kind_name[k]);
 			hl_result(o, m, med, "ms", "low");
-			snprintf(m, sizeof(m), "%s_server_cpu_ms", kind_name[k]);
+			snprintf(m, sizeof(m), "%s_server_cpu_ms", g->kind_name[k]);
 			hl_result(o, m, srv, "ms", "low");
-			snprintf(m, sizeof(m), "%s_client_cpu_ms", kind_name[k]);
+			snprintf(m, sizeof(m), "%s_client_cpu_ms", g->kind_name[k]);
 			hl_result(o, m, cli, "ms", "none");
 		}
 		if (p->rss_before > 0 && p->rss_parked > 0) {
 			double per = (double)(p->rss_parked - p->rss_before) / (double)o->watchers;
 			hl_say(o, "%s: server RSS %.1f MiB -> %.1f MiB: %.0f bytes per listener",
-			       kind_name[k], p->rss_before / 1048576.0, p->rss_parked / 1048576.0,
-			       per);
-			snprintf(m, sizeof(m), "%s_rss_per_watcher", kind_name[k]);
+			       g->kind_name[k], p->rss_before / 1048576.0,
+			       p->rss_parked / 1048576.0, per);
+			snprintf(m, sizeof(m), "%s_rss_per_watcher", g->kind_name[k]);
 			hl_result(o, m, per, "B", "low");
 		}
 	}
-	if (last[K_NACOS] > 0 && last[K_NATIVE] > 0) {
-		hl_say(o, "the last Nacos listener answered in %.2fx the native watch's time",
-		       last[K_NACOS] / last[K_NATIVE]);
-		hl_result(o, "nacos_vs_native", last[K_NACOS] / last[K_NATIVE], "x", "low");
+	if (last[K_OTHER] > 0 && last[K_NATIVE] > 0) {
+		hl_say(o, "the last %s answered in %.2fx the native watch's time",
+		       g->pattern ? "pattern watch" : "Nacos listener",
+		       last[K_OTHER] / last[K_NATIVE]);
+		snprintf(m, sizeof(m), "%s_vs_native", g->kind_name[K_OTHER]);
+		hl_result(o, m, last[K_OTHER] / last[K_NATIVE], "x", "low");
 	}
 	hl_say(o, "%ld failed requests%s%s", g->req_fail, g->why[0] ? "; first: " : "", g->why);
-	hl_result(o, "early", (double)(g->st[K_NACOS].early + g->st[K_NATIVE].early), "count",
+	hl_result(o, "early", (double)(g->st[K_OTHER].early + g->st[K_NATIVE].early), "count",
 		  "low");
 	hl_result(o, "errors",
-		  (double)(g->req_fail + g->st[K_NACOS].wrong + g->st[K_NATIVE].wrong +
-			   g->st[K_NACOS].lost + g->st[K_NATIVE].lost + g->st[K_NACOS].not_parked +
+		  (double)(g->req_fail + g->st[K_OTHER].wrong + g->st[K_NATIVE].wrong +
+			   g->st[K_OTHER].lost + g->st[K_NATIVE].lost + g->st[K_OTHER].not_parked +
 			   g->st[K_NATIVE].not_parked),
 		  "count", "low");
 }
@@ -384,6 +420,9 @@ static void nacos_init(nacos_ctx *g, const hl_opts *o)
 
 	memset(g, 0, sizeof(*g));
 	g->o = o;
+	g->pattern = !strcmp(o->cmd, "pattern");
+	g->kind_name[K_OTHER] = g->pattern ? "pattern" : "nacos";
+	g->kind_name[K_NATIVE] = "native";
 	sbuf_init(&g->req, SBUF_NOMAX);
 	g->lat = xcalloc((size_t)o->watchers + 1, sizeof(*g->lat));
 	for (k = 0; k < K_COUNT; k++) {
@@ -410,14 +449,13 @@ static void nacos_release(nacos_ctx *g)
 
 int hl_nacos(const hl_opts *o)
 {
-	enum kind first = o->first_native ? K_NATIVE : K_NACOS;
+	enum kind first = o->first_native ? K_NATIVE : K_OTHER;
 	nacos_ctx g;
 	long r;
 	int failed = 0;
 
 	if (o->target != HL_HOTCONF) {
-		fprintf(stderr,
-			"hcload: the Nacos listener is hotconf's; it runs on hotconf only\n");
+		fprintf(stderr, "hcload: %s is hotconf's; it runs on hotconf only\n", o->cmd);
 		return 2;
 	}
 	nacos_init(&g, o);
@@ -428,8 +466,8 @@ int hl_nacos(const hl_opts *o)
 			 run_phase(&g, (enum kind)(K_COUNT - 1 - a), r, 0);
 	}
 	report(&g);
-	failed |= g.req_fail || g.st[K_NACOS].wrong || g.st[K_NATIVE].wrong ||
-		  g.st[K_NACOS].early || g.st[K_NATIVE].early;
+	failed |= g.req_fail || g.st[K_OTHER].wrong || g.st[K_NATIVE].wrong ||
+		  g.st[K_OTHER].early || g.st[K_NATIVE].early;
 	nacos_release(&g);
 	return failed;
 }

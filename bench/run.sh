@@ -8,7 +8,7 @@
 #                               tiny N, a few seconds, hotconf only; builds and installs nothing.
 #                               Fails only when something does not work (a watcher not parked or
 #                               never woken, a wrong wake, a failed request), never on a time.
-#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,nacos,soak,
+#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,nacos,pattern,soak,
 #         --soak-seconds S,
 #         --build-dir DIR, --out FILE, --hotconf BIN --hcload BIN (skip the build)
 #
@@ -440,6 +440,20 @@ scen_nacos() {
 	done
 }
 
+# Pattern watches (issue 15): as scen_nacos, with nn watches of the config's whole group
+# (POST /api/v1/watch {"namespace","group","known"}) in place of the Nacos listeners.
+scen_pattern() {
+	local r first
+	for r in $(seq 1 "$nruns"); do
+		for first in pattern native; do
+			start_hotconf
+			hl "$r" hotconf pattern pattern --watchers "$nn" --rounds "$nacos_rounds" \
+				--first "$first"
+			stop_hotconf
+		done
+	done
+}
+
 scen_soak() {
 	start_hotconf
 	hl 1 hotconf soak soak --watchers "$soak_watchers" --keys 10 --seconds "$soak_secs" --rate 1
@@ -476,8 +490,10 @@ scen_smoke() {
 	start_hotconf
 	hl 1 hotconf reports reports --watchers "$nr" --rounds "$rep_rounds" --per-source 30
 	stop_hotconf
-	# Nacos listeners, a server of their own for each order (as in the full run).
+	# Nacos listeners and pattern watches, a server of their own for each order (as in the
+	# full run).
 	scen_nacos
+	scen_pattern
 }
 
 echo "run.sh: $mode run, $nruns run(s) per scenario; hotconf $hc_bin, hcload $hl_bin"
@@ -499,6 +515,7 @@ else
 	want gray && scen_gray
 	want reports && scen_reports
 	want nacos && scen_nacos
+	want pattern && scen_pattern
 	{ [ "$soak" = 1 ] || [[ ",$only," == *",soak,"* ]]; } && scen_soak
 fi
 
@@ -612,6 +629,15 @@ rows="$work/rows.txt"
 	echo "$np $nv: watches woken right (all rounds)|all $(label $((nn * nacos_rounds)))|nacos:native_answered|—|hc == $((nn * nacos_rounds))|count"
 	echo "$np $nv: wrong answers|0|nacos:native_wrong|—|hc == 0|count"
 	echo "$np: failed requests, lost or not parked listeners and watches, wrong answers|0|nacos:errors|—|hc == 0|count"
+	pp="$ln pattern watches of one config's group"
+	echo "$pp: watches parked|all $ln|pattern:pattern_parked|—|hc == $nn|count"
+	echo "$pp: server RSS per parked watch|—|pattern:pattern_rss_per_watcher|—||B"
+	echo "$pp $nv: server RSS per parked watch|—|pattern:native_rss_per_watcher|—||B"
+	echo "$pp, one publish: last watch answered|—|pattern:pattern_last_ms|—||ms"
+	echo "$pp $nv: last watch woken|—|pattern:native_last_ms|—||ms"
+	echo "$pp, one publish: last watch answered vs the native watch, same run|—|pattern:pattern_vs_native|—||x"
+	echo "$pp: watches answered right (all rounds)|all $(label $((nn * nacos_rounds)))|pattern:pattern_answered|—|hc == $((nn * nacos_rounds))|count"
+	echo "$pp: failed requests, lost or not parked watches, wrong answers|0|pattern:errors|—|hc == 0|count"
 	if [ "$soak_secs" -ge 60 ]; then d="$((soak_secs / 60)) min"; else d="$soak_secs s"; fi
 	echo "soak $d, $(label $soak_watchers) watchers re-arming: missed final version|0|soak:missed_final|—|hc == 0|count"
 	echo "soak: RSS drift|< 5%|soak:rss_drift_pct|—|hc < 5|%"

@@ -61,6 +61,54 @@ hc_err cfgkey_init(cfgkey *k, const char *ns, const char *group, const char *dat
 		     data_id ? strnlen(data_id, CFGKEY_NAME_MAX + 1) : 0);
 }
 
+hc_err cfgkey_init_scope(cfgkey *k, const char *ns, const char *group)
+{
+	size_t a = ns ? strnlen(ns, CFGKEY_NAME_MAX + 1) : 0;
+	size_t b = group ? strnlen(group, CFGKEY_NAME_MAX + 1) : 0;
+	char *p;
+
+	k->s = NULL;
+	k->len = k->ns_len = k->group_len = 0;
+	if (!cfgkey_name_ok(ns, a) || (group && !cfgkey_name_ok(group, b)))
+		return HC_ERR_INVALID;
+	p = xmalloc(a + b + 3);
+	memcpy(p, ns, a);
+	p[a] = '/';
+	memcpy(p + a + 1, group ? group : "", b);
+	p[a + 1 + b] = '/';
+	p[a + b + 2] = '\0';
+	k->s = p;
+	k->len = (uint16_t)(a + b + 2);
+	k->ns_len = (uint8_t)a;
+	k->group_len = (uint8_t)b;
+	return HC_OK;
+}
+
+int cfgkey_in_scope(const cfgkey *scope, const char *key, size_t len)
+{
+	/* "ns/g/" is a prefix of its configs' keys; "ns//" is matched on "ns/". */
+	size_t n = scope->ns_len + 1u + (scope->group_len ? scope->group_len + 1u : 0);
+
+	return len > n && !memcmp(scope->s, key, n);
+}
+
+int cfgkey_scope_strings(const char *key, size_t len, char *group_scope, char *ns_scope)
+{
+	const char *g = memchr(key, '/', len), *d;
+
+	if (!g || len > CFGKEY_MAX)
+		return 0;
+	d = memchr(g + 1, '/', len - (size_t)(g - key) - 1);
+	if (!d)
+		return 0;
+	memcpy(group_scope, key, (size_t)(d - key) + 1);
+	group_scope[d - key + 1] = '\0';
+	memcpy(ns_scope, key, (size_t)(g - key) + 1);
+	ns_scope[g - key + 1] = '/';
+	ns_scope[g - key + 2] = '\0';
+	return 1;
+}
+
 hc_err cfgkey_parse(cfgkey *k, const char *s, size_t len)
 {
 	const char *end = s + len, *g, *d;

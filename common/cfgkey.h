@@ -80,6 +80,26 @@ static inline size_t cfgkey_data_id_len(const cfgkey *k)
 	return (size_t)k->len - k->ns_len - k->group_len - 2;
 }
 
+/*
+ * Scopes: every config of one group ("ns/group/": an empty dataId) or of a
+ * whole namespace ("ns//": empty group and dataId), for pattern watches. A
+ * scope is a cfgkey too (its string is the hub key of the watches on it),
+ * never equal to a config's key, since names are never empty.
+ */
+/* Builds the scope of group in ns, or of ns alone when group is NULL;
+ * HC_ERR_INVALID when a name breaks the rules. */
+hc_err cfgkey_init_scope(cfgkey *k, const char *ns, const char *group);
+static inline int cfgkey_is_scope(const cfgkey *k)
+{
+	return k->s && k->s[k->len - 1] == '/';
+}
+/* 1 when the config key string key[0..len) lies in scope. */
+int cfgkey_in_scope(const cfgkey *scope, const char *key, size_t len);
+/* The scope strings that hold the config key string key[0..len) ("ns/g/d"):
+ * its group's ("ns/g/") and its namespace's ("ns//"), into buffers of
+ * CFGKEY_MAX + 1. 0 when key is not a config's key. */
+int cfgkey_scope_strings(const char *key, size_t len, char *group_scope, char *ns_scope);
+
 /* Copies the three parts, NUL-terminated, into buffers of CFGKEY_NAME_MAX + 1. */
 void cfgkey_split(const cfgkey *k, char *ns, char *group, char *data_id);
 /* Appends "namespace":"..","group":"..","dataId":".." (no braces) to out. */

@@ -34,6 +34,7 @@ static void usage(FILE *to)
 	    "DURATION]\n"
 	    "                     [--tls-cert FILE --tls-key FILE]\n"
 	    "                     [--max-listeners N] [--listener-grace DURATION]\n"
+	    "                     [--max-pattern-configs N]\n"
 	    "                     [--rollout-min-interval DURATION]\n"
 	    "       hotconf version\n"
 	    "\n"
@@ -63,6 +64,8 @@ static void usage(FILE *to)
 	    "  --max-listeners       instances x configs the listeners view remembers, the\n"
 	    "                        least recently seen forgotten first; 0: none (100000)\n"
 	    "  --listener-grace      an instance not seen for its wait and this is gone (60s)\n"
+	    "  --max-pattern-configs the most configs a pattern watch (a group or namespace)\n"
+	    "                        may cover; more is 413 (1000)\n"
 	    "  --rollout-min-interval the shortest step interval a rollout plan may ask (1s;\n"
 	    "                        tests set it lower)\n"
 	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
@@ -181,6 +184,10 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 			if (int_flag(f, v, 0, 100000000, &n))
 				return -1;
 			cfg->max_listeners = (size_t)n;
+		} else if (!strcmp(f, "--max-pattern-configs")) {
+			if (int_flag(f, v, 1, WB_MAX_ITEMS, &n))
+				return -1;
+			cfg->max_pattern_configs = (size_t)n;
 		} else if (!strcmp(f, "--listener-grace")) {
 			if (dur_flag(f, v, &cfg->listener_grace_ms))
 				return -1;

@@ -570,7 +570,7 @@ static void poll_item(srv_req *r, const srv_watch_change *ch, size_t n, sbuf *ou
 
 	/* Read again for the rule's revision; a change since then only makes
 	 * the id newer, and the client reads the content afresh anyway. */
-	if (ch->revision && !store_get_key(r->s->st, &ch->item->key, &c))
+	if (ch->revision && !store_get_key(r->s->st, ch->key, &c))
 		id = served_id(r, c);
 	store_config_unref(c);
 

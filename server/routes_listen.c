@@ -69,6 +69,8 @@ void srv_listen_items(srv_req *r, int parked)
 		return;
 	for (i = 0; i < r->nitems; i++) {
 		store_config *c = NULL;
+		if (cfgkey_is_scope(&r->items[i].key))
+			continue; /* a pattern is listed by the configs it fetches, not held */
 		store_get_key(r->s->st, &r->items[i].key, &c);
 		srv_listen_seen(r, &r->items[i].key, c, r->items[i].md5, parked);
 		store_config_unref(c);
@@ -87,7 +89,8 @@ void srv_listen_done(srv_req *r)
 	l.ip = r->ip;
 	pthread_mutex_lock(&r->s->reg_mu);
 	for (i = 0; i < r->nitems; i++)
-		watch_reg_unwatch(r->s->reg, r->items[i].key.s, watch_reg_identity(&l));
+		if (!cfgkey_is_scope(&r->items[i].key))
+			watch_reg_unwatch(r->s->reg, r->items[i].key.s, watch_reg_identity(&l));
 	pthread_mutex_unlock(&r->s->reg_mu);
 	r->listen_parked = 0;
 }

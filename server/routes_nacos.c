@@ -450,7 +450,7 @@ enum MHD_Result srv_h_nacos_v2_config(srv_req *r)
 
 static void listen_item(srv_req *r, const srv_watch_change *ch, size_t nb, sbuf *out)
 {
-	const cfgkey *k = &ch->item->key;
+	const cfgkey *k = ch->key;
 	static const char sep = 2, end = 1;
 
 	(void)nb;

@@ -52,6 +52,7 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->session_ttl_ms = 12LL * 3600 * 1000;
 	cfg->max_listeners = 100000;
 	cfg->listener_grace_ms = 60000;
+	cfg->max_pattern_configs = 1000;
 	cfg->rollout_min_interval_ms = 1000;
 }
 

@@ -47,6 +47,7 @@ typedef struct srv_config {
 	const char *tls_key;
 	size_t max_listeners;		  /* entries of the listeners view; 0: none kept */
 	uint64_t listener_grace_ms;	  /* an instance not seen for its wait and this is gone */
+	size_t max_pattern_configs;	  /* configs one pattern watch may cover */
 	uint64_t rollout_min_interval_ms; /* the shortest step interval a plan may ask */
 } srv_config;
 

@@ -577,7 +577,8 @@ void srv_watch_free_items(srv_req *r);
  * the config's revision (0 when absent) and the rule that serves it. */
 typedef struct srv_watch_change {
 	const srv_watch_item *item;
-	size_t index; /* in r->items */
+	size_t index;	   /* in r->items */
+	const cfgkey *key; /* the config (item's, or one in a pattern's scope) */
 	const char *md5;
 	int64_t version, revision;
 	const char *rule; /* NULL: main */

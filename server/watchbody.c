@@ -58,11 +58,30 @@ void wb_items_free(srv_watch_item *items, size_t n)
 {
 	size_t i;
 
+	size_t j;
+
 	for (i = 0; items && i < n; i++) {
 		cfgkey_release(&items[i].key);
 		free(items[i].message);
+		for (j = 0; j < items[i].nknown; j++)
+			free(items[i].known[j].name);
+		free(items[i].known);
 	}
 	free(items);
+}
+
+static int known_cmp(const void *a, const void *b)
+{
+	return strcmp(((const wb_known *)a)->name, ((const wb_known *)b)->name);
+}
+
+const char *wb_known_md5(const srv_watch_item *it, const char *name)
+{
+	wb_known k = {(char *)name, ""};
+	const wb_known *f =
+	    it->nknown ? bsearch(&k, it->known, it->nknown, sizeof(k), known_cmp) : NULL;
+
+	return f ? f->md5 : "";
 }
 
 void wb_reports_free(wb_report *reports, size_t n)
@@ -143,7 +162,8 @@ static hc_err entry_key(const cJSON *e, const char *where, cfgkey *key, sbuf *wh
 
 	if (!ns || !group || !id) {
 		sbuf_addf(why,
-			  "%s must have a string dataId and optional string namespace and group",
+			  "%s must have a string dataId and optional string namespace and group "
+			  "(or, for a pattern, a namespace and no dataId)",
 			  where);
 		return HC_ERR_INVALID;
 	}
@@ -217,6 +237,90 @@ fail:
 	return err ? err : HC_ERR_INVALID;
 }
 
+/* A name in a pattern's "known": a dataId in a group, "group/dataId" in a
+ * namespace. */
+static int known_name_ok(const char *name, int in_group)
+{
+	const char *slash = strchr(name, '/');
+
+	if (in_group)
+		return cfgkey_name_ok(name, strlen(name));
+	return slash && cfgkey_name_ok(name, (size_t)(slash - name)) &&
+	       cfgkey_name_ok(slash + 1, strlen(slash + 1));
+}
+
+/* A pattern entry (a namespace and no dataId) into *it. */
+static hc_err pattern_entry(const cJSON *e, const char *where, srv_watch_item *it, sbuf *why)
+{
+	const char *ns = member(e, "namespace", NULL), *group = member(e, "group", NULL);
+	const cJSON *known = cJSON_GetObjectItemCaseSensitive(e, "known"), *k;
+	size_t n, i = 0;
+	hc_err err;
+
+	if (!ns || (cJSON_GetObjectItemCaseSensitive(e, "group") && !group)) {
+		sbuf_addf(why, "%s: a pattern's namespace and group must be strings", where);
+		return HC_ERR_INVALID;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(e, "md5") ||
+	    cJSON_GetObjectItemCaseSensitive(e, "status") ||
+	    cJSON_GetObjectItemCaseSensitive(e, "message")) {
+		sbuf_addf(why,
+			  "%s is a pattern (no dataId): it takes \"known\" for the md5s its "
+			  "client holds, not md5, status or message",
+			  where);
+		return HC_ERR_INVALID;
+	}
+	if ((err = val_name("namespace", ns, why)) ||
+	    (group && (err = val_name("group", group, why))))
+		return err;
+	if (known && !cJSON_IsNull(known) && !cJSON_IsObject(known)) {
+		sbuf_addf(why, "%s.known must be an object {\"%s\": \"md5\", ...}", where,
+			  group ? "dataId" : "group/dataId");
+		return HC_ERR_INVALID;
+	}
+	n = cJSON_IsObject(known) ? (size_t)cJSON_GetArraySize(known) : 0;
+	if (n > WB_MAX_ITEMS) {
+		sbuf_addf(why, "%s.known holds %zu entries, more than %d", where, n, WB_MAX_ITEMS);
+		return HC_ERR_INVALID;
+	}
+	if (cfgkey_init_scope(&it->key, ns, group))
+		return HC_ERR_INVALID; /* the names were checked above */
+	it->known = n ? xcalloc(n, sizeof(*it->known)) : NULL;
+	if (n)
+		cJSON_ArrayForEach(k, known)
+		{
+			if (!known_name_ok(k->string, group != NULL) || !cJSON_IsString(k) ||
+			    !md5_hex_ok(k->valuestring)) {
+				sbuf_addf(why,
+					  "%s.known: \"%.80s\" must be a %s holding the 32 hex "
+					  "digits of its md5",
+					  where, k->string, group ? "dataId" : "group/dataId");
+				err = HC_ERR_INVALID;
+				break;
+			}
+			it->known[i].name = xstrdup(k->string);
+			memcpy(it->known[i].md5, k->valuestring, 33);
+			it->nknown = ++i;
+		}
+	if (err)
+		return err;
+	if (it->nknown > 1)
+		qsort(it->known, it->nknown, sizeof(*it->known), known_cmp);
+	for (i = 1; i < it->nknown; i++)
+		if (!strcmp(it->known[i - 1].name, it->known[i].name)) {
+			sbuf_addf(why, "%s.known names \"%s\" twice", where, it->known[i].name);
+			return HC_ERR_INVALID;
+		}
+	return HC_OK;
+}
+
+/* 1 when an entry is a pattern: it names a namespace and no dataId. */
+static int is_pattern(const cJSON *e)
+{
+	return cJSON_IsObject(e) && !cJSON_GetObjectItemCaseSensitive(e, "dataId") &&
+	       cJSON_GetObjectItemCaseSensitive(e, "namespace");
+}
+
 hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *count, sbuf *why)
 {
 	cJSON *doc = wb_json_parse(body, len), *list, *e;
@@ -245,6 +349,19 @@ hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *co
 		const char *md5 = member(e, "md5", "");
 
 		snprintf(where, sizeof(where), "configs[%zu]", i);
+		if (is_pattern(e)) {
+			err = pattern_entry(e, where, &v[i], why);
+			i++; /* freed on failure, whatever it holds */
+			if (err)
+				goto fail;
+			continue;
+		}
+		if (cJSON_IsObject(e) && cJSON_GetObjectItemCaseSensitive(e, "known")) {
+			sbuf_addf(why, "%s.known is for a pattern (an entry with no dataId)",
+				  where);
+			err = HC_ERR_INVALID;
+			goto fail;
+		}
 		if (!cJSON_IsObject(e) || !md5 || strlen(md5) > 32) {
 			sbuf_addf(why,
 				  "%s must be an object with an optional string md5 of at most 32 "

@@ -24,14 +24,27 @@ struct cJSON;
  * WATCH_REPORT_APPLIED and _REJECTED. */
 enum { WB_STATUS_NONE = 0, WB_STATUS_APPLIED = 1, WB_STATUS_REJECTED = 2 };
 
-/* One watched config (a single GET watch has one). A many-config watch may
- * say what its client did with the copy it holds: status and message. */
+/* A config a pattern's client holds: its name within the scope (the dataId
+ * of a group's config, "group/dataId" in a namespace's) and its md5. */
+typedef struct wb_known {
+	char *name; /* owned */
+	char md5[33];
+} wb_known;
+
+/* One watched config (a single GET watch has one), or a pattern: every
+ * config of a group or namespace. A many-config watch may say what its
+ * client did with the copy it holds: status and message. */
 typedef struct srv_watch_item {
-	cfgkey key;
-	char md5[33];  /* the client's copy; "" when it has none */
-	int status;    /* WB_STATUS_*: an apply report of md5 rides along */
-	char *message; /* owned; NULL for none */
+	cfgkey key;	 /* the config's, or a pattern's scope (cfgkey_is_scope) */
+	char md5[33];	 /* the client's copy; "" when it has none (and for a pattern) */
+	int status;	 /* WB_STATUS_*: an apply report of md5 rides along */
+	char *message;	 /* owned; NULL for none */
+	wb_known *known; /* a pattern's: what its client holds, sorted by name; owned */
+	size_t nknown;
 } srv_watch_item;
+
+/* The md5 a pattern's client holds for name ("" when it holds none). */
+const char *wb_known_md5(const srv_watch_item *it, const char *name);
 
 /* One apply report: what an instance did with content it was served. */
 typedef struct wb_report {
@@ -47,7 +60,11 @@ typedef struct wb_report {
 struct cJSON *wb_json_parse(const char *body, size_t len);
 
 /* Parses {"configs":[{"namespace","group","dataId","md5"}, ...]} (namespace
- * and group default to public and DEFAULT_GROUP, md5 to "") into a new array
+ * and group default to public and DEFAULT_GROUP, md5 to "") into a new array.
+ * An entry that names a namespace but no dataId is a pattern: a group's
+ * configs ({"namespace","group"}) or a namespace's ({"namespace"}), with
+ * "known":{"name":"md5",...} for the configs its client holds (names as in
+ * wb_known; at most WB_MAX_ITEMS). The array goes to
  * the caller frees with wb_items_free. On failure *items is NULL and why
  * says which entry and why. */
 hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *n, sbuf *why);

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -52,8 +53,12 @@ static size_t watch_cost(const srv_req *r)
 	size_t i, c = (r->dc ? door_conn_pool(r->dc) : r->s->cfg.conn_memory) + sizeof(*r) + 64 +
 		      r->nitems * 40;
 
-	for (i = 0; i < r->nitems; i++)
+	for (i = 0; i < r->nitems; i++) {
+		size_t k;
 		c += sizeof(r->items[i]) + r->items[i].key.len + 1;
+		for (k = 0; k < r->items[i].nknown; k++) /* a pattern's known copies */
+			c += sizeof(r->items[i].known[k]) + strlen(r->items[i].known[k].name) + 1;
+	}
 	return c;
 }
 
@@ -377,16 +382,25 @@ static const char **gray_state(const store_config *c, watch_state *st, const cha
  * answer changes (the others never see it, and are not counted). A watch by
  * ?version=N follows the main version, which a rule change leaves alone.
  * Under s->mu. */
-static void run_gray_notice(srv *s, const struct srv_notice *n)
+static void run_gray_notice(srv *s, const struct srv_notice *n, const char *key)
 {
 	const char *md5a[GRAY_MAX_RULES], *md5b[GRAY_MAX_RULES], **ha, **hb;
 	watch_state a, b;
 
 	ha = gray_state(n->prev, &a, md5a);
 	hb = gray_state(n->cur, &b, md5b);
-	watch_notify_gray(s->hub, n->key, (uint64_t)n->revision, &a, &b, n->gray);
+	watch_notify_gray(s->hub, key, (uint64_t)n->revision, &a, &b, n->gray);
 	free(ha);
 	free(hb);
+}
+
+/* Wakes the watchers of one key for notice n. Under s->mu. */
+static void run_notice(srv *s, const struct srv_notice *n, const char *key)
+{
+	if (n->prev || n->cur)
+		run_gray_notice(s, n, key);
+	else /* each waiter counts itself */
+		watch_notify_seq(s->hub, key, (uint64_t)n->revision);
 }
 
 /* Wakes the watchers of every notice in the list and frees it. */
@@ -398,11 +412,14 @@ static void run_notices(srv *s, struct srv_notice *n)
 		return;
 	pthread_mutex_lock(&s->mu);
 	for (; n; n = next) {
+		char group_scope[CFGKEY_MAX + 1], ns_scope[CFGKEY_MAX + 1];
 		next = n->next;
-		if (n->prev || n->cur)
-			run_gray_notice(s, n);
-		else /* each waiter counts itself */
-			watch_notify_seq(s->hub, n->key, (uint64_t)n->revision);
+		run_notice(s, n, n->key);
+		/* And the pattern watches of its group and namespace. */
+		if (cfgkey_scope_strings(n->key, strlen(n->key), group_scope, ns_scope)) {
+			run_notice(s, n, group_scope);
+			run_notice(s, n, ns_scope);
+		}
 		notice_free(n);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -562,46 +579,141 @@ void srv_timer_stop(srv *s)
 	s->watch_ep = s->watch_evfd = -1;
 }
 
+/* One config of a watch: appended when the md5 the client holds (held)
+ * differs from the one the caller is served now (its effective content: a
+ * gray rule's or main; "" when c is NULL, absent). */
+static void collect_one(srv_req *r, const srv_watch_style *style, const srv_watch_item *it,
+			size_t index, const cfgkey *key, store_config *c, const char *held,
+			sbuf *out, size_t *n)
+{
+	store_effective e = {0};
+	srv_watch_change ch = {it, index, key, "", 0, 0, NULL};
+
+	if (c) {
+		srv_effective(r, c, &e);
+		ch.md5 = e.md5;
+		ch.version = c->version;
+		ch.revision = c->revision;
+		ch.rule = e.rule ? e.rule->name : NULL;
+	}
+	if (strcmp(ch.md5, held))
+		style->item(r, &ch, (*n)++, out);
+}
+
+/* 1 when cs (n configs of one namespace, sorted by group and dataId, as
+ * store_get_scope gives them) holds group/data_id. */
+static int scope_has(store_config *const *cs, size_t n, const char *group, const char *data_id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(cs[mid]->group, group);
+		if (!d)
+			d = strcmp(cs[mid]->data_id, data_id);
+		if (!d)
+			return 1;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* A pattern's configs whose md5 differs from the one its client holds
+ * (known), and those it holds that are gone. HC_ERR_TOO_BIG when the scope
+ * covers more than --max-pattern-configs. */
+static hc_err collect_pattern(srv_req *r, const srv_watch_style *style, size_t index, sbuf *out,
+			      size_t *n)
+{
+	const srv_watch_item *it = &r->items[index];
+	int in_group = cfgkey_group_len(&it->key) != 0;
+	store_config **cs;
+	size_t nc, i, k = 0;
+	char name[2 * CFGKEY_NAME_MAX + 2];
+	hc_err err;
+
+	err = store_get_scope(r->s->st, &it->key, r->s->cfg.max_pattern_configs, &cs, &nc);
+	if (err)
+		return err;
+	for (i = 0; i < nc; i++) {
+		cfgkey key;
+		if (in_group)
+			snprintf(name, sizeof(name), "%s", cs[i]->data_id);
+		else
+			snprintf(name, sizeof(name), "%s/%s", cs[i]->group, cs[i]->data_id);
+		if (!cfgkey_init(&key, cs[i]->ns, cs[i]->group, cs[i]->data_id)) {
+			collect_one(r, style, it, index, &key, cs[i], wb_known_md5(it, name), out,
+				    n);
+			cfgkey_release(&key);
+		}
+	}
+	/* What it holds and the scope no longer has: gone. */
+	for (k = 0; k < it->nknown; k++) {
+		const char *kn = it->known[k].name, *slash = strchr(kn, '/');
+		char ns[CFGKEY_NAME_MAX + 1], group[CFGKEY_NAME_MAX + 1];
+		cfgkey key;
+
+		memcpy(ns, cfgkey_ns(&it->key), cfgkey_ns_len(&it->key));
+		ns[cfgkey_ns_len(&it->key)] = '\0';
+		if (in_group) {
+			memcpy(group, cfgkey_group(&it->key), cfgkey_group_len(&it->key));
+			group[cfgkey_group_len(&it->key)] = '\0';
+		} else {
+			snprintf(group, sizeof(group), "%.*s", (int)(slash - kn), kn);
+		}
+		if (scope_has(cs, nc, group, in_group ? kn : slash + 1))
+			continue;
+		if (!cfgkey_init(&key, ns, group, in_group ? kn : slash + 1)) {
+			collect_one(r, style, it, index, &key, NULL, it->known[k].md5, out, n);
+			cfgkey_release(&key);
+		}
+	}
+	for (i = 0; i < nc; i++)
+		store_config_unref(cs[i]);
+	free(cs);
+	return HC_OK;
+}
+
 /* Appends every entry whose md5 differs from the one the caller is served
- * now (its effective content: a gray rule's or main); returns how many. */
-static size_t collect_changed(srv_req *r, const srv_watch_style *style, sbuf *out)
+ * now; *n gets how many. On failure (a pattern over its cap) *bad names
+ * the item. */
+static hc_err collect_changed(srv_req *r, const srv_watch_style *style, sbuf *out, size_t *n,
+			      size_t *bad)
 {
 	const cfgkey *keys_small[8], **keys = keys_small;
 	store_config *cs_small[8], **cs = cs_small;
-	size_t i, n = 0;
+	hc_err err = HC_OK;
+	size_t i;
 
+	*n = 0;
 	if (r->nitems > 8) { /* most watches name a few configs: no allocation for them */
 		keys = xmalloc(r->nitems * sizeof(*keys));
 		cs = xmalloc(r->nitems * sizeof(*cs));
 	}
 
 	/* All at one instant: a commit that changed several of them (a change
-	 * request) is answered whole, never half. */
+	 * request) is answered whole, never half. A pattern's configs are read
+	 * at an instant of their own. */
 	for (i = 0; i < r->nitems; i++)
 		keys[i] = &r->items[i].key;
 	store_get_keys(r->s->st, keys, r->nitems, cs);
 	for (i = 0; i < r->nitems; i++) {
 		const srv_watch_item *it = &r->items[i];
-		store_config *c = cs[i];
-		store_effective e = {0};
-		srv_watch_change ch = {it, i, "", 0, 0, NULL};
-
-		if (c) {
-			srv_effective(r, c, &e);
-			ch.md5 = e.md5;
-			ch.version = c->version;
-			ch.revision = c->revision;
-			ch.rule = e.rule ? e.rule->name : NULL;
+		if (cfgkey_is_scope(&it->key)) {
+			if (!err && (err = collect_pattern(r, style, i, out, n)))
+				*bad = i;
+		} else {
+			collect_one(r, style, it, i, &it->key, cs[i], it->md5, out, n);
 		}
-		if (strcmp(ch.md5, it->md5))
-			style->item(r, &ch, n++, out);
-		store_config_unref(c);
+		store_config_unref(cs[i]);
 	}
 	if (keys != keys_small) {
 		free(keys);
 		free(cs);
 	}
-	return n;
+	return err;
 }
 
 /* The native answer: {"changed":[{"namespace","group","dataId","md5","version"[,"gray"]}]}. */
@@ -609,7 +721,7 @@ static void native_item(srv_req *r, const srv_watch_change *ch, size_t n, sbuf *
 {
 	(void)r;
 	sbuf_addstr(out, n ? ",{" : "{\"changed\":[{");
-	cfgkey_json(&ch->item->key, out);
+	cfgkey_json(ch->key, out);
 	sbuf_addf(out, ",\"md5\":\"%s\",\"version\":%" PRId64, ch->md5, ch->version);
 	if (ch->rule) {
 		sbuf_addstr(out, ",\"gray\":");
@@ -639,7 +751,8 @@ enum MHD_Result srv_watch_run(srv_req *r, const srv_watch_style *style)
 	sbuf body = SBUF_INIT(SBUF_NOMAX);
 	enum MHD_Result ret;
 	int held = 0, watching;
-	size_t changed, i;
+	size_t changed = 0, i, bad = 0;
+	hc_err err;
 
 	/* Every call: a grant taken away while held ends the watch. */
 	for (i = 0; i < r->nitems; i++) {
@@ -657,16 +770,23 @@ enum MHD_Result srv_watch_run(srv_req *r, const srv_watch_style *style)
 		}
 	}
 	watching = r->deadline_ms != 0;
-	changed = collect_changed(r, style, &body);
-	if (!changed && watching) {
+	err = collect_changed(r, style, &body, &changed, &bad);
+	if (!err && !changed && watching) {
 		/* As for a single watch: check again and hold under s->mu. */
 		pthread_mutex_lock(&s->mu);
 		r->seen_rev = store_revision(s->st); /* before the check; see srv_watch_hold */
 		sbuf_reset(&body);
-		changed = collect_changed(r, style, &body);
-		if (!changed && srv_watch_may_hold(r, clock_mono_ms()))
+		err = collect_changed(r, style, &body, &changed, &bad);
+		if (!err && !changed && srv_watch_may_hold(r, clock_mono_ms()))
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
+	}
+	if (err) {
+		ret = srv_reply_err(r, err,
+				    "configs[%zu] covers more than %zu configs "
+				    "(--max-pattern-configs): watch a group, or name the configs",
+				    bad, s->cfg.max_pattern_configs);
+		goto out;
 	}
 	if (held >= 0) { /* what it holds now (and whether it waits), for the listeners view */
 		srv_listen_items(r, held > 0);

@@ -355,6 +355,60 @@ void store_get_keys(store *st, const cfgkey *const *keys, size_t n, store_config
 	pthread_mutex_unlock(&st->index_lock);
 }
 
+typedef struct scope_walk {
+	const cfgkey *scope;
+	size_t max, n, cap;
+	store_config **v;
+	int over;
+} scope_walk;
+
+static void scope_one(void *ctx, const void *key, size_t klen, void *val)
+{
+	scope_walk *w = ctx;
+	store_config *c = val;
+
+	if (w->over || !cfgkey_in_scope(w->scope, key, klen))
+		return;
+	if (w->n == w->max) {
+		w->over = 1;
+		return;
+	}
+	w->v = st_grow(w->v, w->n, &w->cap, sizeof(*w->v));
+	w->v[w->n++] = store_config_ref(c);
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const store_config *x = *(store_config *const *)a, *y = *(store_config *const *)b;
+	int d = strcmp(x->ns, y->ns);
+
+	if (!d)
+		d = strcmp(x->group, y->group);
+	return d ? d : strcmp(x->data_id, y->data_id);
+}
+
+hc_err store_get_scope(store *st, const cfgkey *scope, size_t max, store_config ***out, size_t *n)
+{
+	scope_walk w = {scope, max, 0, 0, NULL, 0};
+	size_t i;
+
+	pthread_mutex_lock(&st->index_lock);
+	hmap_foreach(st->index, scope_one, &w);
+	pthread_mutex_unlock(&st->index_lock);
+	if (w.over) {
+		for (i = 0; i < w.n; i++)
+			store_config_unref(w.v[i]);
+		free(w.v);
+		w.v = NULL;
+		w.n = 0;
+	} else if (w.n > 1) {
+		qsort(w.v, w.n, sizeof(*w.v), by_key);
+	}
+	*out = w.v;
+	*n = w.n;
+	return w.over ? HC_ERR_TOO_BIG : HC_OK;
+}
+
 hc_err store_get_key(store *st, const cfgkey *key, store_config **out)
 {
 	*out = st_index_ref(st, key);

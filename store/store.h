@@ -361,6 +361,12 @@ int64_t store_revision(store *st);
 /* The current version of a config from memory, no SQL. *out gets a reference
  * the caller drops with store_config_unref(). HC_ERR_NOT_FOUND when absent. */
 hc_err store_get_key(store *st, const cfgkey *key, store_config **out);
+/* The current versions of every config in scope (a cfgkey_init_scope key),
+ * at one instant and ordered by key: *out (free it; drop each with
+ * store_config_unref) gets *n references. HC_ERR_TOO_BIG, and nothing
+ * returned, when the scope holds more than max. No SQL; one hold of the
+ * index lock, over a walk of the whole index. Any thread. */
+hc_err store_get_scope(store *st, const cfgkey *scope, size_t max, store_config ***out, size_t *n);
 /* The current versions of n configs at one instant: out[i] gets a
  * reference to keys[i]'s snapshot (drop each with store_config_unref), or
  * NULL when absent. Every change of one COMMIT is installed at one instant

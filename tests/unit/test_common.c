@@ -392,6 +392,42 @@ static void test_cfgkey(void)
 	sbuf_release(&json);
 }
 
+/* Scopes: a group's and a namespace's, what lies in them, and the scope
+ * strings a change notifies. */
+static void test_cfgkey_scope(void)
+{
+	cfgkey g, n, c;
+	char gs[CFGKEY_MAX + 1], ns[CFGKEY_MAX + 1];
+
+	CHECK_EQ_INT(cfgkey_init_scope(&g, "public", "app"), HC_OK);
+	CHECK_EQ_STR(g.s, "public/app/");
+	CHECK(cfgkey_is_scope(&g));
+	CHECK_EQ_INT(cfgkey_data_id_len(&g), 0);
+	CHECK_EQ_INT(cfgkey_init_scope(&n, "public", NULL), HC_OK);
+	CHECK_EQ_STR(n.s, "public//");
+	CHECK(cfgkey_is_scope(&n));
+	CHECK_EQ_INT(cfgkey_group_len(&n), 0);
+	CHECK_EQ_INT(cfgkey_init(&c, "public", "app", "a.yaml"), HC_OK);
+	CHECK(!cfgkey_is_scope(&c));
+	CHECK(cfgkey_in_scope(&g, "public/app/a.yaml", 17));
+	CHECK(cfgkey_in_scope(&n, "public/app/a.yaml", 17));
+	CHECK(cfgkey_in_scope(&n, "public/other/x", 14));
+	CHECK(!cfgkey_in_scope(&g, "public/app2/a", 13)); /* a longer group */
+	CHECK(!cfgkey_in_scope(&g, "public/other/a", 14));
+	CHECK(!cfgkey_in_scope(&n, "public2/app/a", 13)); /* a longer namespace */
+	CHECK(!cfgkey_in_scope(&g, "public/app/", 11));	  /* the scope itself */
+	CHECK(cfgkey_scope_strings(c.s, c.len, gs, ns));
+	CHECK_EQ_STR(gs, "public/app/");
+	CHECK_EQ_STR(ns, "public//");
+	CHECK(!cfgkey_scope_strings("public", 6, gs, ns));
+	cfgkey_release(&c);
+	CHECK_EQ_INT(cfgkey_init_scope(&c, "public", ""), HC_ERR_INVALID);
+	CHECK_EQ_INT(cfgkey_init_scope(&c, "a/b", NULL), HC_ERR_INVALID);
+	CHECK(c.s == NULL);
+	cfgkey_release(&g);
+	cfgkey_release(&n);
+}
+
 /* Every name rule, at both ends of each limit. */
 static void test_cfgkey_names(void)
 {
@@ -615,6 +651,7 @@ int main(void)
 	RUN(test_clock_format);
 	RUN(test_formats);
 	RUN(test_cfgkey);
+	RUN(test_cfgkey_scope);
 	RUN(test_cfgkey_names);
 	RUN(test_diff_hunks);
 	RUN(test_diff_no_eol);

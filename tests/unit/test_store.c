@@ -650,6 +650,52 @@ static void test_list(void)
 	fx_close(&fx);
 }
 
+/* store_get_scope: a group's or a namespace's configs from the index, in
+ * key order, with content; over max is HC_ERR_TOO_BIG with nothing. */
+static void check_scope(store *st, const char *ns, const char *group, size_t max, hc_err want,
+			const char *keys)
+{
+	cfgkey sc;
+	store_config **v = NULL;
+	size_t n = 9, i;
+	sbuf got = SBUF_INIT(SBUF_NOMAX);
+
+	REQUIRE(cfgkey_init_scope(&sc, ns, group) == HC_OK);
+	CHECK_EQ_INT(store_get_scope(st, &sc, max, &v, &n), want);
+	for (i = 0; i < n; i++) {
+		sbuf_addf(&got, "%s%s/%s/%s", i ? "," : "", v[i]->ns, v[i]->group, v[i]->data_id);
+		CHECK(v[i]->content != NULL);
+		store_config_unref(v[i]);
+	}
+	CHECK_EQ_STR(got.buf ? got.buf : "", keys);
+	free(v);
+	sbuf_release(&got);
+	cfgkey_release(&sc);
+}
+
+static void test_get_scope(void)
+{
+	fixture fx;
+
+	REQUIRE(fx_open(&fx));
+	CHECK_EQ_INT(store_namespace_create(fx.st, "dev", NULL, NULL, 1), HC_OK);
+	put3(fx.st, "public", "DEFAULT_GROUP", "db.yaml");
+	put3(fx.st, "public", "DEFAULT_GROUP", "App_Main");
+	put3(fx.st, "public", "DEFAULT_GROUP-2", "x");
+	put3(fx.st, "public", "payments", "gateway");
+	put3(fx.st, "dev", "DEFAULT_GROUP", "db.yaml");
+	check_scope(fx.st, "public", "DEFAULT_GROUP", 10, HC_OK,
+		    "public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml");
+	check_scope(fx.st, "public", NULL, 10, HC_OK,
+		    "public/DEFAULT_GROUP/App_Main,public/DEFAULT_GROUP/db.yaml,"
+		    "public/DEFAULT_GROUP-2/x,public/payments/gateway");
+	check_scope(fx.st, "dev", NULL, 1, HC_OK, "dev/DEFAULT_GROUP/db.yaml");
+	check_scope(fx.st, "public", NULL, 3, HC_ERR_TOO_BIG, "");
+	check_scope(fx.st, "public", "none", 10, HC_OK, "");
+	check_scope(fx.st, "nope", NULL, 10, HC_OK, "");
+	fx_close(&fx);
+}
+
 static void test_namespaces(void)
 {
 	fixture fx;
@@ -3739,6 +3785,7 @@ int main(void)
 	RUN(test_rollback);
 	RUN(test_history);
 	RUN(test_list);
+	RUN(test_get_scope);
 	RUN(test_namespaces);
 	RUN(test_prune);
 	RUN(test_log);
