@@ -442,30 +442,6 @@ int cli_call(cli_ctx *ctx, const hcl_req *rq, hcl_resp *r)
 	}
 }
 
-int cli_dispatch(cli_ctx *ctx, const cli_cmd *subs, size_t n, int argc, char **argv)
-{
-	const cli_cmd *group = ctx->cmd;
-	size_t i, len = strlen(group->name);
-	int help = argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
-	FILE *to = help ? stdout : stderr;
-
-	for (i = 0; argc >= 2 && !help && i < n; i++)
-		if (!strcmp(subs[i].name + len + 1, argv[1])) {
-			ctx->cmd = &subs[i];
-			return subs[i].fn(ctx, argc - 1, argv + 1);
-		}
-	if (argc < 2)
-		fprintf(stderr, "hotconf %s: which subcommand?\n\n", group->name);
-	else if (!help)
-		fprintf(stderr, "hotconf %s: '%s' is not a subcommand\n\n", group->name, argv[1]);
-	fprintf(to, "usage: hotconf %s %s\n\n%s.\n\nSubcommands:\n", group->name, group->usage,
-		group->help);
-	for (i = 0; i < n; i++)
-		fprintf(to, "  %-9s %s\n", subs[i].name + len + 1, subs[i].help);
-	fprintf(to, "\nhotconf %s <subcommand> --help tells the rest.\n", group->name);
-	return help ? CLI_HELP : CLI_USAGE;
-}
-
 void cli_add_query(sbuf *sb, const char *s)
 {
 	pct_encode(sb, s, strlen(s), PCT_URI);
@@ -614,6 +590,32 @@ static int leading_flags(cli_ctx *ctx, int argc, char **argv, int *i)
 			return cli_fail(CLI_USAGE, "--%s needs a value", o->name);
 	}
 	return CLI_OK;
+}
+
+int cli_dispatch(cli_ctx *ctx, const cli_cmd *subs, size_t n, int argc, char **argv)
+{
+	const cli_cmd *group = ctx->cmd;
+	size_t k, len = strlen(group->name);
+	int i, rc = leading_flags(ctx, argc, argv, &i);
+	FILE *to = rc == CLI_HELP ? stdout : stderr;
+
+	for (k = 0; rc == CLI_OK && i < argc && k < n; k++)
+		if (!strcmp(subs[k].name + len + 1, argv[i])) {
+			ctx->cmd = &subs[k];
+			return subs[k].fn(ctx, argc - i, argv + i);
+		}
+	if (rc != CLI_OK && rc != CLI_HELP)
+		return rc;
+	if (rc == CLI_OK && i >= argc)
+		fprintf(stderr, "hotconf %s: which subcommand?\n\n", group->name);
+	else if (rc == CLI_OK)
+		fprintf(stderr, "hotconf %s: '%s' is not a subcommand\n\n", group->name, argv[i]);
+	fprintf(to, "usage: hotconf %s %s\n\n%s.\n\nSubcommands:\n", group->name, group->usage,
+		group->help);
+	for (k = 0; k < n; k++)
+		fprintf(to, "  %-9s %s\n", subs[k].name + len + 1, subs[k].help);
+	fprintf(to, "\nhotconf %s <subcommand> --help tells the rest.\n", group->name);
+	return rc == CLI_HELP ? CLI_HELP : CLI_USAGE;
 }
 
 int hc_cli_main(int argc, char **argv)

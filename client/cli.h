@@ -107,9 +107,10 @@ int cli_call(cli_ctx *ctx, const hcl_req *rq, hcl_resp *r);
 int cli_get_pages(cli_ctx *ctx, const char *base, const char *field, struct cJSON **items,
 		  struct cJSON **first);
 /*
- * Runs a command made of subcommands (`gray set`, `tokens ls`): argv[1]
- * names one of subs (their names are "<command> <sub>"), which then runs
- * with ctx->cmd set to it. No subcommand, or --help, lists them.
+ * Runs a command made of subcommands (`gray set`, `tokens ls`): the first
+ * argument after the flags every command takes names one of subs (their
+ * names are "<command> <sub>"), which then runs with ctx->cmd set to it. No
+ * subcommand, or --help, lists them.
  */
 int cli_dispatch(cli_ctx *ctx, const cli_cmd *subs, size_t n, int argc, char **argv);
 /* Appends s %-escaped for a query string. */

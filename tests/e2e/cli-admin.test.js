@@ -154,6 +154,8 @@ test('cli gray: set, ls, rm, promote; what instances get; --json; exit codes', a
 		['ramp', { percent: 5 }],
 	]);
 	assert.ok(ls.rules.every((x) => !('content' in x)), 'the list carries no content');
+	r = ok(await run(['gray', '--json', 'ls', K]), 'a common flag before the subcommand');
+	assert.deepEqual(JSON.parse(r.stdout), ls);
 
 	// Conflicts (4), not found (3), refusals by the server (1), usage (2).
 	exits(await run(['gray', 'set', K, 'canary', '--ips', '127.0.0.1', '--if-match', md5('stale')], { input: 'x: 1\n' }), 4, 'a failed --if-match');
