@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gitmirror.h"
 #include "hc_cli.h"
 #include "hc_log.h"
 #include "srv.h"
@@ -35,7 +36,8 @@ static void usage(FILE *to)
 	    "                     [--tls-cert FILE --tls-key FILE]\n"
 	    "                     [--max-listeners N] [--listener-grace DURATION]\n"
 	    "                     [--max-pattern-configs N]\n"
-	    "                     [--rollout-min-interval DURATION]\n"
+	    "                     [--rollout-min-interval DURATION] [--git-mirror DIR]\n"
+	    "       hotconf restore --from-git DIR [--data DIR]\n"
 	    "       hotconf version\n"
 	    "\n"
 	    "  --listen              address to serve on (127.0.0.1:8848; port 0 picks one)\n"
@@ -68,6 +70,8 @@ static void usage(FILE *to)
 	    "                        may cover; more is 413 (1000)\n"
 	    "  --rollout-min-interval the shortest step interval a rollout plan may ask (1s;\n"
 	    "                        tests set it lower)\n"
+	    "  --git-mirror          commit every change to this bare git repository (made if\n"
+	    "                        missing); restore --from-git rebuilds a new data dir from it\n"
 	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
@@ -194,6 +198,8 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 		} else if (!strcmp(f, "--rollout-min-interval")) {
 			if (dur_flag(f, v, &cfg->rollout_min_interval_ms))
 				return -1;
+		} else if (!strcmp(f, "--git-mirror")) {
+			cfg->git_mirror = v;
 		} else if (!strcmp(f, "--tls-cert")) {
 			cfg->tls_cert = v;
 		} else if (!strcmp(f, "--tls-key")) {
@@ -246,6 +252,32 @@ static int print_routes(void)
 	return 0;
 }
 
+/* `hotconf restore --from-git DIR [--data DIR]`: a new store from a git
+ * mirror (gitmirror.h). Exit 0 restored, 1 failed, 2 usage, 4 the store is
+ * not empty. */
+static int restore_main(int argc, char **argv)
+{
+	const char *from = NULL, *data = "./hotconf-data";
+	hc_err err;
+	int i;
+
+	for (i = 2; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--from-git"))
+			from = argv[i + 1];
+		else if (!strcmp(argv[i], "--data"))
+			data = argv[i + 1];
+		else
+			break;
+	}
+	if (i != argc || !from) {
+		fprintf(stderr, "usage: hotconf restore --from-git DIR [--data DIR]\n");
+		return 2;
+	}
+	umask(077); /* as serve: the data dir is the owner's alone */
+	err = gm_restore(from, data);
+	return err == HC_ERR_CONFLICT ? 4 : err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	srv_config cfg;
@@ -260,6 +292,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && !strcmp(argv[1], "routes"))
 		return print_routes();
+	if (argc >= 2 && !strcmp(argv[1], "restore"))
+		return restore_main(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "serve"))
 		return hc_cli_main(argc, argv); /* get, put, watch, ...: client/cli.c */
 	srv_config_defaults(&cfg);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "gitmirror.h"
 #include "srv_internal.h"
 
 static void json_namespace(sbuf *out, const store_namespace *n)
@@ -197,6 +198,18 @@ static hc_err health_err(store_health_state h)
 	return HC_ERR_INTERNAL;
 }
 
+/* Closes a /healthz body, with "mirror" when the server mirrors to git. A
+ * mirror that lags or fails never makes the server unhealthy: it catches
+ * up by itself, and writes go on meanwhile. */
+static void add_mirror(srv *s, sbuf *body)
+{
+	if (s->gm) {
+		sbuf_addstr(body, ",\"mirror\":");
+		gm_status_json(s->gm, body);
+	}
+	sbuf_addstr(body, "}\n");
+}
+
 /* 200 {"status":"ok","revision"} while the store keeps what it acknowledges;
  * else 503 {"status":"degraded","reason","revision","error":{...}}, so a
  * load balancer takes the node out and a person reads why. */
@@ -211,8 +224,9 @@ enum MHD_Result srv_h_health(srv_req *r)
 		snprintf(reason, sizeof(reason), "the store does not answer (%s)",
 			 hc_err_code(err));
 	if (!err && h == STORE_HEALTH_OK) {
-		sbuf_addf(&body, "{\"status\":\"ok\",\"revision\":%" PRId64 "}\n",
+		sbuf_addf(&body, "{\"status\":\"ok\",\"revision\":%" PRId64,
 			  store_revision(r->s->st));
+		add_mirror(r->s, &body);
 		return srv_reply(r, MHD_HTTP_OK, "application/json", &body);
 	}
 	sbuf_addstr(&body, "{\"status\":\"degraded\",\"reason\":");
@@ -220,7 +234,8 @@ enum MHD_Result srv_h_health(srv_req *r)
 	sbuf_addf(&body, ",\"revision\":%" PRId64 ",\"error\":{\"code\":\"%s\",\"message\":",
 		  store_revision(r->s->st), hc_err_code(h ? health_err(h) : HC_ERR_UNAVAILABLE));
 	sbuf_add_json_str(&body, reason, strlen(reason));
-	sbuf_addstr(&body, "}}\n");
+	sbuf_addch(&body, '}');
+	add_mirror(r->s, &body);
 	return srv_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", &body);
 }
 

@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "door.h"
+#include "gitmirror.h"
 #include "hc_log.h"
 #include "respcache.h"
 #include "srv_internal.h"
@@ -795,6 +796,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 		goto fail;
 	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
 	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
+	if (cfg->git_mirror && (err = gm_start(s->st, cfg->git_mirror, &s->gm)))
+		goto fail;
 	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)) ||
 	    (err = srv_rollout_start(s)) || (err = srv_schedule_start(s)))
 		goto fail;
@@ -927,6 +930,7 @@ void srv_stop(srv *s)
 		pthread_join(s->prune_thread, NULL);
 	}
 	auth_free(s->auth);
+	gm_stop(s->gm); /* every writer stopped: the feed calls it no more */
 	store_close(s->st);
 	watch_hub_free(s->hub);
 	watch_reg_free(s->reg);

@@ -49,6 +49,7 @@ typedef struct srv_config {
 	uint64_t listener_grace_ms;	  /* an instance not seen for its wait and this is gone */
 	size_t max_pattern_configs;	  /* configs one pattern watch may cover */
 	uint64_t rollout_min_interval_ms; /* the shortest step interval a plan may ask */
+	const char *git_mirror;		  /* NULL, or the bare repository to mirror into */
 } srv_config;
 
 typedef struct srv srv;

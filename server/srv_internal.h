@@ -74,6 +74,7 @@ struct srv {
 	struct ticker *schedule;      /* the change-request scheduler (schedule.c) */
 	struct door *door;	      /* accepts connections (door.c) */
 	struct auth *auth;	      /* accounts and credentials (auth.c) */
+	struct gm *gm;		      /* the git mirror (gitmirror.c), NULL without --git-mirror */
 	sbuf tls_cert, tls_key;	      /* PEM, when serving HTTPS */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
