@@ -106,6 +106,8 @@ static size_t body_cap(const srv_req *r)
 {
 	if (!r->route || r->route->body == SRV_BODY_SMALL)
 		return SRV_SMALL_BODY;
+	if (r->route->body == SRV_BODY_ARCHIVE)
+		return SRV_ARCHIVE_BODY;
 	return r->route->body == SRV_BODY_CONTENT ? r->s->cfg.max_content : SRV_WATCH_BODY;
 }
 
@@ -239,6 +241,9 @@ static enum MHD_Result reply_too_big(srv_req *r)
 	case SRV_BODY_WATCH:
 		return srv_reply_err(r, HC_ERR_TOO_BIG, "watch body is larger than %d bytes",
 				     SRV_WATCH_BODY);
+	case SRV_BODY_ARCHIVE:
+		return srv_reply_err(r, HC_ERR_TOO_BIG, "the archive is larger than %u bytes",
+				     SRV_ARCHIVE_BODY);
 	case SRV_BODY_SMALL:
 		break;
 	}

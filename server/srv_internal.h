@@ -34,6 +34,8 @@
 /* What SRV_WATCH_MAX_KEYS entries need with every name at its longest
  * (about 470 bytes each), with room for spacing: no more. */
 #define SRV_WATCH_BODY (SRV_WATCH_MAX_KEYS * 512 + 64 * 1024)
+/* The largest import: a zip (its contents are capped again as they are read). */
+#define SRV_ARCHIVE_BODY (64u << 20)
 #define SRV_WATCH_MAX_KEYS WB_MAX_ITEMS
 /* Content up to this size is validated on the worker that received it. */
 #define SRV_INLINE_CHECK (16 * 1024)
@@ -123,6 +125,7 @@ typedef enum srv_body_cap {
 	SRV_BODY_SMALL,	  /* SRV_SMALL_BODY: JSON documents */
 	SRV_BODY_CONTENT, /* --max-content: a config's content */
 	SRV_BODY_WATCH,	  /* SRV_WATCH_BODY: a many-config watch */
+	SRV_BODY_ARCHIVE, /* SRV_ARCHIVE_BODY: a namespace import's zip */
 } srv_body_cap;
 
 /*
@@ -519,6 +522,8 @@ enum MHD_Result srv_h_listeners(srv_req *r);
 enum MHD_Result srv_h_instance(srv_req *r);
 enum MHD_Result srv_h_reports(srv_req *r);
 enum MHD_Result srv_h_namespace_put(srv_req *r);
+enum MHD_Result srv_h_ns_export(srv_req *r);
+enum MHD_Result srv_h_ns_import(srv_req *r);
 enum MHD_Result srv_h_changes_list(srv_req *r);
 enum MHD_Result srv_h_change_create(srv_req *r);
 enum MHD_Result srv_h_change_get(srv_req *r);

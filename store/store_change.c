@@ -966,6 +966,62 @@ static hc_err run_items(store *st, st_job *j)
 	return st_exec(st, NULL, "RELEASE hc_items", "");
 }
 
+/* What the items changed into res: the last change's revision, version and
+ * md5; changed 0 when none changed anything. */
+static void items_result(store *st, const st_cr_job *cr, store_result *res)
+{
+	size_t i;
+
+	res->changed = 0;
+	for (i = 0; i < cr->nsubs; i++) {
+		const store_result *r = cr->subs[i].res;
+		if (cr->subs[i].ch.noop)
+			continue;
+		res->changed = 1;
+		res->revision = r->revision;
+		res->version = r->version;
+		memcpy(res->md5, r->md5, sizeof(res->md5));
+	}
+	if (!res->changed)
+		res->revision = st->revision;
+}
+
+/* A store_batch: the bases, the items, one audit entry. */
+static hc_err batch_body(store *st, st_job *j)
+{
+	st_cr_job *cr = j->cr;
+	const store_batch_req *b = &cr->b;
+	sbuf why = SBUF_INIT(STORE_DETAIL_MAX - 1);
+	store_audit a;
+	int stale;
+	hc_err err;
+
+	cr->title = xstrdup(b->message ? b->message : "");
+	err = check_bases(st, cr, &why, &stale);
+	if (!err && stale) {
+		st_set_detail(j->res, "changed since the import was read: %s; nothing was written",
+			      why.buf);
+		err = HC_ERR_CONFLICT;
+	}
+	if (!err)
+		err = run_items(st, j);
+	if (!err) {
+		items_result(st, cr, j->res);
+		memset(&a, 0, sizeof(a));
+		a.at_ms = b->now_ms;
+		a.actor = (char *)(b->actor ? b->actor : "");
+		a.role = (char *)(b->role ? b->role : "");
+		a.action = (char *)b->audit_action;
+		a.ns = (char *)b->ns;
+		a.target = (char *)b->ns;
+		a.source_ip = (char *)(b->source_ip ? b->source_ip : "");
+		a.detail = (char *)(b->audit_detail ? b->audit_detail : "");
+		err = st_audit_insert(st, &a);
+	}
+	sbuf_release(&why);
+	return err;
+}
+
 hc_err st_cr_publish_body(store *st, st_job *j)
 {
 	st_cr_job *cr = j->cr;
@@ -973,10 +1029,11 @@ hc_err st_cr_publish_body(store *st, st_job *j)
 	sbuf why = SBUF_INIT(STORE_DETAIL_MAX - 1);
 	store_cr cur;
 	int found, stale;
-	size_t i;
 	hc_err err;
 
 	memset(&cur, 0, sizeof(cur));
+	if (!p->id)
+		return batch_body(st, j);
 	err = load_row(st, p->ns, p->id, &cur, &found);
 	if (!err && !found) {
 		st_set_detail(j->res, "namespace '%s' has no change request %lld", p->ns,
@@ -1007,18 +1064,7 @@ hc_err st_cr_publish_body(store *st, st_job *j)
 		}
 		goto out;
 	}
-	j->res->changed = 0;
-	for (i = 0; i < cr->nsubs; i++) {
-		const store_result *r = cr->subs[i].res;
-		if (cr->subs[i].ch.noop)
-			continue;
-		j->res->changed = 1;
-		j->res->revision = r->revision;
-		j->res->version = r->version;
-		memcpy(j->res->md5, r->md5, sizeof(j->res->md5));
-	}
-	if (!j->res->changed)
-		j->res->revision = st->revision;
+	items_result(st, cr, j->res);
 	err = st_exec(st, NULL,
 		      "UPDATE change_requests SET state = 'published', published_ms = ?2,"
 		      " published_rev = ?3, published_by = ?4, updated_ms = ?2, scheduled_ms = 0"
@@ -1058,8 +1104,9 @@ static st_job *cr_job(const store_cr_publish_req *p, store_result *res)
 	j->w_copy.ns = p->ns;
 	j->w_copy.author = p->actor;
 	j->w = &j->w_copy;
-	if (!p->nitems || p->nitems > STORE_CR_MAX_ITEMS) {
-		st_set_detail(res, "a change request holds 1 to %d items", STORE_CR_MAX_ITEMS);
+	if (!p->nitems || p->nitems > (p->id ? STORE_CR_MAX_ITEMS : STORE_BATCH_MAX_ITEMS)) {
+		st_set_detail(res, "a %s holds 1 to %d items", p->id ? "change request" : "batch",
+			      p->id ? STORE_CR_MAX_ITEMS : STORE_BATCH_MAX_ITEMS);
 		goto fail;
 	}
 	for (i = 0; i < p->nitems; i++) {
@@ -1099,16 +1146,52 @@ fail:
 	return NULL;
 }
 
-hc_err store_cr_publish(store *st, const store_cr_publish_req *p, store_result *res)
+/* A batch as the request of a publish with id 0 (st_cr_publish_body then
+ * runs batch_body); NULL with res filled when an item is refused. */
+static st_job *batch_job(const store_batch_req *b, store_result *res)
 {
-	store_result ignored;
+	store_cr_publish_req p;
+	size_t i;
 	st_job *j;
+
+	memset(&p, 0, sizeof(p));
+	p.ns = b->ns;
+	p.expect_rev = -1;
+	p.items = b->items;
+	p.nitems = b->nitems;
+	p.actor = b->actor;
+	p.role = b->role;
+	p.source_ip = b->source_ip;
+	p.now_ms = b->now_ms;
+	for (i = 0; i < b->nitems; i++)
+		if (b->items[i].op != STORE_CR_PUBLISH && b->items[i].op != STORE_CR_DELETE) {
+			st_set_detail(res, "items[%zu]: a batch holds publishes and deletes", i);
+			return NULL;
+		}
+	j = cr_job(&p, res);
+	if (j)
+		j->cr->b = *b;
+	return j;
+}
+
+/* Runs job j (or answers done with res when it is NULL): the synchronous
+ * and the asynchronous forms of every publish-like job. */
+static hc_err submit_job(store *st, st_job *j, store_result *res, store_done_fn done, void *cls)
+{
 	hc_err err;
 
-	if (!res)
-		res = &ignored;
-	memset(res, 0, sizeof(*res));
-	j = cr_job(p, res);
+	if (done) {
+		if (!j) {
+			done(cls, HC_ERR_INVALID, res);
+			return HC_ERR_INVALID;
+		}
+		j->res = &j->res_own;
+		j->done_fn = done;
+		j->done_cls = cls;
+		st_enqueue(st, j);
+		pthread_mutex_unlock(&st->q_lock);
+		return HC_OK;
+	}
 	if (!j)
 		return HC_ERR_INVALID;
 	j->res = res;
@@ -1120,20 +1203,38 @@ hc_err store_cr_publish(store *st, const store_cr_publish_req *p, store_result *
 	return err;
 }
 
+hc_err store_batch(store *st, const store_batch_req *b, store_result *res)
+{
+	store_result ignored;
+
+	if (!res)
+		res = &ignored;
+	memset(res, 0, sizeof(*res));
+	return submit_job(st, batch_job(b, res), res, NULL, NULL);
+}
+
+void store_batch_async(store *st, const store_batch_req *b, store_done_fn done, void *cls)
+{
+	store_result res;
+
+	memset(&res, 0, sizeof(res));
+	submit_job(st, batch_job(b, &res), &res, done, cls);
+}
+
+hc_err store_cr_publish(store *st, const store_cr_publish_req *p, store_result *res)
+{
+	store_result ignored;
+
+	if (!res)
+		res = &ignored;
+	memset(res, 0, sizeof(*res));
+	return submit_job(st, cr_job(p, res), res, NULL, NULL);
+}
+
 void store_cr_publish_async(store *st, const store_cr_publish_req *p, store_done_fn done, void *cls)
 {
 	store_result res;
-	st_job *j;
 
 	memset(&res, 0, sizeof(res));
-	j = cr_job(p, &res);
-	if (!j) {
-		done(cls, HC_ERR_INVALID, &res);
-		return;
-	}
-	j->res = &j->res_own;
-	j->done_fn = done;
-	j->done_cls = cls;
-	st_enqueue(st, j);
-	pthread_mutex_unlock(&st->q_lock);
+	submit_job(st, cr_job(p, &res), &res, done, cls);
 }

@@ -27,6 +27,7 @@
 #include "store.h"
 
 #define STORE_CR_MAX_ITEMS 100
+#define STORE_BATCH_MAX_ITEMS 10000 /* the writes of one store_batch (an import) */
 #define STORE_CR_TITLE_MAX 200
 #define STORE_CR_TEXT_MAX 4000 /* a description, a comment, a reason */
 
@@ -218,5 +219,28 @@ hc_err store_cr_publish(store *st, const store_cr_publish_req *p, store_result *
 /* The asynchronous form: *p is copied, everything it points to is not. */
 void store_cr_publish_async(store *st, const store_cr_publish_req *p, store_done_fn done,
 			    void *cls);
+
+/* Writes to one namespace that are not a change request (a namespace
+ * import): 1 to STORE_BATCH_MAX_ITEMS publishes and deletes. */
+typedef struct store_batch_req {
+	const char *ns;
+	const store_cr_write *items; /* base_md5 each: "" when it must be absent */
+	size_t nitems;
+	const char *message;			 /* every history entry's */
+	const char *audit_action, *audit_detail; /* one audit entry for the batch */
+	const char *actor, *role, *source_ip;
+	int64_t now_ms;
+} store_batch_req;
+
+/*
+ * As store_cr_publish without a request: every base is checked and every
+ * item commits in one savepoint of one transaction, or none does, each with
+ * a normal history entry (change_id 0) and its watchers woken after the
+ * COMMIT. A namespace that requires review refuses it (its first item fails:
+ * a direct write). HC_ERR_CONFLICT (detail names the configs): a base
+ * changed since the caller looked.
+ */
+void store_batch_async(store *st, const store_batch_req *b, store_done_fn done, void *cls);
+hc_err store_batch(store *st, const store_batch_req *b, store_result *res);
 
 #endif

@@ -115,7 +115,8 @@ typedef struct st_job {
  * (each with its own w_copy, res_own and change), and what the transaction
  * read of the request. */
 typedef struct st_cr_job {
-	store_cr_publish_req p;
+	store_cr_publish_req p; /* p.id 0: a batch (store_batch), with b */
+	store_batch_req b;
 	st_job *subs;
 	size_t nsubs;
 	char *title; /* the request's, read in the transaction: the items' message */

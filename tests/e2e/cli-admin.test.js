@@ -387,11 +387,6 @@ test('cli export -> import into a fresh server: the namespace comes back; polici
 	const home = await tmpDir(t);
 	const runA = cliFor(a, home);
 	const zip = path.join(home, 'public.zip');
-	const probe = await runA(['export', 'public', '-o', zip]);
-	if (probe.code === 3 && /no route for GET/.test(probe.stderr)) {
-		t.skip('the server has no GET /api/v1/namespaces/{ns}/export route yet (issue 14)');
-		return;
-	}
 	await put(a, 'public', G, 'app.yaml', 'port: 1\n', { query: { format: 'yaml' } });
 	await put(a, 'public', G, 'app.yaml', 'port: 2\n');
 	await put(a, 'public', 'web', 'b.json', '{"x":1}', { query: { format: 'json', description: 'bee' } });
@@ -425,10 +420,14 @@ test('cli export -> import into a fresh server: the namespace comes back; polici
 		assert.equal(got.headers.get('x-hotconf-format'), format);
 	}
 
-	exits(await runB(['import', 'public', zip]), 4, 'policy abort with configs that exist');
-	r = ok(await runB(['import', 'public', zip, '--policy', 'skip']), 'policy skip');
+	// The same archive again: everything unchanged, which is no conflict.
+	r = ok(await runB(['import', 'public', zip]), 'policy abort, nothing differs');
 	assert.match(r.stdout, /imported into public: 0 created, 0 changed, 3 skipped/);
 	await put(b, 'public', G, 'app.yaml', 'port: 3\n');
+	exits(await runB(['import', 'public', zip]), 4, 'policy abort with a config that differs');
+	r = ok(await runB(['import', 'public', zip, '--policy', 'skip']), 'policy skip');
+	assert.match(r.stdout, /imported into public: 0 created, 0 changed, 3 skipped/);
+	assert.equal((await get(b, 'public', G, 'app.yaml')).text, 'port: 3\n', 'skip keeps it');
 	r = ok(await runB(['import', 'public', zip, '--policy', 'overwrite', '--dry-run', '--color', 'always']), 'overwrite dry run');
 	assert.ok(r.stdout.includes('\x1b[31m-port: 3\x1b[m') && r.stdout.includes('\x1b[32m+port: 2\x1b[m'), r.stdout);
 	assert.equal((await get(b, 'public', G, 'app.yaml')).text, 'port: 3\n');
@@ -437,93 +436,4 @@ test('cli export -> import into a fresh server: the namespace comes back; polici
 	assert.equal((await get(b, 'public', G, 'app.yaml')).text, 'port: 2\n');
 	fs.writeFileSync(path.join(home, 'bad.zip'), 'not a zip');
 	exits(await runB(['import', 'public', path.join(home, 'bad.zip')]), 1, 'a broken archive');
-});
-
-/*
- * A stand-in for issue 14's export and import routes, in the shapes that
- * issue gives (GET …/export[?group=] a zip; POST …/import?policy=&dryRun=
- * answering created, changed and skipped, with diffs in a dry run), so the
- * CLI's side (the request it sends, the file it writes, what it prints and
- * the exit codes) is tested while the server has no such routes. Remove it
- * once the round trip above runs against the real server.
- */
-async function standIn(t, handle) {
-	const http = require('node:http');
-	const seen = [];
-	const srv = http.createServer((req, res) => {
-		const chunks = [];
-		req.on('data', (c) => chunks.push(c));
-		req.on('end', () => {
-			const r = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) };
-			seen.push(r);
-			const [status, type, body] = handle(r);
-			res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
-			res.end(body);
-		});
-	});
-	await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-	t.after(() => new Promise((resolve) => srv.close(resolve)));
-	return { url: `http://127.0.0.1:${srv.address().port}`, token: 'tk', seen };
-}
-
-test('cli export and import against a stand-in for the routes of issue 14', async (t) => {
-	const zipBytes = Buffer.from('PK\x03\x04 a zip \x00\xff\x01', 'latin1');
-	const dry = {
-		dryRun: true,
-		created: [{ group: 'web', dataId: 'new.yaml', format: 'yaml' }],
-		changed: [{ group: 'web', dataId: 'app.yaml', version: 3, diff: '@@ -1 +1 @@\n-port: 1\n+port: 2\n' }],
-		skipped: [{ group: 'web', dataId: 'same.txt', reason: 'unchanged' }],
-	};
-	const fake = await standIn(t, (r) => {
-		if (r.method === 'GET' && r.url.startsWith('/api/v1/namespaces/team/export')) return [200, 'application/zip', zipBytes];
-		if (r.method === 'POST' && r.url === '/api/v1/namespaces/team/import?policy=abort')
-			return [409, 'application/json', '{"error":{"code":"conflict","message":"web/app.yaml exists: nothing imported"}}'];
-		if (r.method === 'POST' && r.url.startsWith('/api/v1/namespaces/team/import?')) return [200, 'application/json', JSON.stringify(dry)];
-		return [404, 'application/json', '{"error":{"code":"not_found","message":"no such namespace"}}'];
-	});
-	const home = await tmpDir(t);
-	const run = cliFor(fake, home);
-	const out = path.join(home, 'team.zip');
-
-	let r = ok(await run(['export', 'team', '--group', 'web', '-o', out]), 'export -o');
-	assert.equal(r.stdout, `exported namespace team, group web to ${out} (${zipBytes.length} bytes)\n`);
-	assert.deepEqual(fs.readFileSync(out), zipBytes, 'the bytes as served');
-	assert.equal(fake.seen.at(-1).url, '/api/v1/namespaces/team/export?group=web');
-	assert.equal(fake.seen.at(-1).headers.authorization, 'Bearer tk');
-	fs.chmodSync(out, 0o600);
-	r = ok(await run(['export', 'team', '-o', out, '--json']), 'export --json over the file');
-	assert.deepEqual(JSON.parse(r.stdout), { namespace: 'team', file: out, bytes: zipBytes.length, md5: md5(zipBytes) });
-	assert.equal(fs.statSync(out).mode & 0o777, 0o600, 'the replaced file keeps its mode');
-	assert.deepEqual(fs.readdirSync(home).filter((f) => f.includes('hotconf-')), [], 'no temp file left');
-	r = ok(await run(['export', 'team']), 'export to a pipe');
-	assert.deepEqual(r.buf, zipBytes);
-	exits(await run(['export', 'nope', '-o', path.join(home, 'nope.zip')]), 3, 'export of an absent namespace');
-	assert.ok(!fs.existsSync(path.join(home, 'nope.zip')), 'no file for a failed export');
-
-	r = ok(await run(['import', 'team', out, '--policy', 'overwrite', '--dry-run']), 'import --dry-run');
-	const req = fake.seen.at(-1);
-	assert.equal(req.url, '/api/v1/namespaces/team/import?policy=overwrite&dryRun=true');
-	assert.equal(req.headers['content-type'], 'application/zip');
-	assert.deepEqual(req.body, zipBytes, 'the zip is sent as it is');
-	const [tbl, rest] = r.stdout.split(/\n(?=dry run)/);
-	assert.deepEqual(table(tbl), [
-		['STATUS', 'GROUP', 'DATAID', 'VERSION', 'NOTE'],
-		['created', 'web', 'new.yaml', '-'],
-		['changed', 'web', 'app.yaml', '3'],
-		['skipped', 'web', 'same.txt', '-', 'unchanged'],
-	]);
-	assert.equal(
-		rest,
-		'dry run of an import into team: 1 to create, 1 to change, 1 skipped; nothing was written\n' +
-			'\n--- team/web/app.yaml\n+++ team/web/app.yaml (import)\n@@ -1 +1 @@\n-port: 1\n+port: 2\n'
-	);
-	r = ok(await run(['import', 'team', out, '--policy', 'overwrite', '--dry-run', '--color', 'always']), 'coloured');
-	assert.ok(r.stdout.includes('\x1b[36m@@ -1 +1 @@\x1b[m\n\x1b[31m-port: 1\x1b[m\n\x1b[32m+port: 2\x1b[m\n'), r.stdout);
-	r = ok(await run(['import', 'team', '-', '--policy', 'skip', '--json'], { input: zipBytes }), 'import from stdin --json');
-	assert.deepEqual(JSON.parse(r.stdout), { ...dry, namespace: 'team' });
-	assert.equal(fake.seen.at(-1).url, '/api/v1/namespaces/team/import?policy=skip');
-	assert.deepEqual(fake.seen.at(-1).body, zipBytes);
-	r = exits(await run(['import', 'team', out]), 4, 'policy abort (the default) over configs that exist');
-	assert.match(r.stderr, /web\/app\.yaml exists: nothing imported/);
-	exits(await run(['import', 'nope', out]), 3, 'import into an absent namespace');
 });
