@@ -351,6 +351,9 @@ function rows(srv, who) {
 			() => ['PUT', `/api/v1/namespaces/${NS}`, { review: { required: 0 } }],
 			cells(200, OWN),
 		],
+		['GET /api/v1/namespaces/{ns}/export', () => ['GET', `/api/v1/namespaces/${NS}/export`], cells(200, READ)],
+		// Not a zip: a caller who may import gets past the permission check to the 400.
+		['POST /api/v1/namespaces/{ns}/import', () => ['POST', `/api/v1/namespaces/${NS}/import`, Buffer.from('not a zip')], cells(400, WRITE)],
 		['GET /api/v1/namespaces/{ns}/changes', () => ['GET', CH], cells(200, READ)],
 		['POST /api/v1/namespaces/{ns}/changes', () => ['POST', CH, edit], cells(201, WRITE)],
 		['GET /api/v1/namespaces/{ns}/changes/{id}', async () => ['GET', `${CH}/${await draft()}`], cells(200, READ)],
