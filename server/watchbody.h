@@ -64,8 +64,8 @@ struct cJSON *wb_json_parse(const char *body, size_t len);
  * An entry that names a namespace but no dataId is a pattern: a group's
  * configs ({"namespace","group"}) or a namespace's ({"namespace"}), with
  * "known":{"name":"md5",...} for the configs its client holds (names as in
- * wb_known; at most WB_MAX_ITEMS). The array goes to
- * the caller frees with wb_items_free. On failure *items is NULL and why
+ * wb_known; at most WB_MAX_ITEMS). The array goes to the caller, who frees
+ * it with wb_items_free. On failure *items is NULL and why
  * says which entry and why. */
 hc_err wb_parse(const char *body, size_t len, srv_watch_item **items, size_t *n, sbuf *why);
 void wb_items_free(srv_watch_item *items, size_t n);
