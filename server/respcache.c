@@ -84,13 +84,13 @@ void respcache_config_headers(struct MHD_Response *resp, const store_config *c,
 	const store_gray_rule *rule = e ? e->rule : NULL;
 	char buf[64], date[40];
 
-	snprintf(buf, sizeof(buf), "\"%s\"", rule ? e->md5 : c->md5);
+	snprintf(buf, sizeof(buf), "\"%s\"", e ? e->md5 : c->md5);
 	MHD_add_response_header(resp, "ETag", buf);
 	snprintf(buf, sizeof(buf), "%" PRId64, c->version);
 	MHD_add_response_header(resp, "X-Hotconf-Version", buf);
 	snprintf(buf, sizeof(buf), "%" PRId64, c->revision);
 	MHD_add_response_header(resp, "X-Hotconf-Revision", buf);
-	MHD_add_response_header(resp, "X-Hotconf-Format", rule ? e->format : c->format);
+	MHD_add_response_header(resp, "X-Hotconf-Format", e ? e->format : c->format);
 	if (rule)
 		MHD_add_response_header(resp, "X-Hotconf-Gray", rule->name);
 	clock_format_http(rule ? rule->updated_ms : c->updated_ms, date);

@@ -35,8 +35,9 @@ enum MHD_Result respcache_queue(respcache *rc, const cfgkey *key, store_config *
 void respcache_on_change(void *ctx, const store_change *ch);
 /* Adds the headers every config response carries (ETag, X-Hotconf-*,
  * Last-Modified, Cache-Control) to resp: of c's main content, or when e
- * names a gray rule, of the rule's (its md5, format and time, and
- * X-Hotconf-Gray). e may be NULL. */
+ * names a gray rule, of the rule's (its time and X-Hotconf-Gray). The ETag
+ * and X-Hotconf-Format are e's md5 and format (a converted answer's, see
+ * ?as=); e may be NULL, for c's main content. */
 void respcache_config_headers(struct MHD_Response *resp, const store_config *c,
 			      const store_effective *e);
 

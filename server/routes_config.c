@@ -15,7 +15,9 @@
 #include "base64.h"
 #include "format.h"
 #include "clock.h"
+#include "convert.h"
 #include "http_status.h"
+#include "md5.h"
 #include "respcache.h"
 #include "srv_internal.h"
 #include "utf8.h"
@@ -53,22 +55,87 @@ static int refused(srv_req *r, enum MHD_Result *ret)
 	return err != HC_OK;
 }
 
+/* A config's effective content for one reader converted to r->as (?as=):
+ * the converted bytes, their md5, and e describing them as an effective
+ * content of the snapshot it was made from (rule and times from there). */
+typedef struct conv_view {
+	const store_config *from; /* the snapshot converted (not a reference) */
+	sbuf out;
+	char md5[33];
+	char src_md5[33];
+	store_effective e;
+} conv_view;
+
+/* What a conversion may grow to: four times the largest content, since a
+ * properties file becomes indented JSON or YAML. */
+static size_t conv_cap(const srv *s)
+{
+	return s->cfg.max_content < (SIZE_MAX / 4) ? 4 * s->cfg.max_content : SIZE_MAX / 2;
+}
+
+static hc_err convert_view(srv_req *r, const store_config *c, conv_view *v, sbuf *why)
+{
+	store_effective src;
+	hc_err err;
+
+	srv_effective(r, c, &src);
+	sbuf_reset(&v->out);
+	v->from = NULL;
+	err = conv_convert(src.format, src.content, src.len, r->as, &v->out, why);
+	if (err == HC_ERR_TOO_BIG) {
+		sbuf_reset(why);
+		sbuf_addf(why, "config %s as %s would be over %zu bytes", r->key.s, r->as,
+			  v->out.max);
+		err = HC_ERR_UNPROCESSABLE;
+	}
+	if (err)
+		return err;
+	md5_hex(v->out.buf, v->out.len, v->md5);
+	snprintf(v->src_md5, sizeof(v->src_md5), "%s", src.md5);
+	v->e = src;
+	v->e.content = v->out.buf;
+	v->e.len = v->out.len;
+	v->e.md5 = v->md5;
+	v->e.format = r->as;
+	v->from = c;
+	return HC_OK;
+}
+
 /* 200 with the content, or 304 with only the headers. The 200 is the
  * response shared by every reader of this version served the same content
- * (respcache: main, or one gray rule's). Takes over c. */
-static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modified)
+ * (respcache: main, or one gray rule's); a converted one (v not NULL) is
+ * this reader's own, with the source's md5 in X-Hotconf-Source-MD5 for a
+ * many-config watch. Takes over c. */
+static enum MHD_Result reply_config(srv_req *r, store_config *c, conv_view *v, int not_modified)
 {
 	struct MHD_Response *resp;
 	store_effective e;
 	enum MHD_Result ret;
 
-	srv_effective(r, c, &e);
-	if (not_modified) {
-		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		if (resp)
+	if (v)
+		e = v->e;
+	else
+		srv_effective(r, c, &e);
+	if (not_modified || v) {
+		if (not_modified) {
+			resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		} else {
+			size_t n;
+			char *body = sbuf_detach(&v->out, &n);
+
+			resp = MHD_create_response_from_buffer_with_free_callback(n, body, free);
+			if (!resp)
+				free(body);
+		}
+		if (resp) {
 			respcache_config_headers(resp, c, &e);
+			if (v) {
+				MHD_add_response_header(resp, "X-Hotconf-Source-MD5", v->src_md5);
+				MHD_add_response_header(resp, "Content-Type", fmt_mime(r->as));
+			}
+		}
 		store_config_unref(c);
-		return srv_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
+		return srv_queue(r, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, resp);
 	}
 	r->status = MHD_HTTP_OK;
 	ret = respcache_queue(r->s->cache, &r->key, c, &e, r->conn);
@@ -76,12 +143,18 @@ static enum MHD_Result reply_config(srv_req *r, store_config *c, int not_modifie
 	return ret;
 }
 
-/* Parses what a single-config GET needs once: names, caller, wait, version. */
+/* The formats ?as= converts to. */
+static const char *const conv_targets[] = {"json", "yaml", "properties"};
+
+/* Parses what a single-config GET needs once: names, caller, wait, version,
+ * as. */
 static hc_err prepare_get(srv_req *r, sbuf *why)
 {
 	const char *wait = srv_arg(r, "wait"), *version = srv_arg(r, "version");
+	const char *as = srv_arg(r, "as");
 	uint64_t wait_ms = 0;
 	hc_err err = srv_check_names(r, why);
+	size_t i;
 
 	if (!err)
 		err = srv_caller(r, why);
@@ -94,6 +167,13 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 	}
 	if (wait && (err = val_duration(wait, &wait_ms, why)))
 		return err;
+	for (i = 0; as && i < sizeof(conv_targets) / sizeof(*conv_targets); i++)
+		if (!strcmp(as, conv_targets[i]))
+			r->as = conv_targets[i];
+	if (as && !r->as) {
+		sbuf_addf(why, "as '%.40s' is invalid: use json, yaml or properties", as);
+		return HC_ERR_INVALID;
+	}
 	if (wait_ms > r->s->cfg.max_wait_ms)
 		wait_ms = r->s->cfg.max_wait_ms;
 	r->wait_ms = wait_ms;
@@ -106,12 +186,15 @@ static hc_err prepare_get(srv_req *r, sbuf *why)
 }
 
 /* Does the client already hold what c serves it? By ETag (of its effective
- * content) first, else by ?version= (the main version). */
-static int client_current(srv_req *r, const store_config *c)
+ * content, or of its conversion v) first, else by ?version= (the main
+ * version). */
+static int client_current(srv_req *r, const store_config *c, const conv_view *v)
 {
 	const char *inm = srv_header(r, "If-None-Match");
 	store_effective e;
 
+	if (inm && v)
+		return val_etag_match(inm, v->md5, 1);
 	if (inm) {
 		srv_effective(r, c, &e);
 		return val_etag_match(inm, e.md5, 1);
@@ -119,13 +202,18 @@ static int client_current(srv_req *r, const store_config *c)
 	return r->want_version >= 0 && r->want_version == c->version;
 }
 
+/* Tries at most this many times to find a config unchanged between its
+ * conversion and the check under s->mu before answering without holding. */
+#define CONV_TRIES 4
+
 enum MHD_Result srv_h_config_get(srv_req *r)
 {
 	srv *s = r->s;
 	sbuf why = SBUF_INIT(1024);
+	conv_view view = {.out = SBUF_INIT(0)}, *v = NULL;
 	store_config *c = NULL;
 	enum MHD_Result ret;
-	int current, held = 0, watching;
+	int current, held = 0, watching, tries = 0;
 	hc_err err;
 
 	if (!r->watch_ready && (err = prepare_get(r, &why))) {
@@ -133,18 +221,41 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		goto out;
 	}
 	watching = r->deadline_ms != 0;
+	if (r->as) {
+		view.out.max = conv_cap(s);
+		v = &view;
+	}
+again:
 	err = store_get_key(s->st, &r->key, &c);
-	current = c ? client_current(r, c) : r->want_version == 0;
+	if (c && v && (err = convert_view(r, c, v, &why))) {
+		store_config_unref(c);
+		ret = srv_reply_why(r, err, &why);
+		goto out;
+	}
+	current = c ? client_current(r, c, v) : r->want_version == 0;
 	if (current && watching) {
 		/* Check again and hold under s->mu, the lock the watch thread takes
 		 * to wake watchers: a change lands either before this check or after
 		 * the hold. The check above, without the lock, answers a stale copy
-		 * (every woken watcher) without waiting for a wake-up in progress. */
-		store_config_unref(c);
+		 * (every woken watcher) without waiting for a wake-up in progress.
+		 * A conversion is not made under the lock: a config that changed
+		 * since its conversion is converted again. */
+		store_config *was = c;
+
 		pthread_mutex_lock(&s->mu);
 		r->seen_rev = store_revision(s->st); /* before the check; see srv_watch_hold */
 		err = store_get_key(s->st, &r->key, &c);
-		current = c ? client_current(r, c) : r->want_version == 0;
+		if (v && c != was) {
+			pthread_mutex_unlock(&s->mu);
+			store_config_unref(was);
+			store_config_unref(c);
+			c = NULL;
+			if (++tries >= CONV_TRIES)
+				watching = 0;
+			goto again;
+		}
+		store_config_unref(was);
+		current = c ? client_current(r, c, v) : r->want_version == 0;
 		if (current && srv_watch_may_hold(r, clock_mono_ms()))
 			held = srv_watch_hold(r);
 		pthread_mutex_unlock(&s->mu);
@@ -158,7 +269,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		store_config_unref(c);
 		ret = srv_watch_refuse(r);
 	} else if (c) {
-		ret = reply_config(r, c, current);
+		ret = reply_config(r, c, v, current);
 	} else if (current && watching) {
 		/* It was absent, the client knew, and the wait ended. */
 		ret = srv_queue(r, MHD_HTTP_NOT_MODIFIED, srv_response(0, NULL, NULL, NULL));
@@ -166,6 +277,7 @@ enum MHD_Result srv_h_config_get(srv_req *r)
 		ret = srv_reply_err(r, err, "config %s not found", r->key.s);
 	}
 out:
+	sbuf_release(&view.out);
 	sbuf_release(&why);
 	return ret;
 }

@@ -248,6 +248,7 @@ struct srv_req {
 	srv_watch_item *items;
 	size_t nitems;
 	int64_t want_version; /* single watch: ?version=N, -1 when absent */
+	const char *as;	      /* single read: ?as=, the format to convert to, or NULL */
 	watch_waiter *waiter; /* non-NULL while held (under s->mu) */
 	int64_t seen_rev;     /* the store revision read before the last check */
 	int woken;	      /* set by the hub callback, cleared on re-entry */
