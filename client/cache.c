@@ -12,9 +12,11 @@
  * the same directory, fsync, rename, fsync of the directory. The content is
  * renamed first; a crash between the two renames leaves new content beside
  * old metadata, which hcl_cache_read notices by the md5 and trusts the
- * content. Files are 0600 (configs hold secrets). Any thread: concurrent
+ * content. Files are 0600 (configs hold secrets). A pattern watch finds what
+ * it held under a group by listing <dir>/<ns>/<group> (hcl_cache_list). Any thread: concurrent
  * writers of one config each rename a complete file, and the last one wins.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -244,4 +246,60 @@ void hcl_cache_remove(hotconf_client *c, const char *ns, const char *group, cons
 	if (!file_path(c, ns, group, data_id, "", path))
 		unlink(path);
 	fsync_dir(dir);
+}
+
+/* Lists the snapshots in dir (one group's directory) through fn. */
+static void list_group(const char *dir, const char *group,
+		       void (*fn)(void *ud, const char *group, const char *data_id), void *ud)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	/* Bounded: a pattern covers at most what a server caps it at, and a
+	 * hostile directory must not keep the watch thread here forever. */
+	while (d && (e = readdir(d)) && n++ < 4 * HCL_MAX_WATCH) {
+		char path[PATH_MAX];
+		struct stat st;
+		int w;
+
+		/* '@' marks meta and temp files; names are validated as in requests. */
+		if (strchr(e->d_name, '@') || !hcl_name_ok(e->d_name))
+			continue;
+		w = snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (w < 0 || (size_t)w >= sizeof(path) || stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		fn(ud, group, e->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
+void hcl_cache_list(hotconf_client *c, const char *ns, const char *group,
+		    void (*fn)(void *ud, const char *group, const char *data_id), void *ud)
+{
+	char dir[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	size_t n = 0;
+
+	if (!c->cache_dir)
+		return;
+	if (*group) {
+		if (!group_dir(c, ns, group, dir, sizeof(dir)))
+			list_group(dir, group, fn, ud);
+		return;
+	}
+	if (group_dir(c, ns, "", dir, sizeof(dir)))
+		return;
+	d = opendir(dir);
+	while (d && (e = readdir(d)) && n++ < HCL_MAX_WATCH) {
+		char sub[PATH_MAX];
+
+		if (!hcl_name_ok(e->d_name) || group_dir(c, ns, e->d_name, sub, sizeof(sub)))
+			continue;
+		list_group(sub, e->d_name, fn, ud);
+	}
+	if (d)
+		closedir(d);
 }

@@ -1,6 +1,8 @@
 /*
  * client.c: the public face of libhotconf: options, the client handle,
- * hotconf_get with the snapshot fallback, the watch list, starting and
+ * hotconf_get with the snapshot fallback, the watch list (single configs and
+ * group or namespace patterns, whose configs join the list as they are
+ * found), starting and
  * stopping the watch thread (watch.c) and deferred apply reports. See
  * hotconf.h for who may call what from which thread.
  */
@@ -154,6 +156,12 @@ void hotconf_free(hotconf_client *c)
 	for (i = 0; i < c->nitems; i++)
 		item_free(c->items[i]);
 	free(c->items);
+	for (i = 0; i < c->npats; i++) {
+		free(c->pats[i]->ns);
+		free(c->pats[i]->group);
+		free(c->pats[i]);
+	}
+	free(c->pats);
 	for (i = 0; i < c->nservers; i++)
 		free(c->servers[i]);
 	free(c->servers);
@@ -216,18 +224,56 @@ out:
 	return rc;
 }
 
-static hcl_item *find_item(hotconf_client *c, const char *ns, const char *group,
-			   const char *data_id)
+/* The item of (pat, names): pat NULL for a single watch. Under c->mu. */
+static hcl_item *find_item(hotconf_client *c, const hcl_pattern *pat, const char *ns,
+			   const char *group, const char *data_id)
 {
 	size_t i;
 
 	for (i = 0; i < c->nitems; i++) {
 		hcl_item *it = c->items[i];
-		if (!strcmp(it->ns, ns) && !strcmp(it->group, group) &&
+		if (it->pat == pat && !strcmp(it->ns, ns) && !strcmp(it->group, group) &&
 		    !strcmp(it->data_id, data_id))
 			return it;
 	}
 	return NULL;
+}
+
+/* Appends a new item (caller fills it) to the list. Under c->mu. */
+static hcl_item *append_item(hotconf_client *c, const char *ns, const char *group,
+			     const char *data_id)
+{
+	hcl_item *it = hcl_xcalloc(1, sizeof(*it));
+
+	if (c->nitems == c->items_alloc) {
+		c->items_alloc = c->items_alloc ? c->items_alloc * 2 : 8;
+		c->items = realloc(c->items, c->items_alloc * sizeof(*c->items));
+		if (!c->items)
+			abort();
+	}
+	it->ns = hcl_xstrdup(ns);
+	it->group = hcl_xstrdup(group);
+	it->data_id = hcl_xstrdup(data_id);
+	c->items[c->nitems++] = it;
+	return it;
+}
+
+int hcl_pattern_covers(const hcl_pattern *p, const char *ns, const char *group)
+{
+	return !strcmp(p->ns, ns) && (!*p->group || !strcmp(p->group, group));
+}
+
+hcl_item *hcl_member(hotconf_client *c, hcl_pattern *p, const char *group, const char *data_id)
+{
+	hcl_item *it = find_item(c, p, p->ns, group, data_id);
+
+	if (it)
+		return it;
+	it = append_item(c, p->ns, group, data_id);
+	it->pat = p;
+	it->cb = p->cb;
+	it->ud = p->ud;
+	return it;
 }
 
 int hotconf_watch_add(hotconf_client *c, const char *ns, const char *group, const char *data_id,
@@ -239,23 +285,54 @@ int hotconf_watch_add(hotconf_client *c, const char *ns, const char *group, cons
 	if (!c || !cb || !names_ok(ns, group, data_id))
 		return HOTCONF_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if (find_item(c, ns, group, data_id) || c->nitems >= HCL_MAX_WATCH) {
+	if (find_item(c, NULL, ns, group, data_id) || c->nsingle >= HCL_MAX_WATCH) {
 		rc = HOTCONF_ESTATE;
 		goto out;
 	}
-	if (c->nitems == c->items_alloc) {
-		c->items_alloc = c->items_alloc ? c->items_alloc * 2 : 8;
-		c->items = realloc(c->items, c->items_alloc * sizeof(*c->items));
-		if (!c->items)
-			abort();
-	}
-	it = hcl_xcalloc(1, sizeof(*it));
-	it->ns = hcl_xstrdup(ns);
-	it->group = hcl_xstrdup(group);
-	it->data_id = hcl_xstrdup(data_id);
+	it = append_item(c, ns, group, data_id);
 	it->cb = cb;
 	it->ud = ud;
-	c->items[c->nitems++] = it;
+	c->nsingle++;
+	if (c->started) {
+		atomic_store(&c->rearm, 1);
+		curl_multi_wakeup(c->multi);
+	}
+out:
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+int hotconf_watch_group(hotconf_client *c, const char *ns, const char *group, hotconf_change_cb cb,
+			void *ud)
+{
+	hcl_pattern *p;
+	size_t i;
+	int rc = HOTCONF_OK;
+
+	if (!group)
+		group = "";
+	if (!c || !cb || !hcl_name_ok(ns) || (*group && !hcl_name_ok(group)))
+		return HOTCONF_EINVAL;
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->npats; i++)
+		if (!strcmp(c->pats[i]->ns, ns) && !strcmp(c->pats[i]->group, group))
+			rc = HOTCONF_ESTATE;
+	if (rc || c->npats >= HCL_MAX_WATCH) {
+		rc = HOTCONF_ESTATE;
+		goto out;
+	}
+	if (c->npats == c->pats_alloc) {
+		c->pats_alloc = c->pats_alloc ? c->pats_alloc * 2 : 4;
+		c->pats = realloc(c->pats, c->pats_alloc * sizeof(*c->pats));
+		if (!c->pats)
+			abort();
+	}
+	p = hcl_xcalloc(1, sizeof(*p));
+	p->ns = hcl_xstrdup(ns);
+	p->group = hcl_xstrdup(group);
+	p->cb = cb;
+	p->ud = ud;
+	c->pats[c->npats++] = p;
 	if (c->started) {
 		atomic_store(&c->rearm, 1);
 		curl_multi_wakeup(c->multi);
@@ -320,31 +397,52 @@ int hotconf_stop(hotconf_client *c)
 	return HOTCONF_OK;
 }
 
+/* Records a report on one item holding md5; returns its deferred content
+ * when that becomes the snapshot (caller owns it). Under c->mu. */
+static hotconf_config *report_item(hcl_item *it, const char *md5, int rejected, const char *message)
+{
+	hotconf_config *snap = NULL;
+
+	it->report = rejected ? 2 : 1;
+	free(it->report_msg);
+	it->report_msg = rejected && message ? hcl_xstrdup(message) : NULL;
+	memcpy(it->report_md5, it->md5, sizeof(it->md5));
+	it->report_seq++;
+	if (!rejected && it->deferred && !strcmp(it->deferred->md5, md5)) {
+		snap = it->deferred;
+		it->deferred = NULL;
+	}
+	return snap;
+}
+
 int hotconf_report(hotconf_client *c, const char *ns, const char *group, const char *data_id,
 		   const char *md5, int rejected, const char *message)
 {
 	hotconf_config *snap = NULL;
-	hcl_item *it;
-	int rc = HOTCONF_OK, deleted = 0;
+	size_t i;
+	int rc = HOTCONF_EINVAL, deleted = 0;
 
 	if (!c || !md5 || !names_ok(ns, group, data_id))
 		return HOTCONF_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	it = find_item(c, ns, group, data_id);
-	if (!it) {
-		rc = HOTCONF_EINVAL;
-	} else if (strcmp(it->md5, md5)) {
-		rc = HOTCONF_ESTATE;
-	} else {
-		it->report = rejected ? 2 : 1;
-		free(it->report_msg);
-		it->report_msg = rejected && message ? hcl_xstrdup(message) : NULL;
-		memcpy(it->report_md5, it->md5, sizeof(it->md5));
-		it->report_seq++;
-		if (!rejected && it->deferred && !strcmp(it->deferred->md5, md5)) {
-			snap = it->deferred;
-			it->deferred = NULL;
+	/* The single watch and every pattern that delivered this config. */
+	for (i = 0; i < c->nitems; i++) {
+		hcl_item *it = c->items[i];
+		hotconf_config *s;
+
+		if (strcmp(it->ns, ns) || strcmp(it->group, group) || strcmp(it->data_id, data_id))
+			continue;
+		if (strcmp(it->md5, md5)) {
+			if (rc == HOTCONF_EINVAL)
+				rc = HOTCONF_ESTATE;
+			continue;
 		}
+		rc = HOTCONF_OK;
+		s = report_item(it, md5, rejected, message);
+		if (s && !snap)
+			snap = s;
+		else
+			hotconf_config_free(s);
 		deleted = !rejected && !md5[0];
 	}
 	pthread_mutex_unlock(&c->mu);

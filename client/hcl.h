@@ -47,9 +47,23 @@ int hcl_name_ok(const char *s);
 /* Writes the lowercase hex md5 of data[0..n) and a NUL into hex[33]. */
 void hcl_md5_hex(const void *data, size_t n, char hex[33]);
 
-/* One watched config. The names and cb are set once; the rest under c->mu. */
+/* A pattern watch: every config of a group, or of a namespace when group is
+ * "". Names and cb are set once; the flags under c->mu. Its configs are
+ * hcl_items whose pat points here. */
+typedef struct hcl_pattern {
+	char *ns, *group;
+	hotconf_change_cb cb;
+	void *ud;
+	int in_flight;	/* carried by the watch request in flight */
+	int answered;	/* a server answered a watch request that carried it */
+	int snap_tried; /* the snapshots under it were offered while no server answered */
+} hcl_pattern;
+
+/* One watched config, or one config found under a pattern (pat). The names,
+ * cb and pat are set once; the rest under c->mu. */
 typedef struct hcl_item {
 	char *ns, *group, *data_id;
+	hcl_pattern *pat; /* NULL: watched by hotconf_watch_add */
 	hotconf_change_cb cb;
 	void *ud;
 	char md5[33];  /* what the client holds; "" = nothing yet */
@@ -74,8 +88,11 @@ struct hotconf_client {
 	atomic_size_t cur; /* index of the server to try first */
 
 	pthread_mutex_t mu;
-	hcl_item **items;
+	hcl_item **items; /* single watches and the configs found under patterns */
 	size_t nitems, items_alloc;
+	size_t nsingle; /* items with no pattern */
+	hcl_pattern **pats;
+	size_t npats, pats_alloc;
 	pthread_t thread;
 	int started;
 	CURLM *multi;	     /* the watch thread's, while started */
@@ -152,6 +169,17 @@ int hcl_cache_write(hotconf_client *c, const hotconf_config *cfg);
 int hcl_cache_read(hotconf_client *c, const char *ns, const char *group, const char *data_id,
 		   hotconf_config **out);
 void hcl_cache_remove(hotconf_client *c, const char *ns, const char *group, const char *data_id);
+/*
+ * Calls fn for each config whose snapshot the directory holds under ns and
+ * group (group "": every group of ns), by valid names only; no lock is held
+ * while fn runs. Nothing without a cache directory.
+ */
+void hcl_cache_list(hotconf_client *c, const char *ns, const char *group,
+		    void (*fn)(void *ud, const char *group, const char *data_id), void *ud);
+/* 1 when pattern p covers the config's namespace and group. */
+int hcl_pattern_covers(const hcl_pattern *p, const char *ns, const char *group);
+/* The item of p for group/data_id, created (delivered nothing yet) if new. Under c->mu. */
+hcl_item *hcl_member(hotconf_client *c, hcl_pattern *p, const char *group, const char *data_id);
 /* mkdir -p of path with mode; 0 or -1 with errno. */
 int hcl_mkdirs(const char *path, unsigned mode);
 

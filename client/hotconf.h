@@ -24,8 +24,8 @@
  *
  * Threads. A client may be used from any thread. hotconf_get() and
  * hotconf_report() may be called concurrently from several threads, including
- * from inside a change callback. hotconf_watch_add(), hotconf_start(),
- * hotconf_stop() and hotconf_free() are called by the thread that owns the
+ * from inside a change callback. hotconf_watch_add(), hotconf_watch_group(),
+ * hotconf_start(), hotconf_stop() and hotconf_free() are called by the thread that owns the
  * client, never concurrently with each other, and hotconf_stop() and
  * hotconf_free() never from a callback. The library has its own watch
  * thread, started by hotconf_start(); every change callback and the log
@@ -151,6 +151,11 @@ typedef struct hotconf_config {
 			     when the main content was served */
 	int deleted;	  /* in a change callback: the config was deleted; content is "" */
 	int from_cache;	  /* served from the snapshot directory: no server answered */
+	/* In a change callback: more changes from the same server answer (or the
+	 * same snapshot offer) follow at once, so a service that applies configs
+	 * together may wait for the call with more = 0 before it applies. 0 from
+	 * hotconf_get. */
+	int more;
 } hotconf_config;
 
 /* Frees a config returned by hotconf_get(). NULL is a no-op. */
@@ -208,6 +213,36 @@ HOTCONF_API int hotconf_watch_add(hotconf_client *client, const char *ns, const 
 				  const char *data_id, hotconf_change_cb cb, void *ud);
 
 /*
+ * Watches every config of a group (group NULL or "": of the whole namespace),
+ * those that exist now and those created later, with one callback and user
+ * data (borrowed until hotconf_free). The callback (hotconf_change_cb, same
+ * thread and rules as for hotconf_watch_add) runs once per config of the
+ * pattern at start, with cfg->ns, cfg->group and cfg->data_id naming it,
+ * then once per config created, changed (a new md5) or deleted (cfg->deleted
+ * = 1, content "" and md5 "", as for a single watch). A group with no config
+ * is not delivered anything until one is created.
+ *
+ * The pattern rides on the same many-config watch request as the single
+ * watches, carrying the md5 of each config the client holds under it, and
+ * each config it delivers is fetched with GET, reported (applied, rejected or
+ * deferred to hotconf_report, by its own names) and kept in the snapshot
+ * directory as a single watch's is. When no server answers at start, every
+ * config the snapshot directory holds under the namespace and group is
+ * delivered from it (from_cache = 1): that includes snapshots written by
+ * hotconf_get or a single watch of a config there. A config watched both
+ * singly and under a pattern (or under two patterns) is delivered to each
+ * callback. Servers cap a pattern at --max-pattern-configs configs (1000):
+ * over that the server refuses the whole watch request, which the client
+ * logs and retries with backoff.
+ *
+ * Before or after hotconf_start(), as hotconf_watch_add. If it fails the
+ * callback never runs: HOTCONF_EINVAL for a bad name or NULL cb,
+ * HOTCONF_ESTATE when this pattern is already watched or 10,000 are.
+ */
+HOTCONF_API int hotconf_watch_group(hotconf_client *client, const char *ns, const char *group,
+				    hotconf_change_cb cb, void *ud);
+
+/*
  * Starts the watch thread. It long-polls POST /api/v1/watch?wait=<wait_ms>
  * with every watched config and the md5 the client holds, fetches each
  * changed config with GET, calls its callback and re-arms.
@@ -238,7 +273,9 @@ HOTCONF_API int hotconf_stop(hotconf_client *client);
  * rejected 0 for applied, else rejected with message (may be NULL). Applied
  * content becomes the snapshot. HOTCONF_ESTATE when that md5 is no longer the
  * one the client holds (a newer change was delivered since: report that one),
- * HOTCONF_EINVAL when the config is not watched. Any thread.
+ * HOTCONF_EINVAL when the config is not watched, singly or under a pattern
+ * that delivered it. A config watched both ways gets the report wherever it
+ * holds that md5. Any thread.
  */
 HOTCONF_API int hotconf_report(hotconf_client *client, const char *ns, const char *group,
 			       const char *data_id, const char *md5, int rejected,

@@ -6,13 +6,15 @@
  *   hcdriver [--servers URLS] [--cache DIR] [--token T] [--instance ID]
  *            [--labels L] [--wait MS] [--timeout MS] [--backoff-max MS]
  *            [--reject DATAID]... get NS/GROUP/DATAID
- *   hcdriver [same flags] watch NS/GROUP/DATAID...
+ *   hcdriver [same flags] watch NS/GROUP/DATAID... NS/GROUP/ NS//
  *
  * Events: {"event":"get","rc":0,"error":"...",<config>}, {"event":"started"},
  * {"event":"change",<config>,"result":"applied"|"rejected"},
  * {"event":"stopped"}, {"event":"added","rc":0}, {"event":"exit"}.
  * A config is "namespace","group","dataId","content","md5","version",
- * "format","gray","deleted","fromCache". Commands on stdin in watch mode:
+ * "format","gray","deleted","fromCache","more". A key ending in '/' is a
+ * pattern (hotconf_watch_group): NS/GROUP/ one group, NS// the namespace.
+ * Commands on stdin in watch mode:
  * "get NS/GROUP/DATAID", "add NS/GROUP/DATAID", "stop", "start", "quit"
  * (also at end of input). Change callbacks run on the library's thread, so
  * stdout is written under a mutex, one whole line at a time.
@@ -70,6 +72,7 @@ static void add_config(cJSON *o, const hotconf_config *cfg)
 		cJSON_AddNullToObject(o, "gray");
 	cJSON_AddBoolToObject(o, "deleted", cfg->deleted);
 	cJSON_AddBoolToObject(o, "fromCache", cfg->from_cache);
+	cJSON_AddBoolToObject(o, "more", cfg->more);
 	free(content);
 }
 
@@ -137,6 +140,8 @@ static int add_watch(hotconf_client *c, const char *key)
 
 	if (split_key(key, buf, sizeof(buf), &ns, &group, &id))
 		return HOTCONF_EINVAL;
+	if (!*id)
+		return hotconf_watch_group(c, ns, group, on_change, NULL);
 	return hotconf_watch_add(c, ns, group, id, on_change, NULL);
 }
 
