@@ -36,6 +36,7 @@ static const cli_cmd commands[] = {
      "log in and save the token to ~/.config/hotconf/token"},
     {"watch", cli_cmd_watch,
      "NS/GROUP/DATAID... (--out FILE [--template TPL] | --out-dir DIR)\n"
+     "                     | NS/GROUP/ --out-dir DIR (every config of the group)\n"
      "                     [--exec CMD | --signal SIG --pid-file F] [--wait MIN:MAX]\n"
      "                     [--check CMD]",
      "write configs to files as they change and reload a program"},

@@ -430,7 +430,18 @@ int out_same_dir(const char *dir, char *const *names, char *const *data, const s
 		 size_t n)
 {
 	char path[PATH_MAX];
-	size_t i;
+	size_t i, have = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	/* Exactly these files: a config deleted from a group must leave DIR. */
+	while (d && (e = readdir(d)) && have <= n)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			have++;
+	if (d)
+		closedir(d);
+	if (!d || have != n)
+		return 0;
 
 	for (i = 0; i < n; i++) {
 		int w = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

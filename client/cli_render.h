@@ -54,7 +54,7 @@ int out_install_file(const char *tmp, const char *path);
  * not such a link.
  */
 int out_check_dir(const char *dir, sbuf *why);
-/* 1 when DIR's current files are exactly these. */
+/* 1 when DIR's current files are exactly these, and no others. */
 int out_same_dir(const char *dir, char *const *names, char *const *data, const size_t *lens,
 		 size_t n);
 int out_stage_dir(const char *dir, char *const *names, char *const *data, const size_t *lens,

@@ -10,6 +10,12 @@
  * and SIGINT reach only the main thread (blocked before the watch thread
  * starts), whose handler writes to the same pipe; the main thread then stops
  * the client and exits 0.
+ *
+ * NS/GROUP/ with --out-dir mirrors a whole group (hotconf_watch_group): the
+ * configs are found as the library delivers them (on_member adds them to
+ * cfgs under mu), a deleted one leaves the next directory, and a delivery
+ * with cfg->more holds the burst open until the library's answer is all
+ * delivered, so one server answer becomes one directory flip.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,10 +57,15 @@ typedef struct wstate {
 	mode_t umask_bits;
 	hotconf_client *c;
 
+	/* NS/GROUP/: every config of one group; cfgs grows as they are found. */
+	int pattern;
+	char pat_ns[HCL_NAME_MAX + 1], pat_group[HCL_NAME_MAX + 1];
+
 	pthread_mutex_t mu;
 	wcfg *cfgs;
 	size_t n;
 	int dirty;
+	int holding;		    /* the last delivery said more follow at once */
 	uint64_t first_ms, last_ms; /* of the burst being waited out */
 } wstate;
 
@@ -92,19 +103,12 @@ static void on_signal(int sig)
 	errno = e;
 }
 
-/* Runs on libhotconf's watch thread: keep the content, wake the main thread. */
-static int on_change(hotconf_client *c, const hotconf_config *cfg, void *ud, char *msg,
-		     size_t msg_size)
+/* Keeps cfg in w and marks the burst; under ws->mu, then wakes the main thread. */
+static void keep(wstate *ws, wcfg *w, const hotconf_config *cfg)
 {
-	wcfg *w = ud;
-	wstate *ws = w->ws;
 	uint64_t t = now_ms();
 	char b = 'c';
 
-	(void)c;
-	(void)msg;
-	(void)msg_size;
-	pthread_mutex_lock(&ws->mu);
 	free(w->content);
 	w->content = xmemdupz(cfg->content, cfg->len);
 	w->len = cfg->len;
@@ -116,10 +120,53 @@ static int on_change(hotconf_client *c, const hotconf_config *cfg, void *ud, cha
 		ws->first_ms = t;
 	ws->dirty = 1;
 	ws->last_ms = t;
+	ws->holding = cfg->more;
 	pthread_mutex_unlock(&ws->mu);
 	if (write(wake_pipe[1], &b, 1) < 0) {
 		/* Full: the main thread has wake-ups to read already. */
 	}
+}
+
+/* Runs on libhotconf's watch thread: keep the content, wake the main thread. */
+static int on_change(hotconf_client *c, const hotconf_config *cfg, void *ud, char *msg,
+		     size_t msg_size)
+{
+	wcfg *w = ud;
+
+	(void)c;
+	(void)msg;
+	(void)msg_size;
+	pthread_mutex_lock(&w->ws->mu);
+	keep(w->ws, w, cfg);
+	return HOTCONF_DEFER;
+}
+
+/* The same for a config of the watched group, added to cfgs when new. */
+static int on_member(hotconf_client *c, const hotconf_config *cfg, void *ud, char *msg,
+		     size_t msg_size)
+{
+	wstate *ws = ud;
+	wcfg *w = NULL;
+	size_t i;
+
+	(void)c;
+	(void)msg;
+	(void)msg_size;
+	pthread_mutex_lock(&ws->mu);
+	for (i = 0; i < ws->n && !w; i++)
+		if (!strcmp(ws->cfgs[i].id, cfg->data_id))
+			w = &ws->cfgs[i];
+	if (!w) {
+		ws->cfgs = xrealloc(ws->cfgs, (ws->n + 1) * sizeof(*ws->cfgs));
+		w = &ws->cfgs[ws->n++];
+		memset(w, 0, sizeof(*w));
+		snprintf(w->ns, sizeof(w->ns), "%s", cfg->ns);
+		snprintf(w->group, sizeof(w->group), "%s", cfg->group);
+		snprintf(w->id, sizeof(w->id), "%s", cfg->data_id);
+		snprintf(w->key, sizeof(w->key), "%s/%s/%s", w->ns, w->group, w->id);
+		w->ws = ws;
+	}
+	keep(ws, w, cfg);
 	return HOTCONF_DEFER;
 }
 
@@ -235,11 +282,11 @@ static const char *lookup(void *ud, const char *key, size_t *len)
 }
 
 /* --out FILE: render, compare, stage, check, install, reload. */
-static int apply_file(wstate *ws, const wcfg *snap, char *msg, size_t n)
+static int apply_file(wstate *ws, const wcfg *snap, size_t count, char *msg, size_t n)
 {
 	sbuf body = SBUF_INIT(SBUF_NOMAX);
 	char tmp[PATH_MAX];
-	view v = {snap, ws->n};
+	view v = {snap, count};
 	int rc = 0;
 
 	if (ws->t)
@@ -272,22 +319,26 @@ out:
 	return rc;
 }
 
-/* --out-dir DIR: one file per config, swapped in all at once. */
-static int apply_dir(wstate *ws, const wcfg *snap, char *msg, size_t n)
+/* --out-dir DIR: one file per config (deleted ones of a group left out),
+ * swapped in all at once. */
+static int apply_dir(wstate *ws, const wcfg *snap, size_t count, char *msg, size_t n)
 {
-	char **names = xcalloc(ws->n, sizeof(*names)), **data = xcalloc(ws->n, sizeof(*data));
-	size_t *lens = xcalloc(ws->n, sizeof(*lens)), i;
+	char **names = xcalloc(count + 1, sizeof(*names)),
+	     **data = xcalloc(count + 1, sizeof(*data));
+	size_t *lens = xcalloc(count + 1, sizeof(*lens)), i, k = 0;
 	char staged[PATH_MAX];
 	int rc = 0;
 
-	for (i = 0; i < ws->n; i++) {
-		names[i] = (char *)snap[i].id;
-		data[i] = snap[i].content;
-		lens[i] = snap[i].len;
+	for (i = 0; i < count; i++) {
+		if (snap[i].deleted)
+			continue;
+		names[k] = (char *)snap[i].id;
+		data[k] = snap[i].content;
+		lens[k++] = snap[i].len;
 	}
-	if (out_same_dir(ws->out_dir, names, data, lens, ws->n))
+	if (out_same_dir(ws->out_dir, names, data, lens, k))
 		goto out;
-	if (out_stage_dir(ws->out_dir, names, data, lens, ws->n, ws->umask_bits, staged)) {
+	if (out_stage_dir(ws->out_dir, names, data, lens, k, ws->umask_bits, staged)) {
 		snprintf(msg, n, "cannot write a new directory beside %s: %s", ws->out_dir,
 			 strerror(errno));
 		say("%s", msg);
@@ -306,7 +357,7 @@ static int apply_dir(wstate *ws, const wcfg *snap, char *msg, size_t n)
 		rc = -1;
 		goto out;
 	}
-	say("wrote %s (%zu files)", ws->out_dir, ws->n);
+	say("wrote %s (%zu file%s)", ws->out_dir, k, k == 1 ? "" : "s");
 	rc = reload(ws, msg, n);
 out:
 	free(names);
@@ -318,13 +369,16 @@ out:
 /* Renders what the burst left and reports the outcome for every config. */
 static void apply(wstate *ws)
 {
-	wcfg *snap = xcalloc(ws->n, sizeof(*snap));
+	wcfg *snap;
 	char msg[MSG_MAX] = "";
-	size_t i;
+	size_t i, n;
 	int ready = 1, deleted = 0, rc;
 
 	pthread_mutex_lock(&ws->mu);
-	for (i = 0; i < ws->n; i++) {
+	/* A group's configs grow on the watch thread: this burst's are these n. */
+	n = ws->n;
+	snap = xcalloc(n ? n : 1, sizeof(*snap));
+	for (i = 0; i < n; i++) {
 		snap[i] = ws->cfgs[i];
 		snap[i].content =
 		    ws->cfgs[i].content ? xmemdupz(ws->cfgs[i].content, ws->cfgs[i].len) : NULL;
@@ -334,7 +388,7 @@ static void apply(wstate *ws)
 	ws->dirty = 0;
 	pthread_mutex_unlock(&ws->mu);
 	if (!ready) {
-		for (i = 0; i < ws->n; i++)
+		for (i = 0; i < n; i++)
 			if (!snap[i].have && !ws->cfgs[i].told) {
 				ws->cfgs[i].told = 1; /* only this thread reads or writes told */
 				say("waiting for %s (not written until every config exists)",
@@ -342,20 +396,20 @@ static void apply(wstate *ws)
 			}
 		goto out;
 	}
-	if (deleted) {
+	if (deleted && !ws->pattern) {
 		snprintf(msg, sizeof(msg), "a config was deleted; kept the last %s",
 			 ws->out ? "file" : "files");
 		say("%s", msg);
 		rc = -1;
 	} else {
-		rc = ws->out ? apply_file(ws, snap, msg, sizeof(msg))
-			     : apply_dir(ws, snap, msg, sizeof(msg));
+		rc = ws->out ? apply_file(ws, snap, n, msg, sizeof(msg))
+			     : apply_dir(ws, snap, n, msg, sizeof(msg));
 	}
-	for (i = 0; i < ws->n; i++)
+	for (i = 0; i < n; i++)
 		hotconf_report(ws->c, snap[i].ns, snap[i].group, snap[i].id, snap[i].md5, rc != 0,
 			       rc ? msg : NULL);
 out:
-	for (i = 0; i < ws->n; i++)
+	for (i = 0; i < n; i++)
 		free(snap[i].content);
 	free(snap);
 }
@@ -367,7 +421,9 @@ static int next_timeout(wstate *ws)
 	int ms = -1;
 
 	pthread_mutex_lock(&ws->mu);
-	if (ws->dirty) {
+	/* While the library says more of the same answer follow, the burst is
+	 * not over: the next delivery wakes this thread. */
+	if (ws->dirty && !ws->holding) {
 		due = ws->last_ms + (uint64_t)ws->wait_min;
 		if (ws->first_ms + (uint64_t)ws->wait_max < due)
 			due = ws->first_ms + (uint64_t)ws->wait_max;
@@ -458,6 +514,68 @@ static int add_cfg(cli_ctx *ctx, wstate *ws, const char *key)
 	return CLI_OK;
 }
 
+/*
+ * Takes a pattern argument: NS/GROUP/ into ws. 1 when arg is one (0 not a
+ * pattern, -1 a usage error already said).
+ */
+static int parse_pattern(cli_ctx *ctx, wstate *ws, const char *arg)
+{
+	const char *a = strchr(arg, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+	size_t n1, n2;
+
+	if (!b || b[1])
+		return 0;
+	n1 = (size_t)(a - arg);
+	n2 = (size_t)(b - a - 1);
+	if (!n2) {
+		cli_usage(ctx,
+			  "'%s' is a whole namespace, whose groups may hold the same dataId: "
+			  "--out-dir is one flat directory, so watch NS/GROUP/ for each group",
+			  arg);
+		return -1;
+	}
+	if (n1 > HCL_NAME_MAX || n2 > HCL_NAME_MAX) {
+		cli_usage(ctx, "'%s': each name is at most %d characters", arg, HCL_NAME_MAX);
+		return -1;
+	}
+	memcpy(ws->pat_ns, arg, n1);
+	ws->pat_ns[n1] = '\0';
+	memcpy(ws->pat_group, a + 1, n2);
+	ws->pat_group[n2] = '\0';
+	if (!hcl_name_ok(ws->pat_ns) || !hcl_name_ok(ws->pat_group)) {
+		cli_usage(ctx,
+			  "'%s': names are 1-128 characters of A-Z a-z 0-9 . _ : - (not . or ..)",
+			  arg);
+		return -1;
+	}
+	return 1;
+}
+
+/* The checks of NS/GROUP/: alone, into --out-dir. CLI_OK or CLI_USAGE. */
+static int setup_pattern(cli_ctx *ctx, const char *out_dir, wstate *ws)
+{
+	sbuf why = SBUF_INIT(1024);
+	int rc = CLI_USAGE;
+
+	if (ctx->npos != 1) {
+		cli_usage(ctx, "NS/GROUP/ mirrors one group into --out-dir: give it alone");
+		goto out;
+	}
+	if (!out_dir) {
+		cli_usage(ctx, "NS/GROUP/ writes one file per config of the group: use --out-dir");
+		goto out;
+	}
+	if (out_check_dir(out_dir, &why)) {
+		cli_usage(ctx, "%s", why.buf);
+		goto out;
+	}
+	ws->pattern = 1;
+	rc = CLI_OK;
+out:
+	sbuf_release(&why);
+	return rc;
+}
+
 typedef struct wflags {
 	const char *out, *out_dir, *tpl, *exec, *sig, *pid_file, *wait, *check, *cache, *poll,
 	    *instance, *labels;
@@ -495,9 +613,25 @@ static int setup(cli_ctx *ctx, const wflags *f, wstate *ws)
 		cli_usage(ctx, "--wait '%s' is invalid: use MIN or MIN:MAX, e.g. 2s:10s", f->wait);
 		goto out;
 	}
-	for (i = 0; i < (size_t)ctx->npos; i++)
+	for (i = 0; i < (size_t)ctx->npos; i++) {
+		int pat = parse_pattern(ctx, ws, ctx->pos[i]);
+
+		if (pat < 0)
+			goto out;
+		if (pat) {
+			if (f->tpl || (rc = setup_pattern(ctx, f->out_dir, ws))) {
+				if (f->tpl)
+					cli_usage(ctx,
+						  "--template names its configs; NS/GROUP/ goes "
+						  "with --out-dir");
+				rc = CLI_USAGE;
+				goto out;
+			}
+			break;
+		}
 		if ((rc = add_cfg(ctx, ws, ctx->pos[i])))
 			goto out;
+	}
 	rc = CLI_USAGE;
 	if (f->tpl) {
 		if (cli_read_file(f->tpl, &text)) {
@@ -519,8 +653,8 @@ static int setup(cli_ctx *ctx, const wflags *f, wstate *ws)
 			goto out;
 		}
 	}
-	if (!ws->n) {
-		cli_usage(ctx, "which configs? give NAMESPACE/GROUP/DATAID...");
+	if (!ws->n && !ws->pattern) {
+		cli_usage(ctx, "which configs? give NAMESPACE/GROUP/DATAID... or NAMESPACE/GROUP/");
 		goto out;
 	}
 	if (f->out && !ws->t && ws->n > 1) {
@@ -572,6 +706,8 @@ static int start(cli_ctx *ctx, const wflags *f, wstate *ws)
 	ws->c = cli_client_with(ctx, &o);
 	if (!ws->c)
 		return CLI_USAGE;
+	if (ws->pattern && hotconf_watch_group(ws->c, ws->pat_ns, ws->pat_group, on_member, ws))
+		return cli_fail(CLI_ERR, "cannot watch %s/%s/", ws->pat_ns, ws->pat_group);
 	for (i = 0; i < ws->n; i++) {
 		ws->cfgs[i].ws = ws;
 		if (hotconf_watch_add(ws->c, ws->cfgs[i].ns, ws->cfgs[i].group, ws->cfgs[i].id,
@@ -601,7 +737,8 @@ int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv)
 	    {"out", 'o', "FILE", "write the content (or the rendered template) here", &f.out, NULL},
 	    {"out-dir", 0, "DIR",
 	     "one file per config (named by dataId); DIR is a symlink flipped "
-	     "to a new directory at each change",
+	     "to a new directory at each change. With NS/GROUP/ every config of "
+	     "the group: created ones appear, deleted ones disappear (NS// is refused)",
 	     &f.out_dir, NULL},
 	    {"template", 't', "TPL",
 	     "render TPL: {{content}}, {{key \"NS/GROUP/DATAID\"}}, "
@@ -662,7 +799,10 @@ int cli_cmd_watch(cli_ctx *ctx, int argc, char **argv)
 	rc = hotconf_start(ws.c) ? cli_fail(CLI_ERR, "cannot start watching") : CLI_OK;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!rc) {
-		say("watching %zu config%s", ws.n, ws.n == 1 ? "" : "s");
+		if (ws.pattern)
+			say("watching every config of %s/%s/", ws.pat_ns, ws.pat_group);
+		else
+			say("watching %zu config%s", ws.n, ws.n == 1 ? "" : "s");
 		loop(&ws);
 		say("stopping");
 	}
