@@ -128,3 +128,109 @@ test('lib: with no server up, a group pattern starts from the configs the snapsh
 	d.send('quit');
 	assert.deepEqual(await d.waitExit(), { code: 0, signal: null });
 });
+
+/* The files of DIR as one generation shows them: {name: content}, or null
+ * while DIR flips under the read (its old directory removed): read again. */
+function generation(dir) {
+	let target;
+	try {
+		target = path.join(path.dirname(dir), fs.readlinkSync(dir));
+		const out = {};
+		for (const f of fs.readdirSync(target).sort()) out[f] = fs.readFileSync(path.join(target, f), 'utf8');
+		return JSON.stringify(out);
+	} catch (e) {
+		if (e.code === 'ENOENT') return null;
+		throw e;
+	}
+}
+
+test('cli watch NS/GROUP/ --out-dir: a created config appears, a change lands, a deleted one disappears, each answer in one flip', async (t) => {
+	const srv = await withServer(t, OPEN);
+	const dir = await tmpDir(t);
+	const outDir = path.join(dir, 'conf'),
+		runs = path.join(dir, 'runs');
+	await put(srv, 'public', 'app', 'a', 'a1');
+	await put(srv, 'public', 'app', 'b', 'b1');
+	await put(srv, 'public', 'other', 'x', 'not in the group');
+	const state = (o) => JSON.stringify(Object.fromEntries(Object.entries(o).sort()));
+	const allowed = new Set([state({ a: 'a1', b: 'b1' })]);
+	const w = new Child(t, hotconfBin(), ['watch', 'public/app/', '--out-dir', outDir, '--exec', `echo run >> '${runs}'`], {
+		env: { HOME: dir, HOTCONF_ADDR: srv.url },
+	});
+	await waitFor(() => generation(outDir) === state({ a: 'a1', b: 'b1' }), { what: `first directory; stderr ${w.stderr}` });
+	await waitFor(() => lines(runs).length === 1, { what: 'the command ran after the first directory' });
+	await waitHeld(srv, 1);
+
+	let done = false,
+		reads = 0;
+	const seen = new Set();
+	const reader = (async () => {
+		const deadline = Date.now() + 90000;
+		while (!done && Date.now() < deadline) {
+			const g = generation(outDir);
+			if (g !== null) {
+				assert.ok(allowed.has(g), `read ${reads}: ${g} is not a state the group was in`);
+				seen.add(g);
+				reads++;
+			}
+			await new Promise((r) => setImmediate(r));
+		}
+	})();
+	const step = async (want, act, what) => {
+		allowed.add(state(want));
+		const n = lines(runs).length;
+		await act();
+		await waitFor(() => seen.has(state(want)) && lines(runs).length > n, { timeoutMs: 30000, what: `${what}; stderr ${w.stderr}` });
+	};
+	await step({ a: 'a1', b: 'b1', c: 'c1' }, () => put(srv, 'public', 'app', 'c', 'c1'), 'the created config appears');
+	await step({ a: 'a2', b: 'b1', c: 'c1' }, () => put(srv, 'public', 'app', 'a', 'a2'), 'the change lands');
+	await step(
+		{ a: 'a2', c: 'c1' },
+		async () => assert.equal((await request(srv, 'DELETE', cfgPath('public', 'app', 'b'))).status, 200),
+		'the deleted config disappears'
+	);
+	// Two configs published in one change request reach the client in one
+	// answer: the directory flips once, from both old to both new.
+	await step(
+		{ a: 'a3', c: 'c3' },
+		async () => {
+			const cr = await request(srv, 'POST', '/api/v1/namespaces/public/changes', {
+				body: { title: 'both', items: [{ op: 'publish', group: 'app', dataId: 'a', content: 'a3' }, { op: 'publish', group: 'app', dataId: 'c', content: 'c3' }] },
+			});
+			assert.equal(cr.status, 201, cr.text);
+			const r = await request(srv, 'POST', `/api/v1/namespaces/public/changes/${cr.json.id}/publish`, { body: {} });
+			assert.equal(r.status, 200, r.text);
+		},
+		'both configs of one change request in one flip'
+	);
+	done = true;
+	await reader;
+	assert.ok(reads > 4, `the reader looped (${reads} reads)`);
+	assert.equal(lines(runs).length, 5, 'one --exec per flip');
+	await waitFor(() => fs.readdirSync(dir).filter((f) => f.startsWith('.hotconf-conf-')).length === 1, { what: 'old directories removed' });
+	w.proc.kill('SIGTERM');
+	assert.deepEqual(await w.waitExit(), { code: 0, signal: null }, w.stderr);
+});
+
+test('cli watch NS/GROUP/: usage errors for a namespace, a second config, no --out-dir, a template', async (t) => {
+	const dir = await tmpDir(t);
+	const run = async (args) => {
+		const c = new Child(t, hotconfBin(), ['watch', ...args], { env: { HOME: dir, HOTCONF_ADDR: 'http://127.0.0.1:1' } });
+		await c.waitExit();
+		return { code: c.exit.code, stderr: c.stderr };
+	};
+	const out = path.join(dir, 'd');
+	for (const [args, msg] of [
+		[['public//', '--out-dir', out], /whole namespace.*watch NS\/GROUP\/ for each group/],
+		[['public/app/', 'public/app/x', '--out-dir', out], /give it alone/],
+		[['public/app/', '--out', out], /use --out-dir/],
+		[['public/app/', '--out', out, '--template', path.join(dir, 'none')], /NS\/GROUP\/ goes with --out-dir|cannot read the template/],
+	]) {
+		const r = await run(args);
+		assert.equal(r.code, 2, `${args.join(' ')}: exit 2; stderr ${r.stderr}`);
+		assert.match(r.stderr, msg);
+	}
+	const c = new Child(t, hotconfBin(), ['watch', '--help'], { env: { HOME: dir } });
+	await c.waitExit();
+	assert.match(c.stdout, /NS\/GROUP\/ --out-dir DIR/);
+});
