@@ -8,7 +8,7 @@
 #                               tiny N, a few seconds, hotconf only; builds and installs nothing.
 #                               Fails only when something does not work (a watcher not parked or
 #                               never woken, a wrong wake, a failed request), never on a time.
-#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,nacos,pattern,soak,
+#   more: --runs N, --only park,keys,publish,get,auth,reconnect,gray,reports,nacos,pattern,convert,soak,
 #         --soak-seconds S,
 #         --build-dir DIR, --out FILE, --hotconf BIN --hcload BIN (skip the build)
 #
@@ -100,7 +100,7 @@ lr=$(label $nr) ln=$(label $nn)
 # What the chosen scenarios need besides hotconf: etcd for the side-by-side ones, wrk for GETs.
 need_etcd=0 need_wrk=0
 for sc in park keys publish get reconnect; do want "$sc" && need_etcd=1; done
-{ want get || want auth; } && need_wrk=1
+{ want get || want auth || want convert; } && need_wrk=1
 
 install_deps() {
 	local p need=() extra=()
@@ -454,6 +454,26 @@ scen_pattern() {
 	done
 }
 
+# Conversion on read: GET of a YAML config as stored (the reference, tagged hotconf-yaml)
+# and ?as=json (converted per request, never cached), run by run in turn on one server.
+scen_convert() {
+	local r url auth=() body
+	start_hotconf
+	[ -n "$hc_token" ] && auth=(-H "Authorization: Bearer $hc_token")
+	url="http://$hc_addr/api/v1/configs/public/hcload/conv.yaml"
+	body=$(for i in $(seq 1 24); do printf 'svc%d:\n  host: h%d.example\n  port: %d\n  tags: [a, b]\n' "$i" "$i" $((8000 + i)); done)
+	if ! curl -sf -o /dev/null -X PUT "${auth[@]}" --data-binary "$body" "$url?format=yaml"; then
+		failures+=("convert: could not publish the YAML config")
+		stop_hotconf
+		return 0
+	fi
+	for r in $(seq 1 "$nruns"); do
+		HL_TAG=hotconf-yaml WRK_NAME=get-conv wrk_get "$r" hotconf "$url"
+		WRK_NAME=get-conv wrk_get "$r" hotconf "$url?as=json"
+	done
+	stop_hotconf
+}
+
 scen_soak() {
 	start_hotconf
 	hl 1 hotconf soak soak --watchers "$soak_watchers" --keys 10 --seconds "$soak_secs" --rate 1
@@ -516,6 +536,7 @@ else
 	want reports && scen_reports
 	want nacos && scen_nacos
 	want pattern && scen_pattern
+	want convert && scen_convert
 	{ [ "$soak" = 1 ] || [[ ",$only," == *",soak,"* ]]; } && scen_soak
 fi
 
@@ -559,6 +580,8 @@ rows="$work/rows.txt"
 		echo "GET of a 1 KiB config, wrk -t2 -c100: p99|—|get:p99_ms|get:p99_ms||ms"
 		echo "GET with a service token vs --auth=off (reference column): rate|>= 0.9x --auth=off|get-pair:rate|get-pair:rate@hotconf-open|ratio >= 0.9|/s"
 		echo "one key, $l2 watchers with a service token vs --auth=off (reference column): last watcher woken|<= 1.1x --auth=off|park-pair-$l2:wake_last_ms|park-pair-$l2:wake_last_ms@hotconf-open|ratio <= 1.1|ms"
+		echo "GET of a 2 KiB YAML config ?as=json vs as stored (reference column), wrk -t2 -c100: rate|—|get-conv:rate|get-conv:rate@hotconf-yaml||/s"
+		echo "GET of a 2 KiB YAML config ?as=json vs as stored (reference column), wrk -t2 -c100: p99|—|get-conv:p99_ms|get-conv:p99_ms@hotconf-yaml||ms"
 	fi
 	for n in "$n2" "$n3"; do
 		[ "$n" -gt 0 ] || continue
@@ -774,7 +797,7 @@ cmd="bash bench/run.sh"
 etcd_v="no etcd (these scenarios are hotconf's only)" wrk_v="no wrk"
 [ "$need_etcd" = 1 ] && etcd_v="$("$etcd_bin" --version |
 	awk '/etcd Version/ { print "etcd " $3 } /Go Version/ { print "(" $3 ")" }' | paste -sd' '), --enable-v2"
-[ "$need_wrk" = 1 ] && wrk_v=$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')
+[ "$need_wrk" = 1 ] && wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $1, $2 }') # wrk -v exits 1
 {
 	echo "# hotconf and etcd side by side, $(date +%F)"
 	echo
