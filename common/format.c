@@ -43,3 +43,22 @@ const char *fmt_list(void)
 {
 	return "text, json, yaml, properties or xml";
 }
+
+static const struct {
+	const char *suffix, *format;
+} suffixes[] = {
+    {".yaml", "yaml"}, {".yml", "yaml"}, {".json", "json"}, {".properties", "properties"},
+    {".xml", "xml"},
+};
+
+const char *fmt_of_name(const char *name)
+{
+	size_t i, n = name ? strlen(name) : 0, m;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		m = strlen(suffixes[i].suffix);
+		if (n > m && !strcmp(name + n - m, suffixes[i].suffix))
+			return suffixes[i].format;
+	}
+	return "text";
+}

@@ -15,5 +15,9 @@ int fmt_ok(const char *name);
 const char *fmt_mime(const char *name);
 /* "text, json, yaml, properties or xml", for messages. */
 const char *fmt_list(void);
+/* The format a file name's suffix says (.yaml and .yml yaml, .json,
+ * .properties, .xml), else "text": for files that come without one (a git
+ * source). */
+const char *fmt_of_name(const char *name);
 
 #endif

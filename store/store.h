@@ -219,6 +219,7 @@ typedef struct store_namespace {
 	int64_t config_count;
 	int review_required;  /* approvals a change request needs; 0: not protected */
 	char *anonymous_read; /* CIDRs (comma list) that may read without a credential; "" none */
+	char *source; /* what feeds it ("git URL (ref R, path P)"); "" written through the API */
 } store_namespace;
 
 void store_namespaces_free(store_namespace *items, size_t n);
@@ -258,6 +259,11 @@ typedef struct store_write {
 	 * manual promote in a namespace that requires review fails with
 	 * HC_ERR_CONFLICT, decided inside the write's transaction. */
 	int64_t change_id;
+	/* 1 only for the writes of the git source's sync: they may go to a
+	 * namespace fed from a source, where every other publish, delete,
+	 * rollback, gray put or promote fails with HC_ERR_CONFLICT naming the
+	 * source, and are not gated by review (the review is the repository's). */
+	int from_source;
 } store_write;
 
 /* What a write did. On an error, detail says why in words for the user. */

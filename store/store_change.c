@@ -361,7 +361,7 @@ hc_err store_cr_create(store *st, const store_cr_input *in, int64_t *id, char *d
 	pthread_mutex_lock(&st->db_lock);
 	err = st_begin(st);
 	if (!err)
-		err = st_namespace_exists(st, in->ns, &exists, NULL);
+		err = st_namespace_exists(st, in->ns, &exists, NULL, NULL, 0);
 	if (!err && !exists) {
 		say(detail, cap, "namespace '%s' does not exist", in->ns);
 		err = HC_ERR_NOT_FOUND;
@@ -749,7 +749,7 @@ hc_err store_namespace_review(store *st, const char *ns, int *required)
 	int exists;
 
 	pthread_mutex_lock(&st->db_lock);
-	err = st_namespace_exists(st, ns, &exists, required);
+	err = st_namespace_exists(st, ns, &exists, required, NULL, 0);
 	pthread_mutex_unlock(&st->db_lock);
 	return err ? err : exists ? HC_OK : HC_ERR_NOT_FOUND;
 }
@@ -817,6 +817,95 @@ hc_err store_namespace_set_anonymous(store *st, const char *ns, const char *cidr
 	err = finish(st, err);
 	sbuf_release(&detail);
 	return err;
+}
+
+/* One namespace's source changed, as an audit entry by "git". */
+static hc_err source_audit(store *st, const char *ns, const char *source, int64_t now_ms)
+{
+	sbuf detail = SBUF_INIT(SBUF_NOMAX);
+	store_audit a;
+	hc_err err;
+
+	sbuf_addf(&detail, "source=%s", *source ? source : "(none)");
+	memset(&a, 0, sizeof(a));
+	a.at_ms = now_ms;
+	a.actor = "git";
+	a.role = "source";
+	a.action = "namespace-source";
+	a.ns = (char *)ns;
+	a.target = (char *)ns;
+	a.source_ip = "";
+	a.detail = detail.buf;
+	err = st_audit_insert(st, &a);
+	sbuf_release(&detail);
+	return err;
+}
+
+static int listed(const char *id, const char *const *ids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(ids[i], id))
+			return 1;
+	return 0;
+}
+
+hc_err store_namespace_set_sources(store *st, const char *const *ids, size_t n, const char *source,
+				   int64_t now_ms)
+{
+	char cur[STORE_DETAIL_MAX / 2];
+	sqlite3_stmt *s = NULL;
+	char **stale = NULL;
+	size_t nstale = 0, cap = 0, i;
+	hc_err err;
+	int exists, rc;
+
+	for (i = 0; i < n; i++)
+		if (!st_name_ok(ids[i]))
+			return HC_ERR_INVALID;
+	pthread_mutex_lock(&st->db_lock);
+	err = st_begin(st);
+	for (i = 0; !err && i < n; i++) {
+		err = st_namespace_exists(st, ids[i], &exists, NULL, cur, sizeof(cur));
+		if (!err && !exists)
+			err = st_exec(
+			    st, NULL,
+			    "INSERT INTO namespaces (id, name, description, created_ms, source)"
+			    " VALUES (?1, ?1, 'fed from git', ?2, ?3)",
+			    "sis", ids[i], now_ms, source);
+		else if (!err && strcmp(cur, source))
+			err = st_exec(st, NULL, "UPDATE namespaces SET source = ?2 WHERE id = ?1",
+				      "ss", ids[i], source);
+		if (!err && (!exists || strcmp(cur, source)))
+			err = source_audit(st, ids[i], source, now_ms);
+	}
+	if (!err) {
+		rc = sqlite3_prepare_v2(st->db, "SELECT id FROM namespaces WHERE source != ''", -1,
+					&s, NULL);
+		if (rc != SQLITE_OK)
+			err = st_sqlerr(st, rc, "prepare");
+		while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			const char *id = st_col_text(s, 0);
+			if (listed(id, ids, n))
+				continue;
+			stale = st_grow(stale, nstale, &cap, sizeof(*stale));
+			stale[nstale++] = xstrdup(id);
+		}
+		if (!err && rc != SQLITE_DONE)
+			err = st_sqlerr(st, rc, "step");
+		sqlite3_finalize(s);
+	}
+	for (i = 0; !err && i < nstale; i++) {
+		err = st_exec(st, NULL, "UPDATE namespaces SET source = '' WHERE id = ?1", "s",
+			      stale[i]);
+		if (!err)
+			err = source_audit(st, stale[i], "", now_ms);
+	}
+	for (i = 0; i < nstale; i++)
+		free(stale[i]);
+	free(stale);
+	return finish(st, err);
 }
 
 /* ---- publish (writer thread) ---- */

@@ -176,6 +176,16 @@ hc_err store_namespace_set_anonymous(store *st, const char *ns, const char *cidr
 				     const char *actor, const char *role, const char *source_ip,
 				     int64_t now_ms);
 
+/* Marks the n namespaces of ids as fed from source ("git URL (ref R,
+ * path P)"), creating those that do not exist (named as their id), and every other
+ * namespace with a source as written through the API again: one
+ * transaction, each change audited (namespace-source, by "git"). With n 0
+ * it clears every namespace's source (a server started without one). A
+ * namespace with a source refuses writes other than the sync's
+ * (store_write.from_source). HC_ERR_INVALID: an id that is no valid name. */
+hc_err store_namespace_set_sources(store *st, const char *const *ids, size_t n, const char *source,
+				   int64_t now_ms);
+
 /* One item of a publish, ready for the writer: what store_gray_put and the
  * others take. w's change_id, message, author and audit_role are the
  * publish's (store_cr_publish sets them); if_match and create_only are

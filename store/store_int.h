@@ -393,9 +393,11 @@ int st_rollout_steps_parse(const char *text, store_rollout_plan *p);
 void st_rollout_json(const store_rollout *ro, sbuf *out);
 void st_rollout_plan_json(const store_rollout_plan *p, sbuf *out);
 
-/* *exists gets 1 when namespace id exists, and *review (when not NULL) its
- * review_required. Caller holds db_lock. */
-hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review);
+/* *exists gets 1 when namespace id exists; *review (when not NULL) its
+ * review_required, source (when not NULL) its source, capped at cap bytes
+ * ("" for none). Caller holds db_lock. */
+hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review, char *source,
+			   size_t cap);
 /* The history columns st_history_from_row() reads, in order; content, when
  * wanted, follows. */
 #define ST_HISTORY_COLS                                                                            \

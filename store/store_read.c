@@ -10,6 +10,7 @@
 #include "store_int.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hc_log.h"
@@ -52,6 +53,7 @@ void store_namespaces_free(store_namespace *items, size_t n)
 		free(items[i].name);
 		free(items[i].description);
 		free(items[i].anonymous_read);
+		free(items[i].source);
 	}
 	free(items);
 }
@@ -65,7 +67,8 @@ static void bind_page(sqlite3_stmt *s, int i, int64_t offset, int64_t limit, int
 
 /* ---- namespaces ---- */
 
-hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review)
+hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review, char *source,
+			   size_t cap)
 {
 	sqlite3_stmt *s;
 	hc_err err;
@@ -74,7 +77,10 @@ hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review)
 	*exists = 0;
 	if (review)
 		*review = 0;
-	err = st_stmt(st, ST_NS_EXISTS, "SELECT review_required FROM namespaces WHERE id = ?1", &s);
+	if (source && cap)
+		*source = 0;
+	err = st_stmt(st, ST_NS_EXISTS,
+		      "SELECT review_required, source FROM namespaces WHERE id = ?1", &s);
 	if (err)
 		return err;
 	st_bind_text(s, 1, id, &rc);
@@ -84,6 +90,8 @@ hc_err st_namespace_exists(store *st, const char *id, int *exists, int *review)
 		err = st_step(st, s, exists);
 	if (!err && *exists && review)
 		*review = sqlite3_column_int(s, 0);
+	if (!err && *exists && source && cap)
+		snprintf(source, cap, "%s", st_col_text(s, 1));
 	st_done(s);
 	return err;
 }
@@ -103,7 +111,7 @@ hc_err store_namespaces(store *st, store_namespace **items, size_t *n)
 	    st_stmt(st, ST_NS_LIST,
 		    "SELECT n.id, n.name, n.description, n.created_ms,"
 		    " (SELECT COUNT(*) FROM configs c WHERE c.namespace = n.id), n.review_required,"
-		    " n.anonymous_read FROM namespaces n ORDER BY n.id",
+		    " n.anonymous_read, n.source FROM namespaces n ORDER BY n.id",
 		    &s);
 	if (err)
 		goto fail;
@@ -122,6 +130,7 @@ hc_err store_namespaces(store *st, store_namespace **items, size_t *n)
 		ns->config_count = sqlite3_column_int64(s, 4);
 		ns->review_required = sqlite3_column_int(s, 5);
 		ns->anonymous_read = xstrdup(st_col_text(s, 6));
+		ns->source = xstrdup(st_col_text(s, 7));
 	}
 	st_done(s);
 	pthread_mutex_unlock(&st->db_lock);
@@ -149,7 +158,7 @@ hc_err store_namespace_create(store *st, const char *id, const char *name, const
 	if (!name || !*name)
 		name = id;
 	pthread_mutex_lock(&st->db_lock);
-	err = st_namespace_exists(st, id, &exists, NULL);
+	err = st_namespace_exists(st, id, &exists, NULL, NULL, 0);
 	if (err)
 		goto out;
 	if (exists) {
@@ -185,7 +194,7 @@ hc_err store_namespace_delete(store *st, const char *id)
 	if (!strcmp(id, "public"))
 		return HC_ERR_FORBIDDEN;
 	pthread_mutex_lock(&st->db_lock);
-	err = st_namespace_exists(st, id, &exists, NULL);
+	err = st_namespace_exists(st, id, &exists, NULL, NULL, 0);
 	if (err)
 		goto out;
 	if (!exists) {
@@ -320,7 +329,7 @@ hc_err store_list_in(store *st, const char *const *allow, size_t nallow, const c
 	*total = 0;
 	pthread_mutex_lock(&st->db_lock);
 	if (ns) {
-		err = st_namespace_exists(st, ns, &exists, NULL);
+		err = st_namespace_exists(st, ns, &exists, NULL, NULL, 0);
 		if (err)
 			goto fail;
 		if (!exists) {

@@ -113,17 +113,25 @@ static hc_err load_current(store *st, const cfgkey *key, store_config **out)
 
 hc_err st_job_begin(store *st, const store_write *w, st_change *ch, store_result *res)
 {
+	char source[STORE_DETAIL_MAX / 2];
 	hc_err err;
 	int exists, review;
 
-	err = st_namespace_exists(st, w->ns, &exists, &review);
+	err = st_namespace_exists(st, w->ns, &exists, &review, source, sizeof(source));
 	if (err)
 		return err;
 	if (!exists) {
 		st_set_detail(res, "namespace '%s' does not exist", w->ns);
 		return HC_ERR_NOT_FOUND;
 	}
-	if (ch->gated && review > 0 && !w->change_id) {
+	if (ch->gated && *source && !w->from_source) {
+		st_set_detail(res,
+			      "namespace '%s' is fed from %s and read-only here: change it there, "
+			      "and hotconf publishes the commit",
+			      w->ns, source);
+		return HC_ERR_CONFLICT;
+	}
+	if (ch->gated && review > 0 && !w->change_id && !w->from_source) {
 		st_set_detail(res,
 			      "namespace '%s' requires review: every change there goes through a "
 			      "change request approved by %d other than its author (POST "
