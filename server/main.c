@@ -37,6 +37,8 @@ static void usage(FILE *to)
 	    "                     [--max-listeners N] [--listener-grace DURATION]\n"
 	    "                     [--max-pattern-configs N]\n"
 	    "                     [--rollout-min-interval DURATION] [--git-mirror DIR]\n"
+	    "                     [--git-source URL|PATH [--git-ref REF] [--git-path DIR]\n"
+	    "                      [--git-interval DURATION]]\n"
 	    "       hotconf restore --from-git DIR [--data DIR]\n"
 	    "       hotconf version\n"
 	    "\n"
@@ -72,6 +74,11 @@ static void usage(FILE *to)
 	    "                        tests set it lower)\n"
 	    "  --git-mirror          commit every change to this bare git repository (made if\n"
 	    "                        missing); restore --from-git rebuilds a new data dir from it\n"
+	    "  --git-source          publish the namespaces in this repository's tree (a URL\n"
+	    "                        libgit2 fetches, or a local path); they are read-only here\n"
+	    "  --git-ref             the branch (or full ref) to follow (main)\n"
+	    "  --git-path            the folder of the tree that holds the namespaces (the root)\n"
+	    "  --git-interval        how often the source is fetched (30s)\n"
 	    "  --test-faults         for tests only: POST /api/v1/debug/faults fails the store\n");
 }
 
@@ -200,6 +207,19 @@ static int parse_flags(int argc, char **argv, srv_config *cfg)
 				return -1;
 		} else if (!strcmp(f, "--git-mirror")) {
 			cfg->git_mirror = v;
+		} else if (!strcmp(f, "--git-source")) {
+			cfg->git_source = v;
+		} else if (!strcmp(f, "--git-ref")) {
+			cfg->git_ref = v;
+		} else if (!strcmp(f, "--git-path")) {
+			cfg->git_path = v;
+		} else if (!strcmp(f, "--git-interval")) {
+			if (dur_flag(f, v, &cfg->git_interval_ms))
+				return -1;
+			if (!cfg->git_interval_ms) {
+				fprintf(stderr, "hotconf: --git-interval must be longer than 0\n");
+				return -1;
+			}
 		} else if (!strcmp(f, "--tls-cert")) {
 			cfg->tls_cert = v;
 		} else if (!strcmp(f, "--tls-key")) {

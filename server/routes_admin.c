@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "gitmirror.h"
+#include "gitsource.h"
 #include "srv_internal.h"
 
 static void json_namespace(sbuf *out, const store_namespace *n)
@@ -34,7 +35,12 @@ static void json_namespace(sbuf *out, const store_namespace *n)
 			p = e + 1;
 		}
 	}
-	sbuf_addstr(out, "]},");
+	sbuf_addstr(out, "]},\"source\":");
+	if (n->source && *n->source)
+		sbuf_add_json_str(out, n->source, strlen(n->source));
+	else
+		sbuf_addstr(out, "null");
+	sbuf_addch(out, ',');
 	srv_json_time(out, "createdAt", n->created_ms);
 	sbuf_addch(out, '}');
 }
@@ -206,6 +212,10 @@ static void add_mirror(srv *s, sbuf *body)
 	if (s->gm) {
 		sbuf_addstr(body, ",\"mirror\":");
 		gm_status_json(s->gm, body);
+	}
+	if (s->gs) {
+		sbuf_addstr(body, ",\"gitSource\":");
+		gs_status_json(s->gs, body);
 	}
 	sbuf_addstr(body, "}\n");
 }

@@ -24,6 +24,8 @@
 #include "clock.h"
 #include "door.h"
 #include "gitmirror.h"
+#include "gitsource.h"
+#include "store_change.h"
 #include "hc_log.h"
 #include "respcache.h"
 #include "srv_internal.h"
@@ -55,6 +57,9 @@ void srv_config_defaults(srv_config *cfg)
 	cfg->listener_grace_ms = 60000;
 	cfg->max_pattern_configs = 1000;
 	cfg->rollout_min_interval_ms = 1000;
+	cfg->git_ref = "main";
+	cfg->git_path = "";
+	cfg->git_interval_ms = 30000;
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -757,6 +762,24 @@ static void stop_daemons(struct MHD_Daemon **d, unsigned n)
 	free(d);
 }
 
+/* Starts the git source (--git-source), or, without one, makes every
+ * namespace an earlier run fed from git writable again. */
+static hc_err git_source_start(srv *s)
+{
+	gs_config g;
+
+	if (!s->cfg.git_source)
+		return store_namespace_set_sources(s->st, NULL, 0, "", clock_wall_ms());
+	memset(&g, 0, sizeof(g));
+	g.url = s->cfg.git_source;
+	g.ref = s->cfg.git_ref;
+	g.path = s->cfg.git_path;
+	g.interval_ms = s->cfg.git_interval_ms;
+	g.data_dir = s->cfg.data_dir;
+	g.max_content = s->cfg.max_content;
+	return gs_start(s->st, &g, &s->gs);
+}
+
 hc_err srv_start(const srv_config *cfg, srv **out)
 {
 	srv *s = xcalloc(1, sizeof(*s));
@@ -802,6 +825,8 @@ hc_err srv_start(const srv_config *cfg, srv **out)
 	store_subscribe(s->st, respcache_on_change, NULL, s->cache);
 	store_subscribe(s->st, srv_on_change, srv_on_commit_done, s);
 	if (cfg->git_mirror && (err = gm_start(s->st, cfg->git_mirror, &s->gm)))
+		goto fail;
+	if ((err = git_source_start(s)))
 		goto fail;
 	if ((err = srv_timer_start(s)) || (err = srv_check_start(s)) ||
 	    (err = srv_rollout_start(s)) || (err = srv_schedule_start(s)))
@@ -934,6 +959,7 @@ void srv_stop(srv *s)
 		pthread_mutex_unlock(&s->prune_mu);
 		pthread_join(s->prune_thread, NULL);
 	}
+	gs_stop(s->gs); /* its sync writes: before the store's feed loses the mirror */
 	auth_free(s->auth);
 	gm_stop(s->gm); /* every writer stopped: the feed calls it no more */
 	store_close(s->st);

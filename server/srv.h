@@ -50,6 +50,10 @@ typedef struct srv_config {
 	size_t max_pattern_configs;	  /* configs one pattern watch may cover */
 	uint64_t rollout_min_interval_ms; /* the shortest step interval a plan may ask */
 	const char *git_mirror;		  /* NULL, or the bare repository to mirror into */
+	const char *git_source;		  /* NULL, or the repository the namespaces come from */
+	const char *git_ref;		  /* its branch or full ref (main) */
+	const char *git_path;		  /* its folder holding the namespaces ("": the root) */
+	uint64_t git_interval_ms;	  /* how often it is fetched (30 s) */
 } srv_config;
 
 typedef struct srv srv;

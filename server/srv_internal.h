@@ -77,6 +77,7 @@ struct srv {
 	struct door *door;	      /* accepts connections (door.c) */
 	struct auth *auth;	      /* accounts and credentials (auth.c) */
 	struct gm *gm;		      /* the git mirror (gitmirror.c), NULL without --git-mirror */
+	struct gs *gs;		      /* the git source (gitsource.c), NULL without --git-source */
 	sbuf tls_cert, tls_key;	      /* PEM, when serving HTTPS */
 
 	/* The watch thread's inbox. notice_mu is taken after mu, never before,
