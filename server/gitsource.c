@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "format.h"
 #include "hc_log.h"
+#include "md5.h"
 #include "store_auth.h"
 #include "store_change.h"
 #include "validate.h"
@@ -40,7 +41,8 @@
 /* A file of the commit being applied that is a config. */
 typedef struct gs_file {
 	char *ns, *group, *data_id;
-	git_blob *blob;
+	git_oid id;		   /* its blob, read again only when it is published */
+	char md5[MD5_HEX_LEN + 1]; /* of its content */
 	const char *format;
 } gs_file;
 
@@ -125,7 +127,6 @@ static void tree_free(gs_tree *t)
 		free(t->files[i].ns);
 		free(t->files[i].group);
 		free(t->files[i].data_id);
-		git_blob_free(t->files[i].blob);
 	}
 	free(t->files);
 	free_strs(t->nss, t->nns);
@@ -166,6 +167,28 @@ static void invalid(gs *g, gs_tree *t, const char *path, const char *key, const 
 }
 
 /* ---- reading a commit ---- */
+
+static int file_cmp(const void *pa, const void *pb)
+{
+	const gs_file *a = pa, *b = pb;
+	int d = strcmp(a->ns, b->ns);
+
+	if (!d)
+		d = strcmp(a->group, b->group);
+	return d ? d : strcmp(a->data_id, b->data_id);
+}
+
+/* A file of t (sorted by file_cmp once read), or NULL. */
+static const gs_file *find_file(const gs_tree *t, const char *ns, const char *group,
+				const char *data_id)
+{
+	gs_file key;
+
+	key.ns = (char *)ns;
+	key.group = (char *)group;
+	key.data_id = (char *)data_id;
+	return t->n ? bsearch(&key, t->files, t->n, sizeof(*t->files), file_cmp) : NULL;
+}
 
 /* One file at ns/group/name: a config, or invalid. */
 static void read_file(gs *g, gs_tree *t, const char *ns, const char *group, const git_tree_entry *e)
@@ -219,8 +242,8 @@ static void read_file(gs *g, gs_tree *t, const char *ns, const char *group, cons
 	f->group = xstrdup(group);
 	f->data_id = xstrdup(name);
 	f->format = format;
-	f->blob = blob;
-	blob = NULL;
+	git_oid_cpy(&f->id, git_blob_id(blob));
+	md5_hex(git_blob_rawcontent(blob), len, f->md5);
 out:
 	git_blob_free(blob);
 	sbuf_release(&path);
@@ -330,6 +353,8 @@ static hc_err read_commit(gs *g, git_commit *c, gs_tree *t, char *err, size_t ca
 		read_ns(g, t, ns, sub);
 		git_tree_free(sub);
 	}
+	if (t->n)
+		qsort(t->files, t->n, sizeof(*t->files), file_cmp);
 out:
 	git_tree_entry_free(at);
 	git_tree_free(tree);
@@ -340,15 +365,25 @@ out:
 
 /* ---- publishing a commit ---- */
 
-static const gs_file *find_file(const gs_tree *t, const char *ns, const char *group,
+/* The config group/data_id of cs (n configs of one namespace, sorted by
+ * group and dataId, as store_get_scope gives them), or NULL. */
+static store_config *scope_find(store_config *const *cs, size_t n, const char *group,
 				const char *data_id)
 {
-	size_t i;
+	size_t lo = 0, hi = n;
 
-	for (i = 0; i < t->n; i++)
-		if (!strcmp(t->files[i].ns, ns) && !strcmp(t->files[i].group, group) &&
-		    !strcmp(t->files[i].data_id, data_id))
-			return &t->files[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(cs[mid]->group, group);
+		if (!d)
+			d = strcmp(cs[mid]->data_id, data_id);
+		if (!d)
+			return cs[mid];
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -360,7 +395,8 @@ static hc_err apply_ns(gs *g, gs_tree *t, const char *ns, const char *message, c
 {
 	store_config **cur = NULL;
 	store_cr_write *w = NULL;
-	size_t ncur = 0, nw = 0, i, from;
+	git_blob **blobs = NULL; /* the contents published, until the batches are written */
+	size_t ncur = 0, nw = 0, nblobs = 0, i, from;
 	sbuf key = SBUF_INIT(SBUF_NOMAX);
 	store_batch_req b;
 	store_result res;
@@ -376,26 +412,28 @@ static hc_err apply_ns(gs *g, gs_tree *t, const char *ns, const char *message, c
 		goto out;
 	}
 	w = xcalloc(t->n + ncur + 1, sizeof(*w));
+	blobs = xcalloc(t->n + 1, sizeof(*blobs));
 	for (i = 0; i < t->n; i++) {
 		const gs_file *f = &t->files[i];
-		store_config *c = NULL;
-		size_t k;
+		store_config *c;
 
 		if (strcmp(f->ns, ns))
 			continue;
-		for (k = 0; k < ncur && !c; k++)
-			if (!strcmp(cur[k]->group, f->group) &&
-			    !strcmp(cur[k]->data_id, f->data_id))
-				c = cur[k];
-		if (c && !strcmp(c->format, f->format) && c->len == git_blob_rawsize(f->blob) &&
-		    !memcmp(c->content, git_blob_rawcontent(f->blob), c->len))
+		c = scope_find(cur, ncur, f->group, f->data_id);
+		if (c && !strcmp(c->format, f->format) && !strcmp(c->md5, f->md5))
 			continue;
+		if (git_blob_lookup(&blobs[nblobs], g->repo, &f->id)) {
+			git_why("cannot read a file of the commit", err, cap);
+			rc = HC_ERR_IO;
+			goto out;
+		}
 		w[nw].op = STORE_CR_PUBLISH;
 		w[nw].base_md5 = c ? c->md5 : "";
 		w[nw].w.group = f->group;
 		w[nw].w.data_id = f->data_id;
-		w[nw].w.content = git_blob_rawcontent(f->blob);
-		w[nw].w.len = (size_t)git_blob_rawsize(f->blob);
+		w[nw].w.content = git_blob_rawcontent(blobs[nblobs]);
+		w[nw].w.len = (size_t)git_blob_rawsize(blobs[nblobs]);
+		nblobs++;
 		w[nw].w.format = f->format;
 		w[nw].w.from_source = 1;
 		nw++;
@@ -445,6 +483,9 @@ static hc_err apply_ns(gs *g, gs_tree *t, const char *ns, const char *message, c
 out:
 	for (i = 0; i < ncur; i++)
 		store_config_unref(cur[i]);
+	for (i = 0; i < nblobs; i++)
+		git_blob_free(blobs[i]);
+	free(blobs);
 	free(cur);
 	free(w);
 	cfgkey_release(&scope);
