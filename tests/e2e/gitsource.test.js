@@ -299,9 +299,9 @@ test('a namespace fed from git is read-only for the API until the source stops f
 	await put(srv, 'team', G, 'app.txt', 'from the API', { expect: 200 });
 });
 
-test('a restart reconciles with the newest commit without new versions for what is the same', async (t) => {
+test('a restart reconciles with the newest commit without new versions for what is the same (a file:// URL)', async (t) => {
 	const repo = makeRepo(t, { 'configs/team/DEFAULT_GROUP/a.txt': 'one' });
-	const srv = await withServer(t, { args: serveArgs(repo) });
+	const srv = await withServer(t, { args: serveArgs(`file://${repo}`) });
 	await synced(srv, git(repo, ['rev-parse', 'HEAD']));
 	await srv.stop();
 	const id = commit(repo, { 'configs/team/DEFAULT_GROUP/b.txt': 'bee' }, 'while it was down');
@@ -311,6 +311,8 @@ test('a restart reconciles with the newest commit without new versions for what 
 	assert.equal(a.length, 1, 'a.txt is unchanged: no new version');
 	const b = await get(srv, 'team', G, 'b.txt');
 	assert.equal(b.text, 'bee');
+	const st = await synced(srv, id);
+	assert.equal(st.url, `file://${repo}`);
 });
 
 test('a --git-path the commit lacks publishes nothing and says so; a bad ref is refused at start', async (t) => {
