@@ -28,9 +28,14 @@ const ctx = {
     if (this.me.admin) return 'admin';
     return (this.me.roles || {})[ns] || null;
   },
+  // A namespace fed from a git source takes no write from here (the server says 409).
   canWrite(ns) {
     const r = this.role(ns);
-    return r === 'admin' || WRITE_ROLES.includes(r);
+    return !this.source(ns) && (r === 'admin' || WRITE_ROLES.includes(r));
+  },
+  source(ns) {
+    const n = this.namespace(ns);
+    return (n && n.source) || null;
   },
   canOwn(ns) {
     const r = this.role(ns);
@@ -287,6 +292,7 @@ async function configsPage(query) {
       ctx.canWrite(ns) ? h('a', { class: 'button primary', href: '#/new' }, 'New config') : null,
     ),
     review ? h('div', { class: 'notice' }, `Namespace ${ns} is protected: every change goes through a change request approved by ${review} other${review > 1 ? 's' : ''}.`) : null,
+    ctx.source(ns) ? h('div', { class: 'notice' }, `Namespace ${ns} is fed from ${ctx.source(ns)} and read-only here: change it there, and hotconf publishes the commit.`) : null,
     h('div', { class: 'filters', role: 'search' }, q, groupSel, fmtSel, sortSel),
     list,
   );
@@ -518,7 +524,7 @@ function editorPage(c, query, into) {
     target,
     isNew ? h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/configs' }, ns)), h('h1', {}, 'New config')) : null,
     isNew ? h('div', { class: 'row' }, field('Group', group), field('dataId', dataId), field('Format', fmt)) : h('div', { class: 'row' }, field('Format', fmt)),
-    canWrite ? null : h('div', { class: 'notice' }, `You may read ${ns} but not publish in it.`),
+    canWrite ? null : h('div', { class: 'notice' }, ctx.source(ns) ? `Namespace ${ns} is fed from ${ctx.source(ns)} and read-only here: change it there, and hotconf publishes the commit.` : `You may read ${ns} but not publish in it.`),
     host,
     errors,
     canWrite ? h('div', { class: 'actions' }, publish, del, dirty, h('span', { class: 'muted hint' }, 'Ctrl+S or ⌘S publishes (after the diff)')) : null,

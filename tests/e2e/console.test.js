@@ -7,6 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { withServer, request, cfgPath, waitFor, md5 } = require('./lib');
 const { openConsole } = require('./browser');
 
@@ -358,6 +359,41 @@ test('a reader sees no publish controls, and a publish forced from the page gets
 	assert.equal(forced.status, 403);
 	assert.equal(forced.body.error.code, 'forbidden');
 	assert.equal((await request(srv, 'GET', cfgPath('public', G, 'app.yaml'))).text, 'a: 1\n', 'nothing changed');
+	b.checkClean();
+});
+
+test('a namespace fed from git: the admin sees where it comes from and no publish controls; a forced publish gets 409', async (t) => {
+	const repo = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'hotconf-console-git-'));
+	t.after(() => fs.rmSync(repo, { recursive: true, force: true }));
+	const git = (...a) => execFileSync('git', ['-C', repo, ...a], { env: { ...process.env, GIT_AUTHOR_NAME: 'Gus', GIT_AUTHOR_EMAIL: 'g@example.com', GIT_COMMITTER_NAME: 'Gus', GIT_COMMITTER_EMAIL: 'g@example.com' } });
+	git('init', '-q', '-b', 'main');
+	fs.mkdirSync(path.join(repo, 'team', G), { recursive: true });
+	fs.writeFileSync(path.join(repo, 'team', G, 'app.yaml'), 'a: 1\n');
+	git('add', '-A');
+	git('commit', '-q', '-m', 'from git');
+	const srv = await withServer(t, { args: ['--git-source', repo, '--git-interval', '100ms'] });
+	await waitFor(async () => (await request(srv, 'GET', cfgPath('team', G, 'app.yaml'))).status === 200, { what: 'the git source to publish' });
+	const b = await openConsole(t, srv);
+	const { page } = b;
+	b.expect(401, '/api/v1/auth/me');
+	await page.goto('/');
+	await b.login('admin', srv.adminPassword);
+	await page.getByRole('combobox', { name: 'Namespace' }).selectOption('team');
+	const notice = `Namespace team is fed from git ${repo} (ref main) and read-only here: change it there, and hotconf publishes the commit.`;
+	await page.getByText(notice).waitFor();
+	assert.equal(await page.getByRole('link', { name: 'New config' }).count(), 0, 'no New config');
+	await page.getByRole('link', { name: 'app.yaml' }).click();
+	await page.getByText(notice).waitFor();
+	for (const name of ['Publish…', 'Delete…', 'Propose change…'])
+		assert.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button`);
+	b.expect(409, cfgPath('team', G, 'app.yaml'));
+	const forced = await page.evaluate(async (url) => {
+		const r = await fetch(url, { method: 'PUT', body: 'a: 2\n', headers: { 'X-Hotconf-CSRF': sessionStorage.getItem('hotconf.csrf') } });
+		return { status: r.status, body: await r.json() };
+	}, cfgPath('team', G, 'app.yaml'));
+	assert.equal(forced.status, 409);
+	assert.match(forced.body.error.message, /fed from git .* read-only here/);
+	assert.equal((await request(srv, 'GET', cfgPath('team', G, 'app.yaml'))).text, 'a: 1\n', 'nothing changed');
 	b.checkClean();
 });
 
