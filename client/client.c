@@ -445,6 +445,13 @@ int hotconf_report(hotconf_client *c, const char *ns, const char *group, const c
 			hotconf_config_free(s);
 		deleted = !rejected && !md5[0];
 	}
+	/* The report goes out now, on a watch request made again, not when the
+	 * one held (up to its wait) is answered: a rollout's --max-rejected
+	 * counts it at once. */
+	if (rc == HOTCONF_OK && c->started) {
+		atomic_store(&c->rearm, 1);
+		curl_multi_wakeup(c->multi);
+	}
 	pthread_mutex_unlock(&c->mu);
 	/* The snapshot is written outside the lock: it fsyncs. */
 	if (snap && !snap->deleted)

@@ -251,8 +251,8 @@ HOTCONF_API int hotconf_watch_group(hotconf_client *client, const char *ns, cons
  * carries "status":"applied", or "rejected" with "message", next to that
  * config's md5, once. Servers before hotconf's apply-report feature ignore
  * those fields; later ones show them in the listeners view. A deferred report
- * is not sent early: it goes with the next watch request, which is at the
- * latest wait_ms later.
+ * (hotconf_report) goes out at once: the watch thread drops the request it
+ * holds and makes it again with the report.
  *
  * HOTCONF_ESTATE if already started.
  */

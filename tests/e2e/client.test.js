@@ -513,6 +513,37 @@ test('cli watch --check: a failed check keeps the old file and reports rejected'
 	assert.equal((await w.waitExit()).code, 0);
 });
 
+test('cli watch --exec that fails: the file stays in place, and the listeners view shows rejected with the message while the watch is held', async (t) => {
+	const srv = await withServer(t, OPEN);
+	const dir = await tmpDir(t);
+	const out = path.join(dir, 'svc.conf');
+	await put(srv, 'public', G, 'svc', 'one');
+	// --poll 120s: a report that waited for the held watch to end would not
+	// be seen within waitFor's deadline.
+	const w = watchCli(t, dir, [`public/${G}/svc`, '--out', out, '--exec', 'echo reload failed >&2; exit 7', '--poll', '120s', '--instance', 'svc-1'], {
+		HOTCONF_ADDR: srv.url,
+	});
+	await waitFor(() => readOr(out) === 'one', { what: `first render; stderr ${w.stderr}` });
+	const view = async () => (await request(srv, 'GET', cfgPath('public', G, 'svc', '/listeners'))).json;
+	const mine = (v) => (v.instances || []).find((i) => i.instance === 'svc-1');
+	let v = await waitFor(async () => {
+		const x = await view();
+		return mine(x) && mine(x).rejected && x;
+	}, { what: `svc-1 rejected in the listeners view; stderr ${w.stderr}` });
+	assert.equal(mine(v).md5, md5('one'));
+	assert.equal(mine(v).message, '--exec command exited with status 7');
+	assert.equal(mine(v).watching, true, 'the watch is held again');
+	await put(srv, 'public', G, 'svc', 'two');
+	v = await waitFor(async () => {
+		const x = await view();
+		return mine(x) && mine(x).md5 === md5('two') && mine(x).rejected && x;
+	}, { what: `two rejected; stderr ${w.stderr}` });
+	assert.equal(readOr(out), 'two', 'the file is in place: the command ran after it was');
+	assert.equal(v.summary.rejected, 1);
+	w.proc.kill('SIGTERM');
+	assert.equal((await w.waitExit()).code, 0);
+});
+
 test('cli watch: survives a server restart and keeps the last file while it is down', async (t) => {
 	const srv = await withServer(t, OPEN);
 	const px = await proxy(t, () => srv.port);
