@@ -615,6 +615,40 @@ static void free_ents(rd *r)
 	free(r->v);
 }
 
+/* Appends ": 'name'" for the first name in the zip that appears twice.
+ * Opened without ZIP_CHECKCONS, libzip keeps duplicates instead of failing. */
+static void add_dup_name(const void *zip, size_t len, sbuf *why)
+{
+	zip_source_t *src;
+	zip_t *za;
+	zip_error_t ze;
+	zip_int64_t i, n;
+	hmap *seen;
+
+	zip_error_init(&ze);
+	src = zip_source_buffer_create(zip, len, 0, &ze);
+	if (!src)
+		abort(); /* out of memory, as xmalloc would */
+	za = zip_open_from_source(src, ZIP_RDONLY, &ze);
+	zip_error_fini(&ze);
+	if (!za) {
+		zip_source_free(src);
+		return;
+	}
+	seen = hmap_new(); /* a set: the value only needs to be non-NULL */
+	n = zip_get_num_entries(za, 0);
+	for (i = 0; i < n; i++) {
+		const char *name = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+		if (name && hmap_put(seen, name, strlen(name), za)) {
+			sbuf_addstr(why, ": ");
+			add_name(why, name, strlen(name));
+			break;
+		}
+	}
+	hmap_free(seen);
+	zip_discard(za);
+}
+
 /* Opens the zip; a duplicate name (libzip refuses those under
  * ZIP_CHECKCONS) is looked for again without it, to name it. */
 static hc_err open_zip(const void *zip, size_t len, zip_t **za, sbuf *why)
@@ -639,13 +673,15 @@ static hc_err open_zip(const void *zip, size_t len, zip_t **za, sbuf *why)
 	}
 	zip_source_free(src);
 	code = zip_error_code_zip(&ze);
-	if (code == ZIP_ER_EXISTS)
+	if (code == ZIP_ER_EXISTS) {
 		sbuf_addstr(why, "two archive entries have the same name");
-	else if (code == ZIP_ER_NOZIP)
+		add_dup_name(zip, len, why);
+	} else if (code == ZIP_ER_NOZIP) {
 		sbuf_addstr(why, "not a zip archive (or a truncated or damaged one)");
-	else
+	} else {
 		sbuf_addf(why, "the zip archive is corrupt or truncated: %s",
 			  zip_error_strerror(&ze));
+	}
 	zip_error_fini(&ze);
 	return HC_ERR_INVALID;
 }
