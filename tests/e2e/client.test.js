@@ -7,6 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
 const { withServer, startServer, waitFor, request, put, cfgPath, md5, waitHeld, hotconfBin, tail } = require('./lib');
@@ -639,6 +640,37 @@ test('example: client/examples/reload.c hot-reloads one YAML setting', async (t)
 	assert.ok(!ex.stdout.includes('version 3'), 'the old value stays in force');
 	ex.proc.kill('SIGTERM');
 	assert.deepEqual(await ex.waitExit(), { code: 0, signal: null });
+});
+
+test('cli over https with a CA file made by openssl: login saves a token that later commands use; an untrusted server is unavailable', async (t) => {
+	const dir = await tmpDir(t);
+	const cert = path.join(dir, 'cert.pem'),
+		key = path.join(dir, 'key.pem');
+	execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+	const srv = await withServer(t, { args: ['--tls-cert', cert, '--tls-key', key], login: false });
+	const addr = `https://127.0.0.1:${srv.port}`;
+	const env = { HOTCONF_ADDR: addr };
+	let r = await cli(t, dir, ['login', '--cacert', cert, '-u', 'admin', '--password-stdin', '--json'], { env, input: srv.adminPassword + '\n' });
+	ok(r, 'login');
+	const saved = JSON.parse(r.stdout).tokenFile;
+	assert.ok(saved.startsWith(dir), `the token is saved under HOME: ${saved}`);
+	assert.equal((fs.statSync(saved).mode & 0o777).toString(8), '600', 'only its owner may read the token');
+	r = await cli(t, dir, ['put', '--cacert', cert, `public/${G}/tls.yaml`, '--format', 'yaml', '-m', 'over https'], { env, input: 'x: 1\n' });
+	ok(r, 'put with the saved token');
+	r = ok(await cli(t, dir, ['get', '--cacert', cert, `public/${G}/tls.yaml`], { env }), 'get');
+	assert.equal(r.stdout, 'x: 1\n');
+	const h = ok(await cli(t, dir, ['history', '--cacert', cert, '--json', `public/${G}/tls.yaml`], { env }), 'history');
+	assert.equal(JSON.parse(h.stdout).items[0].author, 'admin', 'written as the account that logged in');
+	// Without the CA the certificate is not trusted: unavailable (5), saying why.
+	r = await cli(t, dir, ['get', `public/${G}/tls.yaml`], { env });
+	assert.equal(r.code, 5, `exit ${r.code}; stderr ${r.stderr}`);
+	assert.match(r.stderr, /certificate/i);
+	// A wrong password saves nothing new and says so.
+	const before = fs.readFileSync(saved, 'utf8');
+	r = await cli(t, dir, ['login', '--cacert', cert, '-u', 'admin', '--password-stdin'], { env, input: 'wrong-password\n' });
+	assert.notEqual(r.code, 0);
+	assert.match(r.stderr, /password|credential|unauthori/i);
+	assert.equal(fs.readFileSync(saved, 'utf8'), before, 'the saved token is kept');
 });
 
 test('lib and cli against a server with auth on: a service token works, no token is 401', async (t) => {
