@@ -256,13 +256,33 @@ hc_err srv_anon_parse(const cJSON *cidrs, sbuf *list, sbuf *why)
 	return HC_OK;
 }
 
-/* Routes a credential-less caller may use where an admin allowed it: reads
- * and watches of configs, and the apply reports of what they read. */
+/* The handlers a credential-less caller may reach where an admin allowed
+ * it, in every protocol: reads and watches of configs, and the apply
+ * reports of what they read. History, lists, searches and the listeners
+ * view never. */
+static const srv_handler anon_handlers[] = {
+    srv_h_config_get,
+    srv_h_watch,
+    srv_h_reports,
+    srv_h_apollo_config,
+    srv_h_apollo_file_json,
+    srv_h_apollo_file,
+    srv_h_apollo_notifications,
+    srv_h_nacos_config_get,
+    srv_h_nacos_listener,
+    srv_h_nacos_v2_config,
+};
+
 static int anon_route(const srv_route *rt)
 {
-	return rt->action == SRV_ACT_READ &&
-	       (rt->handler == srv_h_config_get || rt->handler == srv_h_watch ||
-		rt->handler == srv_h_reports);
+	size_t i;
+
+	if (!rt || rt->action != SRV_ACT_READ)
+		return 0;
+	for (i = 0; i < sizeof(anon_handlers) / sizeof(anon_handlers[0]); i++)
+		if (rt->handler == anon_handlers[i])
+			return 1;
+	return 0;
 }
 
 int srv_allowed(srv_req *r, const char *ns, srv_action action)
@@ -270,7 +290,8 @@ int srv_allowed(srv_req *r, const char *ns, srv_action action)
 	if (r->s->cfg.auth_off)
 		return 1;
 	if (!r->id)
-		return action == SRV_ACT_READ && ns && anon_reads(r, ns);
+		return action == SRV_ACT_READ && ns && anon_route(r->route) && !r->listing &&
+		       anon_reads(r, ns);
 	if (action == SRV_ACT_ADMIN)
 		return r->id->admin;
 	return auth_id_role(r->id, ns) >= needed(action);

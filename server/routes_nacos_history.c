@@ -105,6 +105,7 @@ enum MHD_Result nc_search(srv_req *r, const char *mode)
 		ret = nc_bad(r, &why);
 		goto out;
 	}
+	r->listing = 1; /* every config's content: not an anonymous read */
 	if (nc_refused(r, n->ns, SRV_ACT_READ, &ret))
 		goto out;
 	err = store_list(r->s->st, n->ns, !blur && g && *g ? g : NULL, NULL, 0, NC_SEARCH_MAX,

@@ -212,6 +212,8 @@ struct srv_req {
 	char *query;		/* the raw query after '?' ("" for none): what an Apollo
 				 * access key signs (routes_apollo.c) */
 	const srv_route *route; /* NULL: no route matched */
+	int listing;		/* a list or search inside a config read's route (Nacos'
+				 * ?search=): never for a credential-less caller */
 	unsigned allowed;	/* methods the path's routes allow (for 405 and Allow) */
 	hc_err path_err;	/* a malformed path: answered 400 */
 	size_t nparams;

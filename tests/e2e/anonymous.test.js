@@ -86,3 +86,55 @@ test('anonymous reads: closed by default, opened by an admin to given networks, 
 	await srv.restart();
 	assert.equal((await request(srv, 'GET', cfgPath('team', G, 'app.properties'), anon)).status, 200, 'open after a restart');
 });
+
+test('anonymous reads through Nacos and Apollo: config reads and listeners, never history, searches or the listeners view', async (t) => {
+	const srv = await withServer(t);
+	assert.equal((await request(srv, 'POST', '/api/v1/namespaces', { body: { id: 'team' } })).status, 201);
+	assert.equal((await request(srv, 'PUT', cfgPath('team', G, 'app.properties', '?format=properties'), { body: 'a=1\n' })).status, 201);
+	assert.equal((await request(srv, 'PUT', cfgPath('team', G, 'app.properties'), { body: 'a=2\n' })).status, 200);
+	const q = 'dataId=app.properties&group=DEFAULT_GROUP&tenant=team';
+	const closed = await request(srv, 'GET', `/nacos/v1/cs/configs?${q}`, anon);
+	assert.equal(closed.status, 403, 'closed by default on Nacos too');
+	assert.equal((await open(srv, 'team', ['127.0.0.0/8'])).status, 200);
+
+	// What a client that cannot authenticate needs: reads and listeners.
+	let r = await request(srv, 'GET', `/nacos/v1/cs/configs?${q}`, anon);
+	assert.deepEqual([r.status, r.text], [200, 'a=2\n']);
+	r = await request(srv, 'GET', `/nacos/v2/cs/config?dataId=app.properties&group=DEFAULT_GROUP&namespaceId=team`, anon);
+	assert.equal(r.status, 200, r.text);
+	assert.equal(r.json.data, 'a=2\n');
+	r = await request(srv, 'POST', '/nacos/v1/cs/configs/listener', {
+		...anon,
+		body: `Listening-Configs=${encodeURIComponent('app.properties\x02DEFAULT_GROUP\x02\x02team\x01')}`,
+		headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+	});
+	assert.equal(r.status, 200, r.text);
+	assert.match(r.text, /^app\.properties%02DEFAULT_GROUP%02team%01\n$/, 'the listener says it changed');
+	r = await request(srv, 'GET', '/configs/team/default/app', anon);
+	assert.equal(r.status, 200, r.text);
+	assert.deepEqual(r.json.configurations, { a: '2' });
+
+	// Never history (old contents, who wrote them), searches (every config's
+	// content) or the listeners view (who is listening), as on the native API.
+	for (const p of [
+		`/nacos/v1/cs/history?search=accurate&${q}`,
+		`/nacos/v1/cs/history/configs?tenant=team`,
+		`/nacos/v1/cs/configs?search=blur&dataId=*&group=*&tenant=team&pageNo=1&pageSize=10`,
+		`/nacos/v1/cs/configs?search=accurate&dataId=&group=&tenant=team&pageNo=1&pageSize=10`,
+		`/nacos/v1/cs/configs/listener?${q}`,
+	]) {
+		const x = await request(srv, 'GET', p, anon);
+		assert.equal(x.status, 403, `GET ${p}: ${x.status} ${x.text}`);
+		assert.doesNotMatch(x.text, /a=1|a=2/, `GET ${p} shows no content`);
+	}
+	r = await request(srv, 'GET', `/nacos/v1/cs/history?search=accurate&${q}`);
+	assert.equal(r.status, 200, 'an admin still reads the history through Nacos');
+	// And never writes.
+	r = await request(srv, 'POST', '/nacos/v1/cs/configs', {
+		...anon,
+		body: `${q}&content=a%3D3`,
+		headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+	});
+	assert.equal(r.status, 403, r.text);
+	assert.equal((await request(srv, 'GET', cfgPath('team', G, 'app.properties'))).text, 'a=2\n', 'nothing written');
+});
