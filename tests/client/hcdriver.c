@@ -4,7 +4,7 @@
  * line, on stdin, so a test can act and then wait for what it expects.
  *
  *   hcdriver [--servers URLS] [--cache DIR] [--token T] [--instance ID]
- *            [--labels L] [--wait MS] [--timeout MS] [--backoff-max MS]
+ *            [--labels L] [--wait MS] [--timeout MS] [--backoff-base MS] [--backoff-max MS]
  *            [--reject DATAID]... get NS/GROUP/DATAID
  *   hcdriver [same flags] watch NS/GROUP/DATAID... NS/GROUP/ NS//
  *
@@ -209,6 +209,8 @@ int main(int argc, char **argv)
 			o.timeout_ms = atol(v);
 		else if (!strcmp(f, "--backoff-max"))
 			o.backoff_max_ms = atol(v);
+		else if (!strcmp(f, "--backoff-base"))
+			o.backoff_base_ms = atol(v);
 		else if (!strcmp(f, "--reject") && nrejects < 16)
 			rejects[nrejects++] = v;
 		else {

@@ -207,6 +207,30 @@ test('lib: failover: with the first server killed, the second one serves the wat
 	assert.deepEqual(await d.waitExit(), { code: 0, signal: null });
 });
 
+test('lib: with no server answering, retries back off with full jitter under a doubling cap', async (t) => {
+	// A port nothing listens on: every connection is refused at once.
+	const port = await new Promise((resolve) => {
+		const l = net.createServer().listen(0, '127.0.0.1', () => {
+			const p = l.address().port;
+			l.close(() => resolve(p));
+		});
+	});
+	const args = ['--servers', `http://127.0.0.1:${port}`, '--backoff-base', '20', '--backoff-max', '320', 'watch', `public/${G}/x`];
+	const delays = (d) => [...d.stderr.matchAll(/retrying in (\d+) ms/g)].map((m) => Number(m[1]));
+	const a = driver(t, args);
+	const b = driver(t, args);
+	const N = 9;
+	await waitFor(() => delays(a).length >= N && delays(b).length >= N, { what: `${N} retries each; stderr ${a.stderr.slice(-500)}` });
+	for (const d of [a, b]) {
+		const got = delays(d).slice(0, N);
+		got.forEach((ms, i) => assert.ok(ms >= 0 && ms <= Math.min(320, 20 * 2 ** i), `retry ${i}: ${ms} ms is within [0, ${Math.min(320, 20 * 2 ** i)}]`));
+		assert.ok(got.slice(3).some((ms) => ms > 20), `the cap grows past the first one: ${got}`);
+		d.send('quit');
+		assert.deepEqual(await d.waitExit(), { code: 0, signal: null });
+	}
+	assert.notDeepEqual(delays(a).slice(0, N), delays(b).slice(0, N), 'two clients do not retry in step (jitter)');
+});
+
 test('lib: with no server up, get and watch start from the snapshot cache', async (t) => {
 	const dir = await tmpDir(t);
 	const cache = path.join(dir, 'cache');
