@@ -288,6 +288,30 @@ test('a mirror that cannot write catches up later; publishes never fail and prun
 	assert.match(srv.stderr, /git mirror .*: at revision 13, the store at 13/);
 });
 
+test('a mirror turned on after history was pruned says which revisions it never saw, and mirrors the rest', async (t) => {
+	const dir = tmpDir(t);
+	const mirror = path.join(dir, 'mirror.git');
+	const srv = await withServer(t, { args: ['--retention-days', '0', '--retention-versions', '1', '--prune-interval', '100ms'] });
+	for (let v = 1; v <= 4; v++) await put(srv, 'public', G, 'app', `v${v}`);
+	await put(srv, 'public', G, 'other', 'o1');
+	await waitFor(async () => (await request(srv, 'GET', cfgPath('public', G, 'app', '/history'))).json.total === 1,
+		{ what: 'the old versions of app to be pruned' });
+	srv.args.push('--git-mirror', mirror);
+	await srv.restart();
+	const h = await mirrored(srv);
+	assert.equal(h.mirror.gap, '1-3', 'revisions 1-3 were pruned before the mirror could write them');
+	assert.match(srv.stderr, /revisions 1-3 were pruned before they were mirrored/);
+	const log = commits(mirror);
+	assert.deepEqual(log.map((c) => Number(c.trailers['Hotconf-Revision'])), [4, 5], 'what was left is mirrored, in order');
+	assert.equal(show(mirror, 'main', `public/${G}/app`), 'v4');
+	assert.equal(show(mirror, 'main', `public/${G}/other`), 'o1');
+	// From here on every change is mirrored.
+	await put(srv, 'public', G, 'app', 'v5');
+	await mirrored(srv);
+	assert.equal(commits(mirror).length, 3);
+	assert.equal(show(mirror, 'main', `public/${G}/app`), 'v5');
+});
+
 test('a mirror of another store is refused at start', async (t) => {
 	const dir = tmpDir(t);
 	const mirror = path.join(dir, 'mirror.git');
