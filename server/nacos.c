@@ -317,6 +317,16 @@ int nc_refused(srv_req *r, const char *ns, srv_action action, enum MHD_Result *r
 	return 1;
 }
 
+uint64_t nc_hold(int64_t timeout_ms, int no_hangup, uint64_t max_wait_ms)
+{
+	uint64_t ms;
+
+	if (no_hangup)
+		return 0;
+	ms = timeout_ms - 500 > NC_MIN_HOLD_MS ? (uint64_t)(timeout_ms - 500) : NC_MIN_HOLD_MS;
+	return ms < max_wait_ms ? ms : max_wait_ms;
+}
+
 /* ---- names ---- */
 
 const char *nc_ns_of(const char *tenant)

@@ -108,4 +108,10 @@ int nc_open(srv_req *r, int v2, int need_data_id, srv_action action, enum MHD_Re
 /* GET /nacos/v1/cs/configs?search=accurate|blur (routes_nacos_history.c). */
 enum MHD_Result nc_search(srv_req *r, const char *mode);
 
+/* How long a listener with Long-Pulling-Timeout timeout_ms is held: max(10 s,
+ * timeout_ms - 500 ms), capped by max_wait_ms; 0 (answer now) with
+ * Long-Pulling-Timeout-No-Hangup: true. Pure. */
+#define NC_MIN_HOLD_MS 10000
+uint64_t nc_hold(int64_t timeout_ms, int no_hangup, uint64_t max_wait_ms);
+
 #endif

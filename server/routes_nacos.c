@@ -24,7 +24,6 @@
 
 #define NC_BETA_PRIORITY 1000
 #define NC_TAG_PRIORITY 500
-#define NC_MIN_HOLD_MS 10000
 
 /* ---- reads ---- */
 
@@ -576,11 +575,7 @@ static hc_err hold_ms(srv_req *r, uint64_t *out, sbuf *why)
 		sbuf_addstr(why, "Long-Pulling-Timeout must be a number of milliseconds");
 		return HC_ERR_INVALID;
 	}
-	if (nh && !strcasecmp(nh, "true"))
-		return HC_OK;
-	*out = v - 500 > NC_MIN_HOLD_MS ? (uint64_t)(v - 500) : NC_MIN_HOLD_MS;
-	if (*out > r->s->cfg.max_wait_ms)
-		*out = r->s->cfg.max_wait_ms;
+	*out = nc_hold(v, nh && !strcasecmp(nh, "true"), r->s->cfg.max_wait_ms);
 	return HC_OK;
 }
 

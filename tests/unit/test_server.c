@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "http_status.h"
 #include "httphead.h"
+#include "nacos.h"
 #include "srv_internal.h"
 #include "validate.h"
 
@@ -1093,6 +1094,35 @@ static void test_route_table(void)
 	}
 }
 
+/* Nacos' hold rule: max(10 s, Long-Pulling-Timeout - 500 ms), capped by
+ * --max-wait; No-Hangup answers at once. */
+static void test_nacos_hold(void)
+{
+	static const struct {
+		int64_t timeout;
+		int no_hangup;
+		uint64_t max_wait, want;
+	} cases[] = {
+	    {30000, 0, 120000, 29500}, /* what the Java and Node clients send */
+	    {10500, 0, 120000, 10000},	    {10501, 0, 120000, 10001},
+	    {2000, 0, 120000, 10000},				    /* never under 10 s */
+	    {0, 0, 120000, 10000},	    {30000, 0, 1000, 1000}, /* --max-wait caps it */
+	    {5000, 0, 3000, 3000},	    {30000, 1, 120000, 0},  /* No-Hangup: at once */
+	    {INT64_MAX, 0, 120000, 120000},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t got = nc_hold(cases[i].timeout, cases[i].no_hangup, cases[i].max_wait);
+		if (got != cases[i].want)
+			fprintf(stderr,
+				"  case %zu: timeout %" PRId64 " gives %" PRIu64 ", want %" PRIu64
+				"\n",
+				i, cases[i].timeout, got, cases[i].want);
+		CHECK(got == cases[i].want);
+	}
+}
+
 static void test_route_match(void)
 {
 	srv_req r;
@@ -1285,5 +1315,6 @@ int main(void)
 	RUN(test_http_heads);
 	RUN(test_watch_heads);
 	RUN(test_route_match);
+	RUN(test_nacos_hold);
 	return hc_test_report();
 }
