@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <nettle/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct auth {
 	hmap *throttles;			 /* "user\nip" -> throttle * */
 	/* Keys the password-identity cache (auth_password_identity). */
 	unsigned char pw_key[crypto_generichash_KEYBYTES];
+	atomic_uint_fast64_t pw_checks; /* argon2 verifications of a login or password */
 };
 
 static const char *const role_names[] = {NULL, "reader", "editor", "approver", "owner"};
@@ -526,6 +528,7 @@ static hc_err check_password(auth *a, const char *user, const char *password, co
 		return err;
 	/* An unknown user costs an argon2 too, so timing tells nothing. */
 	ok = auth_password_ok(err ? a->dummy_hash : u.pw_hash, password) && !err;
+	atomic_fetch_add(&a->pw_checks, 1);
 	store_user_release(&u);
 	throttle_note(a, user, ip, now_ms, ok, 0);
 	if (!ok) {
@@ -727,6 +730,11 @@ void auth_initial_password_done(auth *a)
 {
 	if (unlink(a->initial_pw_path) == 0)
 		hc_log("the initial admin password was changed: %s removed", a->initial_pw_path);
+}
+
+uint64_t auth_password_checks(auth *a)
+{
+	return (uint64_t)atomic_load(&a->pw_checks);
 }
 
 int auth_initial_password_pending(auth *a)

@@ -149,5 +149,8 @@ void auth_initial_password_done(auth *a);
 /* 1 while that file is there: the first admin's password is the one the
  * server made up and printed. */
 int auth_initial_password_pending(auth *a);
+/* How many user-and-password checks ran argon2 so far (logins and Nacos'
+ * username+password; not those answered from the identity cache). */
+uint64_t auth_password_checks(auth *a);
 
 #endif

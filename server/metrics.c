@@ -97,39 +97,43 @@ void metrics_render(metrics *m, const metrics_gauges *g, sbuf *out)
 	uint64_t cum = 0;
 	size_t i;
 
-	sbuf_addf(out,
-		  "# HELP hotconf_watches_held Long polls held right now.\n"
-		  "# TYPE hotconf_watches_held gauge\nhotconf_watches_held %llu\n"
-		  "# HELP hotconf_watch_held_bytes Memory the held watches take, by hotconf's "
-		  "account.\n"
-		  "# TYPE hotconf_watch_held_bytes gauge\nhotconf_watch_held_bytes %llu\n"
-		  "# HELP hotconf_revision Changes committed since the store was created.\n"
-		  "# TYPE hotconf_revision gauge\nhotconf_revision %lld\n"
-		  "# HELP hotconf_request_body_bytes Request bodies held in memory.\n"
-		  "# TYPE hotconf_request_body_bytes gauge\nhotconf_request_body_bytes %llu\n"
-		  "# HELP hotconf_writes_queued Writes handed to the store, not yet answered.\n"
-		  "# TYPE hotconf_writes_queued gauge\nhotconf_writes_queued %llu\n"
-		  "# HELP hotconf_publishes_total Committed changes (publish, delete, rollback).\n"
-		  "# TYPE hotconf_publishes_total counter\nhotconf_publishes_total %llu\n"
-		  "# HELP hotconf_watch_wakeups_total Held watches woken by a change.\n"
-		  "# TYPE hotconf_watch_wakeups_total counter\nhotconf_watch_wakeups_total %llu\n"
-		  "# HELP hotconf_watch_expired_total Held watches that reached their deadline.\n"
-		  "# TYPE hotconf_watch_expired_total counter\nhotconf_watch_expired_total %llu\n"
-		  "# HELP hotconf_watch_abandoned_total Held watches whose clients hung up.\n"
-		  "# TYPE hotconf_watch_abandoned_total counter\nhotconf_watch_abandoned_total "
-		  "%llu\n"
-		  "# HELP hotconf_prune_runs_total Finished history pruning passes.\n"
-		  "# TYPE hotconf_prune_runs_total counter\nhotconf_prune_runs_total %llu\n"
-		  "# HELP hotconf_history_pruned_total History entries removed by retention.\n"
-		  "# TYPE hotconf_history_pruned_total counter\nhotconf_history_pruned_total %llu\n"
-		  "# HELP hotconf_http_responses_total HTTP responses by status.\n"
-		  "# TYPE hotconf_http_responses_total counter\n",
-		  (unsigned long long)g->held, (unsigned long long)g->held_bytes,
-		  (long long)g->revision, (unsigned long long)g->body_bytes,
-		  (unsigned long long)g->writes_queued, (unsigned long long)get(&m->publishes),
-		  (unsigned long long)get(&m->wakeups), (unsigned long long)get(&m->expired),
-		  (unsigned long long)get(&m->abandoned), (unsigned long long)get(&m->prune_runs),
-		  (unsigned long long)get(&m->pruned));
+	sbuf_addf(
+	    out,
+	    "# HELP hotconf_watches_held Long polls held right now.\n"
+	    "# TYPE hotconf_watches_held gauge\nhotconf_watches_held %llu\n"
+	    "# HELP hotconf_watch_held_bytes Memory the held watches take, by hotconf's "
+	    "account.\n"
+	    "# TYPE hotconf_watch_held_bytes gauge\nhotconf_watch_held_bytes %llu\n"
+	    "# HELP hotconf_revision Changes committed since the store was created.\n"
+	    "# TYPE hotconf_revision gauge\nhotconf_revision %lld\n"
+	    "# HELP hotconf_request_body_bytes Request bodies held in memory.\n"
+	    "# TYPE hotconf_request_body_bytes gauge\nhotconf_request_body_bytes %llu\n"
+	    "# HELP hotconf_writes_queued Writes handed to the store, not yet answered.\n"
+	    "# TYPE hotconf_writes_queued gauge\nhotconf_writes_queued %llu\n"
+	    "# HELP hotconf_publishes_total Committed changes (publish, delete, rollback).\n"
+	    "# TYPE hotconf_publishes_total counter\nhotconf_publishes_total %llu\n"
+	    "# HELP hotconf_watch_wakeups_total Held watches woken by a change.\n"
+	    "# TYPE hotconf_watch_wakeups_total counter\nhotconf_watch_wakeups_total %llu\n"
+	    "# HELP hotconf_watch_expired_total Held watches that reached their deadline.\n"
+	    "# TYPE hotconf_watch_expired_total counter\nhotconf_watch_expired_total %llu\n"
+	    "# HELP hotconf_watch_abandoned_total Held watches whose clients hung up.\n"
+	    "# TYPE hotconf_watch_abandoned_total counter\nhotconf_watch_abandoned_total "
+	    "%llu\n"
+	    "# HELP hotconf_prune_runs_total Finished history pruning passes.\n"
+	    "# TYPE hotconf_prune_runs_total counter\nhotconf_prune_runs_total %llu\n"
+	    "# HELP hotconf_history_pruned_total History entries removed by retention.\n"
+	    "# TYPE hotconf_history_pruned_total counter\nhotconf_history_pruned_total %llu\n"
+	    "# HELP hotconf_password_checks_total User passwords checked with argon2 "
+	    "(a cached identity is not checked again).\n"
+	    "# TYPE hotconf_password_checks_total counter\nhotconf_password_checks_total %llu\n"
+	    "# HELP hotconf_http_responses_total HTTP responses by status.\n"
+	    "# TYPE hotconf_http_responses_total counter\n",
+	    (unsigned long long)g->held, (unsigned long long)g->held_bytes, (long long)g->revision,
+	    (unsigned long long)g->body_bytes, (unsigned long long)g->writes_queued,
+	    (unsigned long long)get(&m->publishes), (unsigned long long)get(&m->wakeups),
+	    (unsigned long long)get(&m->expired), (unsigned long long)get(&m->abandoned),
+	    (unsigned long long)get(&m->prune_runs), (unsigned long long)get(&m->pruned),
+	    (unsigned long long)g->password_checks);
 	for (i = 0; i <= STATUS_MAX - STATUS_MIN; i++) {
 		uint64_t v = get(&m->status[i]);
 		if (v)

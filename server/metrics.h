@@ -38,11 +38,12 @@ void metrics_reports(metrics *m, metrics_report kind, uint64_t n);
 void metrics_response(metrics *m, unsigned status, uint64_t latency_us);
 /* The gauges a render reads from the server at that moment. */
 typedef struct metrics_gauges {
-	uint64_t held;		/* held watches */
-	uint64_t held_bytes;	/* what they cost, by the server's account */
-	int64_t revision;	/* the store's revision */
-	uint64_t writes_queued; /* writes handed to the store and not yet answered */
-	uint64_t body_bytes;	/* request bodies in memory */
+	uint64_t held;		  /* held watches */
+	uint64_t held_bytes;	  /* what they cost, by the server's account */
+	int64_t revision;	  /* the store's revision */
+	uint64_t writes_queued;	  /* writes handed to the store and not yet answered */
+	uint64_t body_bytes;	  /* request bodies in memory */
+	uint64_t password_checks; /* argon2 verifications of user passwords, ever */
 } metrics_gauges;
 
 /* Appends the exposition text. */

@@ -261,6 +261,7 @@ enum MHD_Result srv_h_metrics(srv_req *r)
 	g.revision = store_revision(r->s->st);
 	g.writes_queued = (uint64_t)atomic_load(&r->s->writes);
 	g.body_bytes = (uint64_t)atomic_load(&r->s->body_bytes);
+	g.password_checks = r->s->auth ? auth_password_checks(r->s->auth) : 0;
 	metrics_render(r->s->m, &g, &body);
 	return srv_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", &body);
 }

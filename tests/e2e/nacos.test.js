@@ -299,6 +299,23 @@ test('v2 /nacos/v2/cs/config: envelope, 20004', async (t) => {
 	assert.equal(r.json.code, 20004);
 });
 
+test('auth: username+password on every request runs argon2 once, then the cached identity answers (listener re-arms included)', async (t) => {
+	const srv = await withServer(t);
+	await put(srv, 'public', G, 'c', 'v1');
+	const q = { dataId: 'c', group: G };
+	const before = await metric(srv, 'hotconf_password_checks_total');
+	for (let i = 0; i < 5; i++) {
+		const r = await nacos(srv, 'GET', '/nacos/v1/cs/configs', { query: q });
+		assertStatus(r, 200);
+		assert.equal(r.text, 'v1');
+	}
+	for (let i = 0; i < 3; i++) assertStatus(await listen(srv, `c${SEP}${G}${SEP}${md5('v1')}${END}`), 200);
+	assert.equal(await metric(srv, 'hotconf_password_checks_total'), before + 1, 'one argon2 for eight requests');
+	const wrong = await nacos(srv, 'GET', '/nacos/v1/cs/configs', { query: { ...q, username: 'admin', password: 'not-it-at-all' }, auth: false });
+	assertStatus(wrong, 403);
+	assert.equal(await metric(srv, 'hotconf_password_checks_total'), before + 2, 'a wrong password is checked, never cached');
+});
+
 test('auth: none is 403, username+password, a wrong password, accessToken, login, Nacos-Server agent', async (t) => {
 	const srv = await withServer(t);
 	const P = '/nacos/v1/cs/configs';
